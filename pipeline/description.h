@@ -1,0 +1,127 @@
+// The pipeline description language (DESIGN.md §6): Click-style arrows between stage calls.
+//
+//   pcap(campus.pcap) -> m: merge -> file(eval.pcap, labels=eval.csv)
+//   pcap(exploit.pcap, at=+90s) -> m
+//
+// Statements are separated by newlines or `;`; `#` starts a comment. An element is a stage call
+// `name(args)` (parentheses optional when there are no args), optionally labelled `label: call`,
+// or a bare label that refers to a labelled element declared anywhere in the description.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "pipeline/stage_spec.h"
+
+namespace vei {
+
+// 1-based line and column of the first character, length in characters (at least 1).
+struct Span {
+  int line = 0;
+  int col = 0;
+  int length = 1;
+};
+
+struct Diagnostic {
+  Span span;
+  std::string message;
+  std::string note;  // empty, or the valid choices / a "did you mean"
+};
+
+// A parse or validation failure: every diagnostic of the description, formatted like a compiler's.
+class DescriptionError : public std::exception {
+ public:
+  DescriptionError(std::string where, std::string text, std::vector<Diagnostic> diagnostics);
+  const char* what() const noexcept override { return formatted_.c_str(); }
+  const std::vector<Diagnostic>& diagnostics() const { return diagnostics_; }
+
+ private:
+  std::vector<Diagnostic> diagnostics_;
+  std::string formatted_;
+};
+
+// `<where>:line:col: error: message`, the source line, a caret span `^~~~`, then `note: ...`.
+std::string format_diagnostics(std::string_view where, std::string_view text,
+                               const std::vector<Diagnostic>& diagnostics);
+
+// ---- syntax tree -------------------------------------------------------------------------------
+
+struct Arg {
+  std::string key;  // empty for a positional argument
+  std::string value;  // unquoted text (quotes removed, escapes resolved)
+  Span key_span;
+  Span value_span;
+};
+
+struct StageCall {
+  std::string name;
+  Span name_span;
+  std::vector<Arg> args;
+};
+
+struct Element {
+  std::string label;  // empty when unlabelled
+  Span label_span;
+  bool is_reference = false;  // a bare label: `call` is unused
+  StageCall call;
+};
+
+struct Chain {
+  std::vector<Element> elements;  // connected left to right by `->`
+};
+
+struct Syntax {
+  std::vector<Chain> chains;
+};
+
+// Throws DescriptionError with every syntax error found.
+Syntax parse_syntax(std::string_view where, std::string_view text);
+
+// ---- resolved pipeline ------------------------------------------------------------------------
+
+// A parameter value, checked and converted according to its ParamSpec.
+struct Value {
+  ParamType type = ParamType::string;
+  std::string text;      // as written (path, string, choice: the value itself)
+  int64_t integer = 0;   // duration: nanoseconds; size: bytes; integer: the number
+  double real = 0;       // rate: packets/s; bitrate: bits/s; multiplier: factor
+  bool boolean = false;
+  bool explicit_sign = false;  // duration written with a leading + or -
+  bool given = false;          // false: filled from the spec's default
+  Span span;
+};
+
+struct Node {
+  int id = 0;  // index in Pipeline::nodes
+  const StageSpec* spec = nullptr;
+  std::string label;  // empty when unlabelled
+  Span span;          // the stage name in the description
+  std::map<std::string, Value, std::less<>> params;  // every declared param that is given or has a default
+  std::vector<int> inputs;   // node ids feeding this node, in declaration order
+  std::vector<int> outputs;  // node ids this node feeds
+
+  const Value* find(std::string_view name) const;
+};
+
+struct Pipeline {
+  std::string where;
+  std::string text;
+  std::vector<Node> nodes;  // in order of first appearance in the description
+};
+
+// Parses and validates against builtin_stages(): unknown stages (did you mean), unknown params
+// (valid choices), bad values and units, missing required params, duplicate or undefined labels,
+// wrong port use (a source with an input, a sink with an output, a non-merger with two inputs).
+// Throws DescriptionError listing every problem found.
+Pipeline parse_pipeline(std::string_view where, std::string_view text);
+
+// Converts one value by type; on failure returns false and sets `error` (e.g. "unknown unit 'sx'").
+bool parse_value(const ParamSpec& spec, std::string_view text, Value& out, std::string& error);
+
+// Levenshtein-based suggestion among `candidates`, or empty when nothing is close.
+std::string_view closest_match(std::string_view word, const std::vector<std::string_view>& candidates);
+
+}  // namespace vei

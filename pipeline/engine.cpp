@@ -1,0 +1,330 @@
+#include "pipeline/engine.h"
+
+#include <fmt/format.h>
+#include <oneapi/tbb/flow_graph.h>
+
+#include <chrono>
+#include <condition_variable>
+#include <deque>
+#include <functional>
+#include <mutex>
+#include <thread>
+
+#include "pipeline/plan.h"
+#include "stages/file_writer.h"
+#include "stages/timeline_source.h"
+#include "stages/timestamp_merger.h"
+
+namespace vei {
+
+namespace {
+
+namespace flow = tbb::flow;
+
+constexpr size_t batches_per_source = 4;
+constexpr size_t output_batches = 4;
+
+// Hands merged batches from the graph to the output thread, which never runs graph tasks: a sink
+// that sleeps or waits on the disk must not starve the graph's two workers.
+class OutputQueue {
+ public:
+  void push(Batch* b) {
+    {
+      std::lock_guard lock(mutex_);
+      queue_.push_back(b);
+    }
+    ready_.notify_one();
+  }
+  Batch* pop() {
+    std::unique_lock lock(mutex_);
+    ready_.wait(lock, [this] { return !queue_.empty(); });
+    Batch* b = queue_.front();
+    queue_.pop_front();
+    return b;
+  }
+
+ private:
+  std::mutex mutex_;
+  std::condition_variable ready_;
+  std::deque<Batch*> queue_;
+};
+
+const Value& param(const Node& n, std::string_view name) {
+  static const Value absent;
+  const Value* v = n.find(name);
+  return v ? *v : absent;
+}
+
+}  // namespace
+
+struct Engine::Impl {
+  std::unique_ptr<Pipeline> pipeline;
+  Plan plan;
+  Report report;
+  std::vector<std::unique_ptr<TimelineSource>> sources;
+  std::vector<std::unique_ptr<BatchPool>> pools;
+  std::unique_ptr<BatchPool> output_pool;
+  std::unique_ptr<TimestampMerger> merger;
+  std::function<std::unique_ptr<Sink>()> open_sink;
+  std::unique_ptr<Sink> sink;
+  OutputQueue output;
+
+  flow::graph graph;
+  std::vector<std::unique_ptr<flow::input_node<Batch*>>> input_nodes;
+  std::vector<std::unique_ptr<flow::limiter_node<Batch*>>> limiters;
+  std::unique_ptr<flow::function_node<Batch*, flow::continue_msg>> merge_node;
+  std::vector<char> source_done;
+
+  std::thread output_thread;
+  std::atomic<bool> stopping{false};
+  std::atomic<uint64_t> written_packets{0};
+  std::atomic<uint64_t> written_bytes{0};
+  mutable std::mutex error_mutex;
+  std::string error;
+  std::chrono::steady_clock::time_point started, finished;
+  bool running = false;
+
+  void fail(std::string message) {
+    {
+      std::lock_guard lock(error_mutex);
+      if (error.empty()) error = std::move(message);
+    }
+    stopping = true;
+  }
+
+  void open_sources();
+  void build_graph();
+  Batch* next_batch(size_t rank, tbb::flow_control& fc);
+  void output_loop();
+};
+
+void Engine::Impl::open_sources() {
+  const auto& nodes = pipeline->nodes;
+  for (size_t rank = 0; rank < plan.sources.size(); ++rank) {
+    const Node& n = nodes[plan.sources[rank]];
+    SourceOptions options;
+    options.rank = static_cast<uint16_t>(rank);
+    options.filter = param(n, "filter").text;
+    options.clamp_disorder = param(n, "disorder").text != "keep";
+    options.report = &report;
+    sources.push_back(open_capture(param(n, "file").text, std::move(options)));
+  }
+
+  // The output speaks the background's link type; bytes of another link type would be misread.
+  const auto& bg = sources[0]->info();
+  std::vector<Diagnostic> errors;
+  for (size_t rank = 1; rank < sources.size(); ++rank) {
+    const auto& info = sources[rank]->info();
+    if (info.linktype != bg.linktype)
+      errors.push_back({nodes[plan.sources[rank]].span,
+                        fmt::format("{} has link type {} ({}), but the output has {} ({}), the first source's",
+                                    sources[rank]->options().name, pcap::linktype_name(info.linktype),
+                                    info.linktype, pcap::linktype_name(bg.linktype), bg.linktype),
+                        "merge only captures of one link type (convert this one first)"});
+  }
+  if (!errors.empty()) throw DescriptionError(pipeline->where, pipeline->text, std::move(errors));
+
+  for (auto& s : sources) s->compile_filter();
+
+  const Node& sink_node = nodes[plan.sink];
+  const auto& precision_choice = param(sink_node, "precision").text;
+  const bool ns = precision_choice == "ns" ||
+                  (precision_choice == "auto" && (bg.precision == pcap::Precision::ns || bg.pcapng));
+  const auto precision = ns ? pcap::Precision::ns : pcap::Precision::us;
+
+  // Timeline mapping (DESIGN.md §2): `at` is measured from the background's first packet as it
+  // appears in the output.
+  const int64_t bg_first = bg.first_ts_ns.value_or(0);
+  int64_t bg_start = 0;
+  for (size_t rank = 0; rank < sources.size(); ++rank) {
+    const Node& n = nodes[plan.sources[rank]];
+    const Value& at = param(n, "at");
+    const auto& rebase = param(n, "rebase");
+    const bool rebase_first = rebase.given ? rebase.text == "first" : at.given;
+    int64_t offset = param(n, "shift").integer;
+    const auto first = sources[rank]->info().first_ts_ns;
+    if (rank == 0) {
+      if (at.given) offset += at.integer;
+      bg_start = bg_first + offset;
+    } else if (rebase_first && first) {
+      offset += bg_start + at.integer - *first;
+    }
+    sources[rank]->set_mapping(offset, precision);
+  }
+
+  // Records longer than their file's snaplen are kept whole (libpcap would clip them silently), so
+  // the output declares the largest length any input may deliver.
+  uint32_t snaplen = 0;
+  for (auto& s : sources) snaplen = std::max(snaplen, pcap::record_limit(s->info().snaplen));
+  if (const Value& v = param(sink_node, "snaplen"); v.given) snaplen = static_cast<uint32_t>(v.integer);
+  // Opened by start(): `veipipe check` must not create or truncate the output.
+  open_sink = [path = param(sink_node, "file").text, precision, snaplen, linktype = bg.linktype] {
+    return std::make_unique<FileWriter>(path, precision, snaplen, linktype);
+  };
+}
+
+void Engine::Impl::build_graph() {
+  const size_t n = sources.size();
+  output_pool = std::make_unique<BatchPool>(output_batches, default_arena_size);
+  const auto end = param(pipeline->nodes[plan.merger.value_or(plan.sink)], "end").text == "all"
+                       ? TimestampMerger::End::all
+                       : TimestampMerger::End::first;
+  merger = std::make_unique<TimestampMerger>(n, end, *output_pool, [this](Batch* b) { output.push(b); });
+  merge_node = std::make_unique<flow::function_node<Batch*, flow::continue_msg>>(
+      graph, flow::serial, [this](Batch* b) {
+        merger->push(b);
+        if (merger->finished()) stopping = true;
+        return flow::continue_msg();
+      });
+  source_done.assign(n, 0);
+  for (size_t rank = 0; rank < n; ++rank) {
+    // One batch more than the limiter admits: an input_node runs its body ahead and holds the
+    // result while the limiter is full.
+    pools.push_back(std::make_unique<BatchPool>(batches_per_source + 1, default_arena_size));
+    auto& limiter = limiters.emplace_back(std::make_unique<flow::limiter_node<Batch*>>(graph, batches_per_source));
+    // A batch back in its pool lets the source read one more: memory stays at the pool's size.
+    pools.back()->set_on_release([l = limiter.get()] { l->decrementer().try_put(flow::continue_msg()); });
+    auto& input = input_nodes.emplace_back(std::make_unique<flow::input_node<Batch*>>(
+        graph, [this, rank](tbb::flow_control& fc) { return next_batch(rank, fc); }));
+    flow::make_edge(*input, *limiter);
+    flow::make_edge(*limiter, *merge_node);
+  }
+}
+
+Batch* Engine::Impl::next_batch(size_t rank, tbb::flow_control& fc) {
+  if (source_done[rank]) {
+    fc.stop();
+    return nullptr;
+  }
+  // The limiter lets this body run only while the pool has a free batch.
+  Batch* b = pools[rank]->try_acquire();
+  if (!b) {
+    fail(fmt::format("internal error: source {} ran out of batches", rank));
+    fc.stop();
+    return nullptr;
+  }
+  if (stopping) {
+    b->clear();
+    b->source = static_cast<uint16_t>(rank);
+    b->last = true;
+  } else {
+    try {
+      sources[rank]->fill(*b);
+    } catch (const std::exception& e) {
+      fail(e.what());
+      b->clear();
+      b->source = static_cast<uint16_t>(rank);
+      b->last = true;
+    }
+  }
+  source_done[rank] = b->last;
+  return b;
+}
+
+void Engine::Impl::output_loop() {
+  bool failed = false;
+  for (;;) {
+    Batch* b = output.pop();
+    const bool last = b->last;
+    if (!failed) {
+      try {
+        sink->consume(*b);
+        written_packets.store(sink->stats().packets, std::memory_order_relaxed);
+        written_bytes.store(sink->stats().bytes, std::memory_order_relaxed);
+      } catch (const std::exception& e) {
+        failed = true;
+        fail(e.what());
+      }
+    }
+    b->pool->release(b);
+    if (last) break;
+  }
+  try {
+    sink->close();
+  } catch (const std::exception& e) {
+    fail(e.what());
+  }
+  finished = std::chrono::steady_clock::now();
+  graph.release_wait();
+}
+
+Engine::Engine(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+Engine::Engine(Engine&&) noexcept = default;
+Engine& Engine::operator=(Engine&&) noexcept = default;
+Engine::~Engine() {
+  if (impl_ && impl_->running) {
+    stop();
+    wait();
+  }
+}
+
+Engine Engine::from_description(std::string_view where, std::string_view text, bool quiet) {
+  auto impl = std::make_unique<Impl>();
+  impl->report.set_quiet(quiet);
+  impl->pipeline = std::make_unique<Pipeline>(parse_pipeline(where, text));
+  impl->plan = make_plan(*impl->pipeline);
+  impl->open_sources();
+  impl->build_graph();
+  return Engine(std::move(impl));
+}
+
+void Engine::start() {
+  auto& d = *impl_;
+  if (d.running) return;
+  d.sink = d.open_sink();
+  d.running = true;
+  d.started = std::chrono::steady_clock::now();
+  d.graph.reserve_wait();  // held by the output thread until the last batch is written
+  d.output_thread = std::thread([&d] { d.output_loop(); });
+  for (auto& input : d.input_nodes) input->activate();
+}
+
+int Engine::wait() {
+  auto& d = *impl_;
+  if (!d.running) return exit_failure;
+  d.graph.wait_for_all();
+  d.output_thread.join();
+  d.running = false;
+  if (!d.error.empty()) {
+    fmt::print(stderr, "veipipe: error: {}\n", d.error);
+    return exit_failure;
+  }
+  return d.report.is_damaged() ? exit_damaged : exit_ok;
+}
+
+void Engine::stop() { impl_->stopping = true; }
+
+Stats Engine::stats() const {
+  const auto& d = *impl_;
+  Stats s;
+  for (const auto& src : d.sources) {
+    const auto& st = src->stats();
+    s.sources.push_back({src->options().name, st.packets, st.bytes, st.filtered, st.disordered, st.dropped,
+                         src->offset()});
+  }
+  s.packets = d.written_packets;
+  s.bytes = d.written_bytes;
+  if (d.merger) {
+    const auto& m = d.merger->stats();
+    s.captured_bytes = m.bytes;
+    s.dropped_after_end = m.dropped_after_end;
+    s.forwarded_batches = m.forwarded_batches;
+    s.copied_batches = m.copied_batches;
+  }
+  const auto end = d.running ? std::chrono::steady_clock::now() : d.finished;
+  s.seconds = std::chrono::duration<double>(end - d.started).count();
+  s.warnings = d.report.messages();
+  std::lock_guard lock(d.error_mutex);
+  s.error = d.error;
+  return s;
+}
+
+std::string Engine::progress() const {
+  const auto& d = *impl_;
+  const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - d.started).count();
+  const double bytes = static_cast<double>(d.written_bytes.load());
+  return fmt::format("{} packets, {:.1f} MB, {:.2f} GB/s", d.written_packets.load(), bytes / 1e6,
+                     secs > 0 ? bytes / secs / 1e9 : 0.0);
+}
+
+}  // namespace vei

@@ -1,0 +1,68 @@
+// The public C++ API: a pipeline built from a description, run on a oneTBB flow graph.
+//
+//   auto engine = vei::Engine::from_description("<inline>", "pcap(a.pcap) -> file(b.pcap)");
+//   engine.start();
+//   int status = engine.wait();  // 0 ok, 1 runtime failure, 3 finished with damaged input
+#pragma once
+
+#include <atomic>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "pipeline/description.h"
+#include "stages/report.h"
+
+namespace vei {
+
+struct SourceSummary {
+  std::string name;
+  uint64_t packets = 0;
+  uint64_t bytes = 0;
+  uint64_t filtered = 0;
+  uint64_t disordered = 0;
+  uint64_t dropped = 0;
+  int64_t offset_ns = 0;  // added to its timestamps
+};
+
+struct Stats {
+  std::vector<SourceSummary> sources;
+  uint64_t packets = 0;        // written to the sink
+  uint64_t bytes = 0;          // written to the sink, file framing included
+  uint64_t captured_bytes = 0;  // packet bytes merged
+  uint64_t dropped_after_end = 0;
+  uint64_t forwarded_batches = 0;
+  uint64_t copied_batches = 0;
+  double seconds = 0;
+  std::vector<std::string> warnings;
+  std::string error;  // the runtime failure, if any
+};
+
+enum ExitStatus { exit_ok = 0, exit_failure = 1, exit_bad_description = 2, exit_damaged = 3 };
+
+class Engine {
+ public:
+  // Parses, plans and opens every input (reading its header); throws DescriptionError for a bad
+  // description or incompatible inputs, std::runtime_error for an input that cannot be opened.
+  static Engine from_description(std::string_view where, std::string_view text, bool quiet = false);
+  Engine(Engine&&) noexcept;
+  Engine& operator=(Engine&&) noexcept;
+  ~Engine();
+
+  void start();
+  int wait();  // blocks until the run ends; returns an ExitStatus
+  // Stops reading; everything already merged is still written. Safe from any thread or a signal
+  // handler's helper thread.
+  void stop();
+  Stats stats() const;
+  // A progress line (packets, bytes, rate) for a terminal; callable while running.
+  std::string progress() const;
+
+ private:
+  struct Impl;
+  explicit Engine(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace vei

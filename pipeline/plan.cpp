@@ -1,0 +1,105 @@
+#include "pipeline/plan.h"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+
+namespace vei {
+
+namespace {
+
+bool is_source(const Node& n) {
+  return n.spec->kind == StageKind::timeline_source || n.spec->kind == StageKind::event_source;
+}
+
+std::string stage_text(const Node& n) {
+  std::string args;
+  for (const auto& [name, value] : n.params)
+    args += fmt::format("{}{}={}", args.empty() ? "" : ", ", name, value.text);
+  return fmt::format("{}({})", n.spec->name, args);
+}
+
+}  // namespace
+
+Plan make_plan(const Pipeline& pipeline) {
+  Plan plan;
+  plan.pipeline = &pipeline;
+  std::vector<Diagnostic> errors;
+  for (const auto& n : pipeline.nodes) {
+    if (n.spec->kind == StageKind::sink) {
+      if (plan.sink >= 0)
+        errors.push_back({n.span, "a pipeline has one sink; this is a second one",
+                          fmt::format("the first is '{}' on line {}", pipeline.nodes[plan.sink].spec->name,
+                                      pipeline.nodes[plan.sink].span.line)});
+      else
+        plan.sink = n.id;
+    }
+  }
+  if (plan.sink < 0 && !pipeline.nodes.empty())
+    errors.push_back({pipeline.nodes.back().span, "the pipeline has no sink",
+                      "end a chain with one, e.g. `-> file(out.pcap)`"});
+  if (plan.sink >= 0) {
+    const Node& sink = pipeline.nodes[plan.sink];
+    if (sink.inputs.empty()) {
+      errors.push_back({sink.span, "nothing feeds this sink", "connect a source to it with `->`"});
+    } else {
+      const Node& feeder = pipeline.nodes[sink.inputs[0]];
+      if (feeder.spec->kind == StageKind::merger) {
+        plan.merger = feeder.id;
+        for (int id : feeder.inputs) {
+          const Node& in = pipeline.nodes[id];
+          if (is_source(in))
+            plan.sources.push_back(id);
+          else
+            errors.push_back({in.span, fmt::format("'{}' cannot feed a merger here", in.spec->name),
+                              "a merger takes sources"});
+        }
+        if (feeder.inputs.empty()) errors.push_back({feeder.span, "this merger has no inputs", ""});
+      } else if (is_source(feeder)) {
+        plan.sources.push_back(feeder.id);
+      } else {
+        errors.push_back({feeder.span, fmt::format("'{}' cannot feed the sink here", feeder.spec->name),
+                          "feed the sink from a source or a merge"});
+      }
+    }
+  }
+  for (const auto& n : pipeline.nodes) {
+    const bool used = n.id == plan.sink || n.id == plan.merger ||
+                      std::find(plan.sources.begin(), plan.sources.end(), n.id) != plan.sources.end();
+    if (!used && is_source(n) && n.outputs.empty())
+      errors.push_back({n.span, "this source feeds nothing", "connect it with `-> merge-label`"});
+    else if (!used)
+      errors.push_back({n.span, "this stage does not reach the sink", ""});
+  }
+  if (!errors.empty()) throw DescriptionError(pipeline.where, pipeline.text, std::move(errors));
+  return plan;
+}
+
+std::string describe_plan(const Plan& plan, bool dot) {
+  const auto& nodes = plan.pipeline->nodes;
+  std::vector<int> order = plan.sources;
+  if (plan.merger) order.push_back(*plan.merger);
+  order.push_back(plan.sink);
+  std::string out;
+  if (dot) {
+    out = "digraph veipipe {\n  rankdir=LR;\n  node [shape=box, fontname=monospace];\n";
+    for (int id : order) {
+      std::string label = stage_text(nodes[id]);
+      for (size_t pos = 0; (pos = label.find('"', pos)) != std::string::npos; pos += 2) label.insert(pos, "\\");
+      out += fmt::format("  n{} [label=\"{}\"];\n", id, label);
+    }
+    for (int id : order)
+      for (int to : nodes[id].outputs) out += fmt::format("  n{} -> n{};\n", id, to);
+    return out + "}\n";
+  }
+  for (size_t rank = 0; rank < plan.sources.size(); ++rank) {
+    const Node& n = nodes[plan.sources[rank]];
+    out += fmt::format("source {}{}: {}\n", rank, rank == 0 ? " (background, output timeline)" : "",
+                       stage_text(n));
+  }
+  if (plan.merger) out += fmt::format("merge: {}\n", stage_text(nodes[*plan.merger]));
+  out += fmt::format("sink: {}\n", stage_text(nodes[plan.sink]));
+  return out;
+}
+
+}  // namespace vei

@@ -1,0 +1,27 @@
+// The shape of a resolved description: which stage is the background, which feed the merger,
+// where the output goes. Checked without touching any file, so `veipipe graph` and `check` use it.
+#pragma once
+
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "pipeline/description.h"
+
+namespace vei {
+
+struct Plan {
+  const Pipeline* pipeline = nullptr;
+  std::vector<int> sources;  // node ids by rank: sources[0] is the background
+  std::optional<int> merger;
+  int sink = -1;
+};
+
+// Throws DescriptionError for a graph the engine cannot run: no sink or several, a stage that
+// reaches no sink, a source that feeds nothing.
+Plan make_plan(const Pipeline& pipeline);
+
+// The resolved graph as text (one stage per line with every parameter) or as Graphviz DOT.
+std::string describe_plan(const Plan& plan, bool dot);
+
+}  // namespace vei

@@ -1,0 +1,71 @@
+// The unit that moves through the graph: one arena of raw pcap records back to back (16-byte record
+// header + bytes), plus a small descriptor per record. Batches belong to a pool and go back to it,
+// so the pool's size bounds memory whatever the trace size.
+#pragma once
+
+#include <condition_variable>
+#include <cstddef>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <vector>
+
+namespace vei {
+
+inline constexpr size_t record_header_size = 16;
+inline constexpr size_t default_arena_size = size_t{1} << 20;
+
+struct Record {
+  int64_t ts_ns;     // on the output timeline
+  uint64_t seq;      // index of the record in its source (0-based), for ground truth and errors
+  uint32_t offset;   // of the record header in the arena
+  uint32_t caplen;
+  uint32_t len;
+  uint16_t source;   // rank of the source: 0 is the background
+  uint16_t reserved;
+};
+
+class BatchPool;
+
+struct Batch {
+  std::unique_ptr<std::byte[]> arena;
+  size_t capacity = 0;
+  size_t used = 0;  // bytes of whole records at the start of the arena
+  std::vector<Record> records;
+  uint16_t source = 0;
+  bool last = false;  // the source has nothing after this batch
+  // The record headers in the arena are byte for byte what the output format wants and the
+  // records lie back to back: runs of them may be copied with one memcpy.
+  bool raw_is_output = false;
+  BatchPool* pool = nullptr;
+
+  std::byte* data() { return arena.get(); }
+  const std::byte* data() const { return arena.get(); }
+  void clear();
+  void reserve_arena(size_t bytes);  // grows (never shrinks), keeping contents
+};
+
+// A fixed set of batches. acquire() blocks while all are out; release() may be called from any
+// thread and runs `on_release` afterwards (the graph uses it to let the source read again).
+class BatchPool {
+ public:
+  BatchPool(size_t count, size_t arena_size);
+  BatchPool(const BatchPool&) = delete;
+  BatchPool& operator=(const BatchPool&) = delete;
+
+  Batch* acquire();
+  Batch* try_acquire();
+  void release(Batch* batch);
+  void set_on_release(std::function<void()> callback) { on_release_ = std::move(callback); }
+  size_t size() const { return batches_.size(); }
+
+ private:
+  std::vector<std::unique_ptr<Batch>> batches_;
+  std::vector<Batch*> free_;
+  std::mutex mutex_;
+  std::condition_variable available_;
+  std::function<void()> on_release_;
+};
+
+}  // namespace vei

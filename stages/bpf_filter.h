@@ -1,0 +1,31 @@
+// A BPF program compiled by libpcap for one link type, applied with pcap_offline_filter.
+#pragma once
+
+#include <pcap/pcap.h>
+
+#include <cstddef>
+#include <cstdint>
+#include <string>
+
+namespace vei {
+
+class BpfFilter {
+ public:
+  // Throws std::runtime_error carrying libpcap's message when the expression does not compile.
+  BpfFilter(const std::string& expression, uint32_t linktype, uint32_t snaplen);
+  ~BpfFilter();
+  BpfFilter(const BpfFilter&) = delete;
+  BpfFilter& operator=(const BpfFilter&) = delete;
+
+  bool matches(const std::byte* packet, uint32_t caplen, uint32_t len) const {
+    pcap_pkthdr header{};
+    header.caplen = caplen;
+    header.len = len;
+    return pcap_offline_filter(&program_, &header, reinterpret_cast<const u_char*>(packet)) != 0;
+  }
+
+ private:
+  bpf_program program_{};
+};
+
+}  // namespace vei

@@ -1,0 +1,24 @@
+// What the graph asks of a sink: take merged batches in order on the output thread, then close.
+#pragma once
+
+#include <cstdint>
+
+#include "stages/batch.h"
+
+namespace vei {
+
+struct SinkStats {
+  uint64_t packets = 0;
+  uint64_t bytes = 0;  // bytes written, headers included
+};
+
+class Sink {
+ public:
+  virtual ~Sink() = default;
+  // Throws std::runtime_error naming the output on failure; what was written before stays valid.
+  virtual void consume(const Batch& batch) = 0;
+  virtual void close() = 0;
+  virtual const SinkStats& stats() const = 0;
+};
+
+}  // namespace vei

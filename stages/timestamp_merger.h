@@ -1,0 +1,59 @@
+// k-way merge of timeline sources by timestamp. Exact: a record is emitted only once every input
+// that has not ended shows its next record, and equal timestamps go by input rank, then by order
+// within the input, so the output bytes depend only on the inputs, never on thread timing.
+//
+// Input port: batches tagged with their source rank, each source's in order. Output: full batches
+// handed to `emit`; the last one has `last` set. Input batches go back to their pools as soon as
+// their records are copied, or travel on unchanged when a whole batch can be forwarded.
+#pragma once
+
+#include <cstdint>
+#include <deque>
+#include <functional>
+#include <vector>
+
+#include "stages/batch.h"
+
+namespace vei {
+
+struct MergerStats {
+  uint64_t packets = 0;
+  uint64_t bytes = 0;  // captured bytes
+  uint64_t forwarded_batches = 0;
+  uint64_t copied_batches = 0;
+  uint64_t dropped_after_end = 0;  // records of other inputs left when the first input ended
+};
+
+class TimestampMerger {
+ public:
+  enum class End { first, all };
+
+  TimestampMerger(size_t inputs, End end, BatchPool& output_pool, std::function<void(Batch*)> emit);
+
+  void push(Batch* batch);
+  bool finished() const { return finished_; }
+  const MergerStats& stats() const { return stats_; }
+
+ private:
+  struct Input {
+    std::deque<Batch*> queue;
+    size_t cursor = 0;
+    bool ended = false;
+  };
+
+  void merge();
+  void settle(Input& in);
+  void take_run(Input& in, size_t count);
+  Batch& output_with_room(size_t bytes);
+  void finish();
+
+  std::vector<Input> inputs_;
+  End end_;
+  BatchPool& output_pool_;
+  std::function<void(Batch*)> emit_;
+  Batch* out_ = nullptr;
+  bool finished_ = false;
+  MergerStats stats_;
+};
+
+}  // namespace vei

@@ -1,0 +1,188 @@
+// Every capture in shared/corpus goes through `pcap(F) -> file(out)` and is compared, record for
+// record, with what libpcap's own reader delivers from F.
+#include <doctest/doctest.h>
+#include <fmt/format.h>
+#include <pcap/pcap.h>
+
+#include <algorithm>
+#include <filesystem>
+
+#include "pipeline/engine.h"
+#include "testutil.h"
+
+namespace fs = std::filesystem;
+using namespace vei;
+
+namespace {
+
+struct LibpcapView {
+  bool opened = false;
+  std::string error;  // open failure or the error that stopped reading
+  int dlt = -1;
+  std::vector<test::RawRecord> records;
+};
+
+LibpcapView read_with_libpcap(const fs::path& path) {
+  LibpcapView v;
+  char errbuf[PCAP_ERRBUF_SIZE] = {};
+  pcap_t* p = pcap_open_offline_with_tstamp_precision(path.c_str(), PCAP_TSTAMP_PRECISION_NANO, errbuf);
+  if (!p) {
+    v.error = errbuf;
+    return v;
+  }
+  v.opened = true;
+  v.dlt = pcap_datalink(p);
+  pcap_pkthdr* h;
+  const u_char* data;
+  int r;
+  while ((r = pcap_next_ex(p, &h, &data)) == 1) {
+    test::RawRecord rec;
+    // libpcap 1.10 sign-extends 32-bit seconds (2038 dates come back in 1901): the file holds them unsigned.
+    rec.sec = static_cast<uint32_t>(h->ts.tv_sec);
+    rec.frac = static_cast<uint32_t>(h->ts.tv_usec);
+    rec.caplen = h->caplen;
+    rec.len = h->len;
+    rec.bytes.assign(data, data + h->caplen);
+    if (h->ts.tv_sec >= (int64_t{1} << 32)) rec.frac = UINT32_MAX;  // marks what a pcap cannot hold
+    v.records.push_back(std::move(rec));
+  }
+  if (r == PCAP_ERROR) v.error = pcap_geterr(p);
+  pcap_close(p);
+  return v;
+}
+
+std::vector<fs::path> corpus_files() {
+  std::vector<fs::path> files;
+  for (const auto& e : fs::directory_iterator(VEIPIPE_CORPUS_DIR)) {
+    const auto name = e.path().filename().string();
+    if (name != "MANIFEST.tsv" && name != "SHA256SUMS") files.push_back(e.path());
+  }
+  std::sort(files.begin(), files.end());
+  return files;
+}
+
+}  // namespace
+
+TEST_CASE("every corpus capture: veipipe keeps every record libpcap delivers") {
+  const auto files = corpus_files();
+  REQUIRE(files.size() >= 40);
+  test::TempDir tmp;
+  for (const auto& file : files) {
+    CAPTURE(file.filename().string());
+    const auto lib = read_with_libpcap(file);
+    const auto out = tmp / (file.filename().string() + ".out");
+    const auto description = fmt::format("pcap({}, disorder=keep) -> file({}, precision=ns)", file.string(), out.string());
+    if (!lib.opened) {
+      // libpcap cannot open it: neither can we, and the message names the file.
+      try {
+        (void)Engine::from_description("<test>", description, true);
+        FAIL("opened a capture libpcap refuses: " << lib.error);
+      } catch (const std::runtime_error& e) {
+        CHECK(std::string(e.what()).find(file.string()) != std::string::npos);
+      }
+      CHECK_FALSE(fs::exists(out));
+      continue;
+    }
+    auto engine = Engine::from_description("<test>", description, true);
+    engine.start();
+    const int status = engine.wait();
+    const auto stats = engine.stats();
+    const auto ours = test::read_raw(out);
+
+    size_t unrepresentable = 0;
+    for (const auto& r : lib.records) unrepresentable += r.frac == UINT32_MAX;
+    const bool expect_damage = !lib.error.empty() || unrepresentable > 0;
+    CHECK(status == (expect_damage ? exit_damaged : exit_ok));
+    if (expect_damage) {
+      REQUIRE_FALSE(stats.warnings.empty());
+      CHECK(stats.warnings.front().find(file.string()) != std::string::npos);
+    }
+    if (lib.error.empty())
+      CHECK(ours.records.size() == lib.records.size() - unrepresentable);
+    else
+      CHECK(ours.records.size() >= lib.records.size());
+
+    size_t i = 0;
+    for (const auto& expected : lib.records) {
+      if (expected.frac == UINT32_MAX) continue;
+      REQUIRE(i < ours.records.size());
+      const auto& got = ours.records[i++];
+      CAPTURE(i);
+      // Timestamps compare as nanoseconds: libpcap leaves an invalid fraction (>= 1 s) unnormalised.
+      CHECK(got.ts_ns(ours.nanos) == expected.ts_ns(true));
+      CHECK(got.len == expected.len);
+      // libpcap silently clips records longer than the file's snaplen; veipipe keeps them whole.
+      CHECK(got.caplen >= expected.caplen);
+      if (got.caplen != expected.caplen) CHECK(expected.caplen < got.caplen);
+      CHECK(std::equal(expected.bytes.begin(), expected.bytes.end(), got.bytes.begin()));
+    }
+
+    // The output is a capture libpcap reads to the end, under the input's link type.
+    const auto reread = read_with_libpcap(out);
+    CHECK(reread.opened);
+    CHECK(reread.error.empty());
+    CHECK(reread.records.size() == ours.records.size());
+    CHECK(reread.dlt == lib.dlt);
+  }
+}
+
+TEST_CASE("records longer than the file's snaplen are kept whole, unlike libpcap") {
+  test::TempDir tmp;
+  const auto out = tmp / "out.pcap";
+  REQUIRE(test::run_pipeline(fmt::format("pcap({}/joincap-very_small_snaplen.pcap) -> file({})", VEIPIPE_CORPUS_DIR,
+                                         out.string())) == exit_ok);
+  const auto ours = test::read_raw(out);
+  const auto original = test::read_raw(fs::path(VEIPIPE_CORPUS_DIR) / "joincap-ok.pcap");
+  REQUIRE(ours.records.size() == 851);
+  REQUIRE(original.records.size() == 851);
+  for (size_t i = 0; i < ours.records.size(); ++i) CHECK(ours.records[i].bytes == original.records[i].bytes);
+  CHECK(ours.snaplen == 262144);
+}
+
+TEST_CASE("a time going back is clamped by default and reported") {
+  test::TempDir tmp;
+  const auto out = tmp / "out.pcap";
+  auto engine = Engine::from_description(
+      "<test>",
+      fmt::format("pcap({}/joincap-second_packet_time_is_1970.pcap) -> file({})", VEIPIPE_CORPUS_DIR, out.string()),
+      true);
+  engine.start();
+  CHECK(engine.wait() == exit_ok);
+  const auto stats = engine.stats();
+  CHECK(stats.sources[0].disordered == 1);
+  REQUIRE(stats.warnings.size() == 1);
+  CHECK(stats.warnings[0].find("first: record 1") != std::string::npos);
+  const auto ours = test::read_raw(out);
+  REQUIRE(ours.records.size() == 851);
+  for (size_t i = 1; i < ours.records.size(); ++i)
+    CHECK(ours.records[i].ts_ns(ours.nanos) >= ours.records[i - 1].ts_ns(ours.nanos));
+  CHECK(ours.records[1].ts_ns(false) == ours.records[0].ts_ns(false));
+}
+
+TEST_CASE("damaged classic captures are reported with record number and byte offset") {
+  struct Case {
+    const char* file;
+    size_t kept;
+    const char* says;
+  };
+  const Case cases[] = {
+      {"joincap-unexpected_eof_on_second_packet.pcap", 1,
+       "truncated: record 1 at byte offset 248 promises 78 captured bytes, only 36 remain"},
+      {"joincap-partial_first_header.pcap", 0, "truncated: record 0 at byte offset 24 has only 11 of its 16 header bytes"},
+      {"joincap-bad_first_header.pcap", 1, "record 1 at byte offset 40: corrupt record header (caplen 2368110654"},
+      {"joincap-bad_end.pcap", 851, "record 851 at byte offset 543036: corrupt record header (caplen 3401011463"},
+  };
+  test::TempDir tmp;
+  for (const auto& c : cases) {
+    CAPTURE(c.file);
+    const auto out = tmp / "out.pcap";
+    auto engine = Engine::from_description(
+        "<test>", fmt::format("pcap({}/{}) -> file({})", VEIPIPE_CORPUS_DIR, c.file, out.string()), true);
+    engine.start();
+    CHECK(engine.wait() == exit_damaged);
+    const auto warnings = engine.stats().warnings;
+    CHECK(std::any_of(warnings.begin(), warnings.end(),
+                      [&](const std::string& w) { return w.find(c.says) != std::string::npos; }));
+    CHECK(test::read_raw(out).records.size() == c.kept);
+  }
+}

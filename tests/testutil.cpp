@@ -1,0 +1,92 @@
+#include "testutil.h"
+
+#include <fmt/format.h>
+#include <stdlib.h>
+
+#include <cstring>
+#include <fstream>
+#include <stdexcept>
+
+#include "pipeline/engine.h"
+
+namespace vei::test {
+
+namespace {
+template <class T>
+T get(std::ifstream& in) {
+  T v{};
+  in.read(reinterpret_cast<char*>(&v), sizeof v);
+  return v;
+}
+template <class T>
+void put(std::ofstream& out, T v) {
+  out.write(reinterpret_cast<const char*>(&v), sizeof v);
+}
+}  // namespace
+
+RawFile read_raw(const std::filesystem::path& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) throw std::runtime_error("cannot open " + path.string());
+  RawFile f;
+  const auto magic = get<uint32_t>(in);
+  if (magic != 0xa1b2c3d4 && magic != 0xa1b23c4d) throw std::runtime_error("bad magic in " + path.string());
+  f.nanos = magic == 0xa1b23c4d;
+  in.ignore(12);
+  f.snaplen = get<uint32_t>(in);
+  f.linktype = get<uint32_t>(in);
+  for (;;) {
+    RawRecord r;
+    r.sec = get<uint32_t>(in);
+    if (in.eof()) break;
+    r.frac = get<uint32_t>(in);
+    r.caplen = get<uint32_t>(in);
+    r.len = get<uint32_t>(in);
+    r.bytes.resize(r.caplen);
+    in.read(reinterpret_cast<char*>(r.bytes.data()), r.caplen);
+    if (!in) throw std::runtime_error(fmt::format("{}: partial record {}", path.string(), f.records.size()));
+    f.records.push_back(std::move(r));
+  }
+  return f;
+}
+
+void write_raw(const std::filesystem::path& path, const RawFile& f) {
+  std::ofstream out(path, std::ios::binary);
+  put<uint32_t>(out, f.nanos ? 0xa1b23c4d : 0xa1b2c3d4);
+  put<uint16_t>(out, 2);
+  put<uint16_t>(out, 4);
+  put<uint64_t>(out, 0);
+  put<uint32_t>(out, f.snaplen);
+  put<uint32_t>(out, f.linktype);
+  for (const auto& r : f.records) {
+    put(out, r.sec);
+    put(out, r.frac);
+    put(out, r.caplen);
+    put(out, r.len);
+    out.write(reinterpret_cast<const char*>(r.bytes.data()), static_cast<std::streamsize>(r.bytes.size()));
+  }
+}
+
+std::vector<unsigned char> tagged_frame(uint32_t tag, size_t size) {
+  std::vector<unsigned char> b(size);
+  for (size_t i = 0; i < size; ++i) b[i] = static_cast<unsigned char>((tag >> (8 * (i % 4))) + i / 4);
+  return b;
+}
+
+TempDir::TempDir() {
+  std::string tmpl = (std::filesystem::temp_directory_path() / "veipipe-test-XXXXXX").string();
+  if (!mkdtemp(tmpl.data())) throw std::runtime_error("mkdtemp failed");
+  path_ = tmpl;
+}
+
+TempDir::~TempDir() {
+  std::error_code ec;
+  std::filesystem::remove_all(path_, ec);
+}
+
+int run_pipeline(const std::string& description) {
+  auto engine = Engine::from_description("<test>", description, true);
+  engine.start();
+  return engine.wait();
+}
+
+}  // namespace vei::test

@@ -1,0 +1,50 @@
+// Helpers shared by the tests: an independent, deliberately plain pcap reader and writer, and
+// temporary files. Independent of stages/ so that a bug there cannot hide itself.
+#pragma once
+
+#include <cstdint>
+#include <filesystem>
+#include <string>
+#include <vector>
+
+namespace vei::test {
+
+struct RawRecord {
+  uint32_t sec = 0;
+  uint32_t frac = 0;  // µs or ns, as the file says
+  uint32_t caplen = 0;
+  uint32_t len = 0;
+  std::vector<unsigned char> bytes;
+  int64_t ts_ns(bool nanos) const { return int64_t{sec} * 1'000'000'000 + (nanos ? frac : int64_t{frac} * 1000); }
+};
+
+struct RawFile {
+  bool nanos = false;
+  uint32_t snaplen = 0;
+  uint32_t linktype = 0;
+  std::vector<RawRecord> records;
+};
+
+// Reads a little-endian classic pcap as written by veipipe; throws on anything unexpected.
+RawFile read_raw(const std::filesystem::path& path);
+void write_raw(const std::filesystem::path& path, const RawFile& file);
+
+// A frame of `size` bytes whose content encodes `tag`, so records can be told apart.
+std::vector<unsigned char> tagged_frame(uint32_t tag, size_t size);
+
+// A directory removed with everything in it when the object goes.
+class TempDir {
+ public:
+  TempDir();
+  ~TempDir();
+  std::filesystem::path operator/(const std::string& name) const { return path_ / name; }
+  const std::filesystem::path& path() const { return path_; }
+
+ private:
+  std::filesystem::path path_;
+};
+
+// Runs a pipeline description quietly; returns the exit status (0, 1, 2, 3) like `veipipe run`.
+int run_pipeline(const std::string& description);
+
+}  // namespace vei::test

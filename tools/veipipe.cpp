@@ -1,0 +1,213 @@
+// The `veipipe` command: run, check, graph and document pipelines.
+#include <CLI/CLI.hpp>
+#include <fmt/format.h>
+#include <unistd.h>
+
+#include <csignal>
+#include <fstream>
+#include <optional>
+#include <sstream>
+#include <thread>
+
+#include "pipeline/engine.h"
+#include "pipeline/plan.h"
+
+namespace {
+
+struct Input {
+  std::string where;
+  std::string text;
+};
+
+Input read_description(const std::string& expression, const std::string& file) {
+  if (!expression.empty()) return {"<command line>", expression};
+  if (file.empty()) throw CLI::ValidationError("give a description with -e '<description>' or a FILE");
+  std::ifstream in(file);
+  if (!in) throw std::runtime_error(fmt::format("{}: cannot read the description", file));
+  std::ostringstream text;
+  text << in.rdbuf();
+  return {file, text.str()};
+}
+
+std::string json_escape(std::string_view s) {
+  std::string out;
+  for (char c : s) {
+    if (c == '"' || c == '\\') out += fmt::format("\\{}", c);
+    else if (static_cast<unsigned char>(c) < 0x20) out += fmt::format("\\u{:04x}", c);
+    else out += c;
+  }
+  return out;
+}
+
+void print_stats(const vei::Stats& s) {
+  const double secs = std::max(s.seconds, 1e-9);
+  fmt::print(stderr, "veipipe: {} packets, {} bytes in {:.3f} s ({:.2f} GB/s, {:.2f} Mpps)\n", s.packets, s.bytes,
+             s.seconds, static_cast<double>(s.bytes) / secs / 1e9, static_cast<double>(s.packets) / secs / 1e6);
+  for (size_t i = 0; i < s.sources.size(); ++i) {
+    const auto& src = s.sources[i];
+    fmt::print(stderr, "  source {} {}: {} packets, {} bytes, time offset {:+.9f} s", i, src.name, src.packets,
+               src.bytes, static_cast<double>(src.offset_ns) / 1e9);
+    if (src.filtered) fmt::print(stderr, ", {} filtered out", src.filtered);
+    if (src.disordered) fmt::print(stderr, ", {} out of order", src.disordered);
+    if (src.dropped) fmt::print(stderr, ", {} dropped", src.dropped);
+    fmt::print(stderr, "\n");
+  }
+  if (s.dropped_after_end) fmt::print(stderr, "  {} packets after the background's end not written\n", s.dropped_after_end);
+}
+
+void write_stats_json(const std::string& path, const vei::Stats& s, int status) {
+  std::string sources;
+  for (const auto& src : s.sources)
+    sources += fmt::format(
+        "{}{{\"name\":\"{}\",\"packets\":{},\"bytes\":{},\"filtered\":{},\"disordered\":{},\"dropped\":{},"
+        "\"offset_ns\":{}}}",
+        sources.empty() ? "" : ",", json_escape(src.name), src.packets, src.bytes, src.filtered, src.disordered,
+        src.dropped, src.offset_ns);
+  std::string warnings;
+  for (const auto& w : s.warnings) warnings += fmt::format("{}\"{}\"", warnings.empty() ? "" : ",", json_escape(w));
+  std::ofstream out(path);
+  out << fmt::format(
+      "{{\"status\":{},\"packets\":{},\"bytes\":{},\"captured_bytes\":{},\"seconds\":{:.6f},"
+      "\"dropped_after_end\":{},\"forwarded_batches\":{},\"copied_batches\":{},\"sources\":[{}],"
+      "\"warnings\":[{}],\"error\":\"{}\"}}\n",
+      status, s.packets, s.bytes, s.captured_bytes, s.seconds, s.dropped_after_end, s.forwarded_batches,
+      s.copied_batches, sources, warnings, json_escape(s.error));
+  if (!out) throw std::runtime_error(fmt::format("{}: cannot write the stats", path));
+}
+
+// SIGINT/SIGTERM are taken by one thread with sigwait, so the engine is stopped from ordinary code.
+// The first stops reading (everything merged is still written); a second one exits at once.
+class SignalGuard {
+ public:
+  SignalGuard() {
+    sigemptyset(&set_);
+    sigaddset(&set_, SIGINT);
+    sigaddset(&set_, SIGTERM);
+    pthread_sigmask(SIG_BLOCK, &set_, nullptr);
+  }
+  void watch(vei::Engine& engine) {
+    std::thread([this, &engine] {
+      int sig = 0;
+      sigwait(&set_, &sig);
+      received_ = sig;
+      engine.stop();
+      sigwait(&set_, &sig);
+      _exit(128 + sig);
+    }).detach();
+  }
+  int received() const { return received_; }
+
+ private:
+  sigset_t set_{};
+  std::atomic<int> received_{0};
+};
+
+int run(const Input& input, bool quiet, const std::string& stats_json, SignalGuard& signals) {
+  auto engine = vei::Engine::from_description(input.where, input.text, quiet);
+  signals.watch(engine);
+  engine.start();
+  std::atomic<bool> done{false};
+  std::optional<std::thread> progress;
+  if (!quiet && isatty(STDERR_FILENO))
+    progress.emplace([&] {
+      while (!done) {
+        std::this_thread::sleep_for(std::chrono::milliseconds(250));
+        if (!done) fmt::print(stderr, "\r\x1b[K{}", engine.progress());
+      }
+      fmt::print(stderr, "\r\x1b[K");
+    });
+  int status = engine.wait();
+  done = true;
+  if (progress) progress->join();
+  const auto stats = engine.stats();
+  if (signals.received()) status = 128 + signals.received();
+  if (!quiet) print_stats(stats);
+  if (!stats_json.empty()) write_stats_json(stats_json, stats, status);
+  return status;
+}
+
+std::string describe_stage(const vei::StageSpec& spec) {
+  std::string out = fmt::format("{} ({})\n  {}\n", spec.name, vei::to_string(spec.kind), spec.doc);
+  for (const auto& p : spec.params) {
+    std::string type{vei::to_string(p.type)};
+    if (!p.choices.empty()) {
+      type.clear();
+      for (auto c : p.choices) type += fmt::format("{}{}", type.empty() ? "" : "|", c);
+    }
+    out += fmt::format("  {:<10} {:<12} {}{}{}\n", p.name, type, p.doc,
+                       p.required ? " (required" : (p.default_value.empty() ? "" : " (default "),
+                       p.required ? (p.positional ? ", positional)" : ")")
+                                  : (p.default_value.empty() ? std::string{} : fmt::format("{})", p.default_value)));
+  }
+  return out;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  SignalGuard signals;
+  CLI::App app{"veipipe: weave packets from several sources into one timeline"};
+  app.require_subcommand(1);
+  std::string expression, file, stats_json, stage_name;
+  bool quiet = false, dot = false;
+
+  auto* run_cmd = app.add_subcommand("run", "run a pipeline");
+  auto* check_cmd = app.add_subcommand("check", "validate a pipeline and open its inputs, without running it");
+  auto* graph_cmd = app.add_subcommand("graph", "print the resolved graph");
+  for (auto* cmd : {run_cmd, check_cmd, graph_cmd}) {
+    cmd->add_option("-e,--expression", expression, "the pipeline description");
+    cmd->add_option("file", file, "a file holding the pipeline description");
+  }
+  run_cmd->add_flag("-q,--quiet", quiet, "no progress, statistics or warnings on stderr");
+  run_cmd->add_option("--stats-json", stats_json, "write the final statistics as JSON to this file");
+  graph_cmd->add_flag("--dot", dot, "Graphviz DOT output");
+  auto* stages_cmd = app.add_subcommand("stages", "document the stages and their parameters");
+  stages_cmd->add_option("name", stage_name, "one stage");
+
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    return app.exit(e) == 0 ? 0 : vei::exit_bad_description;
+  }
+
+  try {
+    if (*stages_cmd) {
+      if (stage_name.empty()) {
+        for (const auto& s : vei::builtin_stages()) fmt::print("{}\n", describe_stage(s));
+        return 0;
+      }
+      const auto* spec = vei::find_stage(stage_name);
+      if (!spec) {
+        std::vector<std::string_view> names;
+        for (const auto& s : vei::builtin_stages()) names.push_back(s.name);
+        const auto guess = vei::closest_match(stage_name, names);
+        fmt::print(stderr, "veipipe: error: no stage '{}'{}\n", stage_name,
+                   guess.empty() ? "" : fmt::format("; did you mean '{}'?", guess));
+        return vei::exit_bad_description;
+      }
+      fmt::print("{}", describe_stage(*spec));
+      return 0;
+    }
+    const Input input = read_description(expression, file);
+    if (*graph_cmd) {
+      const auto pipeline = vei::parse_pipeline(input.where, input.text);
+      fmt::print("{}", vei::describe_plan(vei::make_plan(pipeline), dot));
+      return 0;
+    }
+    if (*check_cmd) {
+      const auto engine = vei::Engine::from_description(input.where, input.text, true);
+      fmt::print("{}: ok\n", input.where);
+      return 0;
+    }
+    return run(input, quiet, stats_json, signals);
+  } catch (const vei::DescriptionError& e) {
+    fmt::print(stderr, "{}", e.what());
+    return vei::exit_bad_description;
+  } catch (const CLI::ValidationError& e) {
+    fmt::print(stderr, "veipipe: error: {}\n", e.what());
+    return vei::exit_bad_description;
+  } catch (const std::exception& e) {
+    fmt::print(stderr, "veipipe: error: {}\n", e.what());
+    return vei::exit_failure;
+  }
+}

@@ -65,6 +65,7 @@ struct Engine::Impl {
   std::vector<std::unique_ptr<BatchPool>> pools;
   std::unique_ptr<BatchPool> output_pool;
   std::unique_ptr<TimestampMerger> merger;
+  pcap::Precision precision = pcap::Precision::us;
   std::function<std::unique_ptr<Sink>()> open_sink;
   std::unique_ptr<Sink> sink;
   OutputQueue output;
@@ -130,7 +131,7 @@ void Engine::Impl::open_sources() {
   const auto& precision_choice = param(sink_node, "precision").text;
   const bool ns = precision_choice == "ns" ||
                   (precision_choice == "auto" && (bg.precision == pcap::Precision::ns || bg.pcapng));
-  const auto precision = ns ? pcap::Precision::ns : pcap::Precision::us;
+  precision = ns ? pcap::Precision::ns : pcap::Precision::us;
 
   // Timeline mapping (DESIGN.md §2): `at` is measured from the background's first packet as it
   // appears in the output.
@@ -158,7 +159,7 @@ void Engine::Impl::open_sources() {
   for (auto& s : sources) snaplen = std::max(snaplen, pcap::record_limit(s->info().snaplen));
   if (const Value& v = param(sink_node, "snaplen"); v.given) snaplen = static_cast<uint32_t>(v.integer);
   // Opened by start(): `veipipe check` must not create or truncate the output.
-  open_sink = [path = param(sink_node, "file").text, precision, snaplen, linktype = bg.linktype] {
+  open_sink = [path = param(sink_node, "file").text, precision = precision, snaplen, linktype = bg.linktype] {
     return std::make_unique<FileWriter>(path, precision, snaplen, linktype);
   };
 }
@@ -169,7 +170,7 @@ void Engine::Impl::build_graph() {
   const auto end = param(pipeline->nodes[plan.merger.value_or(plan.sink)], "end").text == "all"
                        ? TimestampMerger::End::all
                        : TimestampMerger::End::first;
-  merger = std::make_unique<TimestampMerger>(n, end, *output_pool, [this](Batch* b) { output.push(b); });
+  merger = std::make_unique<TimestampMerger>(n, end, precision, *output_pool, [this](Batch* b) { output.push(b); });
   merge_node = std::make_unique<flow::function_node<Batch*, flow::continue_msg>>(
       graph, flow::serial, [this](Batch* b) {
         merger->push(b);

@@ -12,11 +12,11 @@ void Batch::clear() {
 }
 
 void Batch::reserve_arena(size_t bytes) {
-  if (bytes <= capacity) return;
+  if (bytes <= capacity_) return;
   auto bigger = std::make_unique_for_overwrite<std::byte[]>(bytes);
-  if (used) std::memcpy(bigger.get(), arena.get(), used);
-  arena = std::move(bigger);
-  capacity = bytes;
+  if (used) std::memcpy(bigger.get(), arena_.get(), used);
+  arena_ = std::move(bigger);
+  capacity_ = bytes;
 }
 
 BatchPool::BatchPool(size_t count, size_t arena_size) {

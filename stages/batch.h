@@ -1,6 +1,6 @@
-// The unit that moves through the graph: one arena of raw pcap records back to back (16-byte record
-// header + bytes), plus a small descriptor per record. Batches belong to a pool and go back to it,
-// so the pool's size bounds memory whatever the trace size.
+// The unit that moves through the graph: one arena of raw pcap records back to back (16-byte
+// record header + bytes), plus a small descriptor per record. Batches belong to a pool and go back to it, so the
+// pool's size bounds memory whatever the trace size.
 #pragma once
 
 #include <condition_variable>
@@ -29,21 +29,29 @@ struct Record {
 class BatchPool;
 
 struct Batch {
-  std::unique_ptr<std::byte[]> arena;
-  size_t capacity = 0;
   size_t used = 0;  // bytes of whole records at the start of the arena
   std::vector<Record> records;
   uint16_t source = 0;
   bool last = false;  // the source has nothing after this batch
-  // The record headers in the arena are byte for byte what the output format wants and the
-  // records lie back to back: runs of them may be copied with one memcpy.
+  // The record headers in the arena are byte for byte what the output wants (format and time) and
+  // the records lie back to back: the batch may be written or copied as one block.
+  // Otherwise a consumer writes each header from its Record.
   bool raw_is_output = false;
   BatchPool* pool = nullptr;
 
-  std::byte* data() { return arena.get(); }
-  const std::byte* data() const { return arena.get(); }
-  void clear();
+  Batch() = default;
+  Batch(const Batch&) = delete;
+  Batch& operator=(const Batch&) = delete;
+
+  std::byte* data() { return arena_.get(); }
+  const std::byte* data() const { return arena_.get(); }
+  size_t capacity() const { return capacity_; }
   void reserve_arena(size_t bytes);  // grows (never shrinks), keeping contents
+  void clear();
+
+ private:
+  std::unique_ptr<std::byte[]> arena_;
+  size_t capacity_ = 0;
 };
 
 // A fixed set of batches. acquire() blocks while all are out; release() may be called from any

@@ -39,26 +39,30 @@ size_t read_full(int fd, std::byte* p, size_t n, const std::string& path) {
 PcapReader::PcapReader(int fd, std::vector<std::byte> prefix, SourceOptions options)
     : TimelineSource(std::move(options)), fd_(fd) {
   if (auto error = pcap::parse_file_header(prefix.data(), header_); !error.empty()) {
-    ::close(fd_);
+    if (fd_ > 0) ::close(fd_);
     fail(options_.name, error);
   }
   info_.linktype = header_.linktype;
   info_.snaplen = header_.snaplen;
   info_.precision = header_.precision;
   max_caplen_ = pcap::record_limit(header_.snaplen);
-  carry_.assign(prefix.begin() + pcap::file_header_size, prefix.end());
   file_offset_ = pcap::file_header_size;
-  // Peek the first record's time so that `at=` and `rebase=` can be resolved before reading starts.
-  const size_t have = carry_.size();
-  if (have < record_header_size) {
+  carry_.assign(prefix.begin() + pcap::file_header_size, prefix.end());
+
+  // Peek the first record's time so that `at=` and `rebase=` are resolved before reading starts.
+  const size_t had = carry_.size();
+  if (had < record_header_size) {
     carry_.resize(record_header_size);
-    const size_t got = read_full(fd_, carry_.data() + have, record_header_size - have, options_.name);
-    carry_.resize(have + got);
-    eof_ = have + got < record_header_size;
+    const size_t got = read_full(fd_, carry_.data() + had, record_header_size - had, options_.name);
+    carry_.resize(had + got);
+    eof_ = had + got < record_header_size;
   }
-  if (carry_.size() >= record_header_size)
-    info_.first_ts_ns = int64_t{pcap::load32(carry_.data(), header_.swapped)} * pcap::ns_per_s +
-                        pcap::frac_to_ns(pcap::load32(carry_.data() + 4, header_.swapped), header_.precision);
+  std::byte first[record_header_size];
+  const size_t have = std::min(carry_.size(), sizeof first);
+  std::memcpy(first, carry_.data(), have);
+  if (have == record_header_size)
+    info_.first_ts_ns = int64_t{pcap::load32(first, header_.swapped)} * pcap::ns_per_s +
+                        pcap::frac_to_ns(pcap::load32(first + 4, header_.swapped), header_.precision);
   ::posix_fadvise(fd_, 0, 0, POSIX_FADV_SEQUENTIAL);
 }
 
@@ -66,88 +70,93 @@ PcapReader::~PcapReader() {
   if (fd_ > 0) ::close(fd_);
 }
 
-size_t PcapReader::read_into(Batch& batch, size_t have, size_t want) {
-  if (eof_) return have;
-  const size_t got = read_full(fd_, batch.data() + have, want - have, options_.name);
-  if (have + got < want) eof_ = true;
-  return have + got;
-}
-
 void PcapReader::stop_damaged(std::string message) {
   done_ = true;
   options_.report->damaged(fmt::format("{}: {}", options_.name, message));
 }
 
-void PcapReader::fill(Batch& batch) {
-  batch.clear();
-  batch.source = options_.rank;
-  if (done_) {
-    batch.last = true;
-    finish();
-    return;
-  }
-  std::memcpy(batch.data(), carry_.data(), carry_.size());
-  size_t filled = read_into(batch, carry_.size(), batch.capacity);
-  carry_.clear();
+void PcapReader::truncated(const std::byte* rest, size_t size) {
+  const uint64_t record = records_seen();
+  if (size < record_header_size)
+    stop_damaged(fmt::format("truncated: record {} at byte offset {} has only {} of its 16 header bytes; "
+                             "the {} whole record(s) before it are kept",
+                             record, file_offset_, size, record));
+  else
+    stop_damaged(fmt::format("truncated: record {} at byte offset {} promises {} captured bytes, only {} "
+                             "remain; the {} whole record(s) before it are kept",
+                             record, file_offset_, pcap::load32(rest + 8, header_.swapped),
+                             size - record_header_size, record));
+}
 
-  const bool same_format = !header_.swapped && header_.precision == output_precision_ && offset_ == 0;
-  const uint32_t frac_limit = header_.precision == pcap::Precision::ns ? 1'000'000'000u : 1'000'000u;
+size_t PcapReader::parse(Batch& batch, size_t avail) {
   const bool swapped = header_.swapped;
-  size_t pos = 0;
+  const auto precision = header_.precision;
+  const uint32_t frac_limit = precision == pcap::Precision::ns ? 1'000'000'000u : 1'000'000u;
+  // Headers can go out as they are when nothing about them changes on the way.
+  bool time_kept = !swapped && precision == output_precision_ && offset_ == 0;
   size_t parsed = 0;
-  for (;;) {
-    if (filled - pos < record_header_size) break;
-    std::byte* h = batch.data() + pos;
-    const uint32_t sec = pcap::load32(h, swapped);
-    const uint32_t frac = pcap::load32(h + 4, swapped);
+  size_t pos = 0;
+  incomplete_ = 0;
+  while (avail - pos >= record_header_size) {
+    const std::byte* h = batch.data() + pos;
     const uint32_t caplen = pcap::load32(h + 8, swapped);
-    const uint32_t len = pcap::load32(h + 12, swapped);
-    if (caplen > max_caplen_) {
+    if (caplen > max_caplen_) [[unlikely]] {
       stop_damaged(fmt::format(
           "record {} at byte offset {}: corrupt record header (caplen {} exceeds the limit {}, snaplen {}); "
           "the {} record(s) before it are kept, the rest of the file is ignored",
-          stats_.packets + stats_.filtered + stats_.dropped, file_offset_ + pos, caplen, max_caplen_,
-          header_.snaplen, stats_.packets + stats_.filtered + stats_.dropped));
-      filled = pos;
+          records_seen(), file_offset_ + pos, caplen, max_caplen_, header_.snaplen, records_seen()));
       break;
     }
     const size_t size = record_header_size + caplen;
-    if (filled - pos < size) {
-      if (pos == 0 && size > batch.capacity) {
-        // One record larger than the arena: give this batch room for it alone.
-        batch.reserve_arena(size);
-        filled = read_into(batch, filled, size);
-        if (filled - pos >= size) continue;
-      }
+    if (avail - pos < size) {
+      incomplete_ = size;
       break;
     }
-    const int64_t ts = int64_t{sec} * pcap::ns_per_s + pcap::frac_to_ns(frac, header_.precision);
-    admit(batch, static_cast<uint32_t>(pos), ts, caplen, len, same_format && frac < frac_limit);
+    const uint32_t frac = pcap::load32(h + 4, swapped);
+    time_kept &= frac < frac_limit;
+    const int64_t ts = int64_t{pcap::load32(h, swapped)} * pcap::ns_per_s + pcap::frac_to_ns(frac, precision);
+    admit(batch, static_cast<uint32_t>(pos), ts, caplen, pcap::load32(h + 12, swapped), time_kept);
     ++parsed;
     pos += size;
   }
   batch.used = pos;
-  batch.raw_is_output = parsed == batch.records.size();
-  carry_.assign(batch.data() + pos, batch.data() + filled);
-  file_offset_ += pos;
-  if (eof_ && !done_) {
-    if (!carry_.empty()) {
-      const uint64_t record = stats_.packets + stats_.filtered + stats_.dropped;
-      if (carry_.size() < record_header_size)
-        stop_damaged(fmt::format("truncated: record {} at byte offset {} has only {} of its 16 header bytes; "
-                                 "the {} whole record(s) before it are kept",
-                                 record, file_offset_, carry_.size(), record));
-      else
-        stop_damaged(fmt::format("truncated: record {} at byte offset {} promises {} captured bytes, only {} "
-                                 "remain; the {} whole record(s) before it are kept",
-                                 record, file_offset_, pcap::load32(carry_.data() + 8, swapped),
-                                 carry_.size() - record_header_size, record));
-    }
-    done_ = true;
-  }
+  batch.raw_is_output = time_kept && parsed == batch.records.size();
+  return pos;
+}
+
+void PcapReader::fill(Batch& batch) {
+  batch.clear();
+  batch.source = options_.rank;
+  if (!done_) read_batch(batch);
   if (done_) {
     batch.last = true;
     finish();
+  }
+}
+
+void PcapReader::read_batch(Batch& batch) {
+  batch.reserve_arena(carry_.size());
+  std::memcpy(batch.data(), carry_.data(), carry_.size());
+  size_t filled = carry_.size();
+  for (;;) {
+    if (!eof_) {
+      const size_t got = read_full(fd_, batch.data() + filled, batch.capacity() - filled, options_.name);
+      eof_ = filled + got < batch.capacity();
+      filled += got;
+    }
+    const size_t consumed = parse(batch, filled);
+    if (consumed == 0 && !done_ && !eof_ && incomplete_ > batch.capacity()) {
+      batch.used = filled;
+      batch.reserve_arena(incomplete_);  // one record larger than the arena
+      continue;
+    }
+    carry_.assign(batch.data() + consumed, batch.data() + filled);
+    file_offset_ += consumed;
+    if (eof_ && !done_) {
+      if (!carry_.empty()) truncated(carry_.data(), carry_.size());
+      done_ = true;
+    }
+    return;
   }
 }
 

@@ -70,16 +70,21 @@ class PcapngReader final : public TimelineSource {
     batch.source = options_.rank;
     while (pending_) {
       const size_t size = record_header_size + header_->caplen;
-      if (batch.used + size > batch.capacity) {
+      if (batch.used + size > batch.capacity()) {
         if (batch.used) break;
         batch.reserve_arena(size);
       }
-      const auto offset = static_cast<uint32_t>(batch.used);
-      std::memcpy(batch.data() + offset + record_header_size, data_, header_->caplen);
-      if (admit(batch, offset, timestamp(), header_->caplen, header_->len, false)) batch.used += size;
+      std::byte* at = batch.data() + batch.used;
+      std::memcpy(at + record_header_size, data_, header_->caplen);
+      bool time_kept = true;
+      if (admit(batch, static_cast<uint32_t>(batch.used), timestamp(), header_->caplen, header_->len, time_kept)) {
+        pcap::write_record_header(at, batch.records.back().ts_ns, output_precision_, header_->caplen, header_->len);
+        batch.used += size;
+      }
       advance();
     }
-    batch.raw_is_output = true;  // dropped records leave no gap: their bytes are overwritten
+    // Headers are written here in the output format, and a dropped record leaves no gap.
+    batch.raw_is_output = true;
     if (!pending_) {
       batch.last = true;
       finish();

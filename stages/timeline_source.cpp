@@ -10,25 +10,24 @@ void TimelineSource::compile_filter() {
 }
 
 bool TimelineSource::admit(Batch& batch, uint32_t offset, int64_t file_ts_ns, uint32_t caplen, uint32_t len,
-                           bool header_is_output) {
+                           bool& time_kept) {
   const uint64_t seq = next_seq_++;
-  std::byte* header = batch.data() + offset;
-  if (filter_ && !filter_->matches(header + record_header_size, caplen, len)) {
+  if (filter_ && !filter_->matches(batch.data() + offset + record_header_size, caplen, len)) {
     ++stats_.filtered;
     return false;
   }
   int64_t ts = file_ts_ns + offset_;
-  if (ts < last_ts_) {
+  if (ts < last_ts_) [[unlikely]] {
     if (stats_.disordered++ == 0) {
       stats_.first_disordered = seq;
       first_disorder_lag_ = last_ts_ - ts;
     }
     if (options_.clamp_disorder) {
       ts = last_ts_;
-      header_is_output = false;
+      time_kept = false;
     }
   }
-  if (!pcap::representable(ts)) {
+  if (!pcap::representable(ts)) [[unlikely]] {
     ++stats_.dropped;
     options_.report->damaged(fmt::format(
         "{}: record {}: timestamp {:.9f} s cannot be stored in a pcap file (seconds must fit in 32 "
@@ -37,7 +36,6 @@ bool TimelineSource::admit(Batch& batch, uint32_t offset, int64_t file_ts_ns, ui
     return false;
   }
   last_ts_ = std::max(last_ts_, ts);
-  if (!header_is_output) pcap::write_record_header(header, ts, output_precision_, caplen, len);
   batch.records.push_back({ts, seq, offset, caplen, len, options_.rank, 0});
   ++stats_.packets;
   stats_.bytes += caplen;

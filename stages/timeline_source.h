@@ -61,10 +61,10 @@ class TimelineSource {
   virtual void fill(Batch& batch) = 0;
 
  protected:
-  // Maps, filters and checks the record whose header starts at `offset` in the arena; rewrites the
-  // header in output format unless `header_is_output`. Returns false when the record is dropped.
-  bool admit(Batch& batch, uint32_t offset, int64_t file_ts_ns, uint32_t caplen, uint32_t len,
-             bool header_is_output);
+  // Maps, filters and checks the record whose header starts at `offset` from batch.base, and
+  // appends it to the batch. Returns false when the record is dropped; clears `time_kept` when
+  // its output time differs from what the file says.
+  bool admit(Batch& batch, uint32_t offset, int64_t file_ts_ns, uint32_t caplen, uint32_t len, bool& time_kept);
   // Reports what a finished source saw (disorder) once.
   void finish();
 

@@ -4,8 +4,9 @@
 
 namespace vei {
 
-TimestampMerger::TimestampMerger(size_t inputs, End end, BatchPool& output_pool, std::function<void(Batch*)> emit)
-    : inputs_(inputs), end_(end), output_pool_(output_pool), emit_(std::move(emit)) {}
+TimestampMerger::TimestampMerger(size_t inputs, End end, pcap::Precision precision, BatchPool& output_pool,
+                                 std::function<void(Batch*)> emit)
+    : inputs_(inputs), end_(end), precision_(precision), output_pool_(output_pool), emit_(std::move(emit)) {}
 
 void TimestampMerger::push(Batch* batch) {
   if (finished_) {
@@ -91,24 +92,35 @@ void TimestampMerger::take_run(Input& in, size_t count) {
   const Record* const end = r + count;
   while (r != end) {
     Batch& out = output_with_room(record_header_size + r->caplen);
-    // Copy as many records as fit, with one memcpy where they lie back to back.
-    const size_t room = out.capacity - out.used;
-    const Record* run_end = r;
-    size_t bytes = 0;
-    while (run_end != end && bytes + record_header_size + run_end->caplen <= room &&
-           (run_end == r || batch->raw_is_output)) {
-      bytes += record_header_size + run_end->caplen;
-      ++run_end;
+    std::byte* to = out.data() + out.used;
+    const size_t room = out.capacity() - out.used;
+    if (batch->raw_is_output) {
+      // As many records as fit, with one memcpy: they lie back to back, headers ready.
+      const Record* run_end = r;
+      size_t bytes = 0;
+      while (run_end != end && bytes + record_header_size + run_end->caplen <= room) {
+        bytes += record_header_size + run_end->caplen;
+        ++run_end;
+      }
+      std::memcpy(to, batch->data() + r->offset, bytes);
+      const auto delta = static_cast<int64_t>(out.used) - static_cast<int64_t>(r->offset);
+      for (; r != run_end; ++r) {
+        Record copy = *r;
+        copy.offset = static_cast<uint32_t>(static_cast<int64_t>(r->offset) + delta);
+        out.records.push_back(copy);
+        stats_.bytes += r->caplen;
+      }
+      out.used += bytes;
+      continue;
     }
-    std::memcpy(out.data() + out.used, batch->data() + r->offset, bytes);
-    const auto delta = static_cast<int64_t>(out.used) - static_cast<int64_t>(r->offset);
-    for (; r != run_end; ++r) {
-      Record copy = *r;
-      copy.offset = static_cast<uint32_t>(static_cast<int64_t>(r->offset) + delta);
-      out.records.push_back(copy);
-      stats_.bytes += r->caplen;
-    }
-    out.used += bytes;
+    pcap::write_record_header(to, r->ts_ns, precision_, r->caplen, r->len);
+    std::memcpy(to + record_header_size, batch->data() + r->offset + record_header_size, r->caplen);
+    Record copy = *r;
+    copy.offset = static_cast<uint32_t>(out.used);
+    out.records.push_back(copy);
+    out.used += record_header_size + r->caplen;
+    stats_.bytes += r->caplen;
+    ++r;
   }
   stats_.packets += count;
   in.cursor += count;
@@ -116,7 +128,7 @@ void TimestampMerger::take_run(Input& in, size_t count) {
 }
 
 Batch& TimestampMerger::output_with_room(size_t bytes) {
-  if (out_ && out_->used + bytes > out_->capacity) {
+  if (out_ && out_->used + bytes > out_->capacity()) {
     emit_(out_);
     out_ = nullptr;
   }

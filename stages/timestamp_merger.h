@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "stages/batch.h"
+#include "stages/pcap_format.h"
 
 namespace vei {
 
@@ -28,7 +29,9 @@ class TimestampMerger {
  public:
   enum class End { first, all };
 
-  TimestampMerger(size_t inputs, End end, BatchPool& output_pool, std::function<void(Batch*)> emit);
+  // Headers that must be rewritten are written in `precision`.
+  TimestampMerger(size_t inputs, End end, pcap::Precision precision, BatchPool& output_pool,
+                  std::function<void(Batch*)> emit);
 
   void push(Batch* batch);
   bool finished() const { return finished_; }
@@ -49,6 +52,7 @@ class TimestampMerger {
 
   std::vector<Input> inputs_;
   End end_;
+  pcap::Precision precision_;
   BatchPool& output_pool_;
   std::function<void(Batch*)> emit_;
   Batch* out_ = nullptr;

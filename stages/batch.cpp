@@ -1,6 +1,9 @@
 #include "stages/batch.h"
 
+#include <sys/mman.h>
+
 #include <cstring>
+#include <new>
 
 namespace vei {
 
@@ -14,22 +17,35 @@ void Batch::clear() {
 void Batch::reserve_arena(size_t bytes) {
   if (bytes <= capacity_) return;
   auto bigger = std::make_unique_for_overwrite<std::byte[]>(bytes);
-  if (used) std::memcpy(bigger.get(), arena_.get(), used);
-  arena_ = std::move(bigger);
+  if (used) std::memcpy(bigger.get(), arena_, used);
+  grown_ = std::move(bigger);
+  arena_ = grown_.get();
   capacity_ = bytes;
 }
 
 BatchPool::BatchPool(size_t count, size_t arena_size) {
+  constexpr size_t huge = size_t{2} << 20;
+  region_size_ = (count * arena_size + huge - 1) / huge * huge + huge;
+  region_ = ::mmap(nullptr, region_size_, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  if (region_ == MAP_FAILED) throw std::bad_alloc();
+  auto* first = reinterpret_cast<std::byte*>((reinterpret_cast<uintptr_t>(region_) + huge - 1) & ~(huge - 1));
+  ::madvise(first, count * arena_size, MADV_HUGEPAGE);
+  // A record descriptor per 64 bytes of arena covers all but captures of tiny frames.
+  const size_t typical_records = arena_size / 64;
   batches_.reserve(count);
   free_.reserve(count);
   for (size_t i = 0; i < count; ++i) {
     auto b = std::make_unique<Batch>();
-    b->reserve_arena(arena_size);
+    b->arena_ = first + i * arena_size;
+    b->capacity_ = arena_size;
+    b->records.reserve(typical_records);
     b->pool = this;
     free_.push_back(b.get());
     batches_.push_back(std::move(b));
   }
 }
+
+BatchPool::~BatchPool() { ::munmap(region_, region_size_); }
 
 Batch* BatchPool::acquire() {
   std::unique_lock lock(mutex_);

@@ -14,97 +14,102 @@ void TimestampMerger::push(Batch* batch) {
     batch->pool->release(batch);
     return;
   }
-  inputs_[batch->source].queue.push_back(batch);
+  Input& in = inputs_[batch->source];
+  in.queue.push_back(batch);
+  if (!in.next) settle(in);
   merge();
 }
 
 void TimestampMerger::settle(Input& in) {
-  while (!in.queue.empty() && in.cursor == in.queue.front()->records.size()) {
-    Batch* done = in.queue.front();
+  for (;;) {
+    if (in.queue.empty()) {
+      in.next = in.end = nullptr;
+      return;
+    }
+    Batch* front = in.queue.front();
+    if (!in.next) {
+      in.next = front->records.data();
+      in.end = in.next + front->records.size();
+    }
+    if (in.next != in.end) return;
     in.queue.pop_front();
-    in.cursor = 0;
-    in.ended = done->last;
-    done->pool->release(done);
+    in.next = nullptr;
+    in.ended = front->last;
+    front->pool->release(front);
   }
 }
 
 void TimestampMerger::merge() {
   for (;;) {
-    settle(inputs_[0]);
     if (end_ == End::first && inputs_[0].ended) {
       finish();
       return;
     }
     // The smallest head, and the one after it, which bounds how far the smallest may run alone.
     Input* best = nullptr;
-    const Record* best_head = nullptr;
-    const Record* next_head = nullptr;
+    const Record* second = nullptr;
     for (auto& in : inputs_) {
-      settle(in);
       if (in.ended) continue;
-      if (in.queue.empty()) return;  // cannot know what this input holds next
-      const Record* head = &in.queue.front()->records[in.cursor];
+      if (!in.next) return;  // cannot know what this input holds next
       // Strictly earlier wins; an equal time keeps the earlier-ranked input, which is scanned first.
-      if (!best_head || head->ts_ns < best_head->ts_ns) {
-        next_head = best_head;
+      if (!best || in.next->ts_ns < best->next->ts_ns) {
+        second = best ? best->next : nullptr;
         best = &in;
-        best_head = head;
-      } else if (!next_head || head->ts_ns < next_head->ts_ns) {
-        next_head = head;
+      } else if (!second || in.next->ts_ns < second->ts_ns) {
+        second = in.next;
       }
     }
     if (!best) {
       finish();
       return;
     }
-    const auto& records = best->queue.front()->records;
-    size_t end = records.size();
-    if (next_head) {
-      const uint16_t best_rank = best_head->source;
-      const auto beats_next = [&](const Record& r) {
-        return r.ts_ns < next_head->ts_ns || (r.ts_ns == next_head->ts_ns && best_rank < next_head->source);
-      };
-      end = best->cursor + 1;
-      while (end < records.size() && beats_next(records[end])) ++end;
+    const Record* run_end = best->end;
+    if (second) {
+      const int64_t bound = second->ts_ns;
+      const bool wins_ties = best->next->source < second->source;
+      run_end = best->next + 1;
+      while (run_end != best->end && (run_end->ts_ns < bound || (run_end->ts_ns == bound && wins_ties))) ++run_end;
     }
-    take_run(*best, end - best->cursor);
+    take_run(*best, run_end);
   }
 }
 
-void TimestampMerger::take_run(Input& in, size_t count) {
+void TimestampMerger::take_run(Input& in, const Record* run_end) {
   Batch* batch = in.queue.front();
-  if (in.cursor == 0 && count == batch->records.size() && batch->raw_is_output) {
+  const Record* r = in.next;
+  const auto count = static_cast<uint64_t>(run_end - r);
+  stats_.packets += count;
+  if (r == batch->records.data() && run_end == in.end && batch->raw_is_output) {
     // The whole batch goes out as it is: no copy at all.
     if (out_ && out_->used) {
       emit_(out_);
       out_ = nullptr;
     }
     in.queue.pop_front();
+    in.next = nullptr;
     in.ended = batch->last;
     batch->last = false;
-    stats_.packets += count;
-    for (const auto& r : batch->records) stats_.bytes += r.caplen;
+    for (const auto& rec : batch->records) stats_.bytes += rec.caplen;
     ++stats_.forwarded_batches;
     emit_(batch);
+    settle(in);
     return;
   }
-  const Record* r = &batch->records[in.cursor];
-  const Record* const end = r + count;
-  while (r != end) {
+  while (r != run_end) {
     Batch& out = output_with_room(record_header_size + r->caplen);
     std::byte* to = out.data() + out.used;
     const size_t room = out.capacity() - out.used;
     if (batch->raw_is_output) {
       // As many records as fit, with one memcpy: they lie back to back, headers ready.
-      const Record* run_end = r;
+      const Record* fits = r;
       size_t bytes = 0;
-      while (run_end != end && bytes + record_header_size + run_end->caplen <= room) {
-        bytes += record_header_size + run_end->caplen;
-        ++run_end;
+      while (fits != run_end && bytes + record_header_size + fits->caplen <= room) {
+        bytes += record_header_size + fits->caplen;
+        ++fits;
       }
       std::memcpy(to, batch->data() + r->offset, bytes);
       const auto delta = static_cast<int64_t>(out.used) - static_cast<int64_t>(r->offset);
-      for (; r != run_end; ++r) {
+      for (; r != fits; ++r) {
         Record copy = *r;
         copy.offset = static_cast<uint32_t>(static_cast<int64_t>(r->offset) + delta);
         out.records.push_back(copy);
@@ -122,9 +127,11 @@ void TimestampMerger::take_run(Input& in, size_t count) {
     stats_.bytes += r->caplen;
     ++r;
   }
-  stats_.packets += count;
-  in.cursor += count;
-  if (in.cursor == batch->records.size()) ++stats_.copied_batches;
+  in.next = run_end;
+  if (run_end == in.end) {
+    ++stats_.copied_batches;
+    settle(in);
+  }
 }
 
 Batch& TimestampMerger::output_with_room(size_t bytes) {
@@ -134,7 +141,6 @@ Batch& TimestampMerger::output_with_room(size_t bytes) {
   }
   if (!out_) {
     out_ = output_pool_.acquire();
-    out_->raw_is_output = true;
     out_->reserve_arena(bytes);
   }
   return *out_;
@@ -144,10 +150,12 @@ void TimestampMerger::finish() {
   finished_ = true;
   for (auto& in : inputs_) {
     for (Batch* b : in.queue) {
-      stats_.dropped_after_end += b->records.size() - (b == in.queue.front() ? in.cursor : 0);
+      const Record* from = b == in.queue.front() && in.next ? in.next : b->records.data();
+      stats_.dropped_after_end += static_cast<uint64_t>(b->records.data() + b->records.size() - from);
       b->pool->release(b);
     }
     in.queue.clear();
+    in.next = in.end = nullptr;
   }
   if (!out_) out_ = output_pool_.acquire();
   out_->last = true;

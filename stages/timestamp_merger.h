@@ -40,13 +40,15 @@ class TimestampMerger {
  private:
   struct Input {
     std::deque<Batch*> queue;
-    size_t cursor = 0;
+    const Record* next = nullptr;  // in queue.front(); null while the queue is empty
+    const Record* end = nullptr;
     bool ended = false;
   };
 
   void merge();
+  // Moves past finished batches: releases them, marks the input ended after its last one.
   void settle(Input& in);
-  void take_run(Input& in, size_t count);
+  void take_run(Input& in, const Record* run_end);
   Batch& output_with_room(size_t bytes);
   void finish();
 

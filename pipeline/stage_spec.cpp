@@ -64,7 +64,8 @@ std::span<const StageSpec> builtin_stages() {
           "the same bytes.",
           {
               {"end", ParamType::choice, "first",
-               "stop when the first input ends (`first`, the background) or when all inputs end (`all`)",
+               "stop with the first input (`first`, the background: what other inputs hold past its last "
+               "packet's time is not written) or when all inputs end (`all`)",
                {"first", "all"}},
           }},
       StageSpec{

@@ -41,10 +41,6 @@ void TimestampMerger::settle(Input& in) {
 
 void TimestampMerger::merge() {
   for (;;) {
-    if (end_ == End::first && inputs_[0].ended) {
-      finish();
-      return;
-    }
     // The smallest head, and the one after it, which bounds how far the smallest may run alone.
     Input* best = nullptr;
     const Record* second = nullptr;
@@ -59,17 +55,21 @@ void TimestampMerger::merge() {
         second = in.next;
       }
     }
-    if (!best) {
+    // With end=first, what the others hold past the background's last packet is not written.
+    const int64_t horizon = end_ == End::first && inputs_[0].ended ? last_background_ts_ : INT64_MAX;
+    if (!best || best->next->ts_ns > horizon) {
       finish();
       return;
     }
-    const Record* run_end = best->end;
-    if (second) {
-      const int64_t bound = second->ts_ns;
-      const bool wins_ties = best->next->source < second->source;
-      run_end = best->next + 1;
-      while (run_end != best->end && (run_end->ts_ns < bound || (run_end->ts_ns == bound && wins_ties))) ++run_end;
+    int64_t bound = horizon;
+    bool wins_ties = true;
+    if (second && second->ts_ns <= bound) {
+      bound = second->ts_ns;
+      wins_ties = best->next->source < second->source;
     }
+    const Record* run_end = best->next + 1;
+    while (run_end != best->end && (run_end->ts_ns < bound || (run_end->ts_ns == bound && wins_ties))) ++run_end;
+    if (best == &inputs_[0]) last_background_ts_ = run_end[-1].ts_ns;
     take_run(*best, run_end);
   }
 }

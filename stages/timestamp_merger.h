@@ -22,7 +22,7 @@ struct MergerStats {
   uint64_t bytes = 0;  // captured bytes
   uint64_t forwarded_batches = 0;
   uint64_t copied_batches = 0;
-  uint64_t dropped_after_end = 0;  // records of other inputs left when the first input ended
+  uint64_t dropped_after_end = 0;  // records of other inputs later than the first input's end
 };
 
 class TimestampMerger {
@@ -58,6 +58,7 @@ class TimestampMerger {
   BatchPool& output_pool_;
   std::function<void(Batch*)> emit_;
   Batch* out_ = nullptr;
+  int64_t last_background_ts_ = INT64_MIN;
   bool finished_ = false;
   MergerStats stats_;
 };

@@ -21,7 +21,7 @@ namespace {
 
 namespace flow = tbb::flow;
 
-constexpr size_t batches_per_source = 4;
+constexpr size_t batches_per_source = 3;
 constexpr size_t output_batches = 4;
 
 // Hands merged batches from the graph to the output thread, which never runs graph tasks: a sink
@@ -125,7 +125,15 @@ void Engine::Impl::open_sources() {
   }
   if (!errors.empty()) throw DescriptionError(pipeline->where, pipeline->text, std::move(errors));
 
-  for (auto& s : sources) s->compile_filter();
+  for (size_t rank = 0; rank < sources.size(); ++rank) {
+    try {
+      sources[rank]->compile_filter();
+    } catch (const std::runtime_error& e) {
+      errors.push_back({param(nodes[plan.sources[rank]], "filter").span, e.what(),
+                        "filters use tcpdump's syntax: pcap-filter(7)"});
+    }
+  }
+  if (!errors.empty()) throw DescriptionError(pipeline->where, pipeline->text, std::move(errors));
 
   const Node& sink_node = nodes[plan.sink];
   const auto& precision_choice = param(sink_node, "precision").text;

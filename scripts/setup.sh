@@ -6,7 +6,7 @@ set -euo pipefail
 packages=(
   build-essential cmake ninja-build pkg-config
   libpcap-dev libtbb-dev libfmt-dev doctest-dev libcli11-dev libbenchmark-dev
-  tcpdump tshark wireshark-common tcpreplay iproute2 time
+  tcpdump tshark wireshark-common tcpreplay iproute2 time python3
 )
 
 missing=()

@@ -484,12 +484,13 @@ TEST_CASE("values: integers, booleans, choices, paths and strings") {
   CHECK(value_error(ParamType::string, "") == "must not be empty");
 }
 
-TEST_CASE("closest_match: Levenshtein within a third of the word") {
+TEST_CASE("closest_match: edit distance (a swap counts one) within a third of the word") {
   const std::vector<std::string_view> params{"file", "at", "shift", "rebase", "filter", "disorder"};
   CHECK(closest_match("att", params) == "at");
   CHECK(closest_match("fiter", params) == "filter");
   CHECK(closest_match("disordr", params) == "disorder");
-  CHECK(closest_match("shfit", params).empty());  // a swap costs 2, more than 5/3
+  CHECK(closest_match("shfit", params) == "shift");  // a swap of neighbours is one edit
+  CHECK(closest_match("mrege", {"pcap", "merge", "file"}) == "merge");
   CHECK(closest_match("zzz", params).empty());
   CHECK(closest_match("abcdef", {"abcdxy"}) == "abcdxy");  // 2 <= 6/3
   CHECK(closest_match("abcdef", {"abcxyz"}).empty());      // 3 > 6/3

@@ -103,7 +103,8 @@ class SignalGuard {
 };
 
 int run(const Input& input, bool quiet, const std::string& stats_json, SignalGuard& signals) {
-  auto engine = vei::Engine::from_description(input.where, input.text, quiet);
+  // Warnings about the inputs are printed even with -q: quiet is for progress and statistics.
+  auto engine = vei::Engine::from_description(input.where, input.text);
   signals.watch(engine);
   engine.start();
   std::atomic<bool> done{false};
@@ -158,7 +159,7 @@ int main(int argc, char** argv) {
     cmd->add_option("-e,--expression", expression, "the pipeline description");
     cmd->add_option("file", file, "a file holding the pipeline description");
   }
-  run_cmd->add_flag("-q,--quiet", quiet, "no progress, statistics or warnings on stderr");
+  run_cmd->add_flag("-q,--quiet", quiet, "no progress or statistics on stderr (warnings and errors still)");
   run_cmd->add_option("--stats-json", stats_json, "write the final statistics as JSON to this file");
   graph_cmd->add_flag("--dot", dot, "Graphviz DOT output");
   auto* stages_cmd = app.add_subcommand("stages", "document the stages and their parameters");

@@ -6,6 +6,7 @@
 #include <chrono>
 #include <condition_variable>
 #include <deque>
+#include <filesystem>
 #include <functional>
 #include <mutex>
 #include <thread>
@@ -67,6 +68,7 @@ struct Engine::Impl {
   std::unique_ptr<TimestampMerger> merger;
   pcap::Precision precision = pcap::Precision::us;
   std::function<std::unique_ptr<Sink>()> open_sink;
+  uint64_t total_input_bytes = 0;  // of the regular files among the inputs, for the ETA
   std::unique_ptr<Sink> sink;
   OutputQueue output;
 
@@ -123,7 +125,6 @@ void Engine::Impl::open_sources() {
                                     info.linktype, pcap::linktype_name(bg.linktype), bg.linktype),
                         "merge only captures of one link type (convert this one first)"});
   }
-  if (!errors.empty()) throw DescriptionError(pipeline->where, pipeline->text, std::move(errors));
 
   for (size_t rank = 0; rank < sources.size(); ++rank) {
     try {
@@ -133,7 +134,6 @@ void Engine::Impl::open_sources() {
                         "filters use tcpdump's syntax: pcap-filter(7)"});
     }
   }
-  if (!errors.empty()) throw DescriptionError(pipeline->where, pipeline->text, std::move(errors));
 
   const Node& sink_node = nodes[plan.sink];
   const auto& precision_choice = param(sink_node, "precision").text;
@@ -166,8 +166,19 @@ void Engine::Impl::open_sources() {
   uint32_t snaplen = 0;
   for (auto& s : sources) snaplen = std::max(snaplen, pcap::record_limit(s->info().snaplen));
   if (const Value& v = param(sink_node, "snaplen"); v.given) snaplen = static_cast<uint32_t>(v.integer);
+  // Opening the output truncates it: refuse when it is one of the inputs.
+  const auto& out_path = param(sink_node, "file").text;
+  for (size_t rank = 0; rank < sources.size(); ++rank) {
+    std::error_code ec;
+    const auto& in_path = param(nodes[plan.sources[rank]], "file").text;
+    if (out_path != "-" && in_path != "-" && std::filesystem::equivalent(out_path, in_path, ec))
+      errors.push_back({param(sink_node, "file").span, fmt::format("the output '{}' is also an input", out_path),
+                        "writing it would destroy the input before it is read"});
+    total_input_bytes += std::filesystem::file_size(in_path, ec) * !ec;
+  }
+  if (!errors.empty()) throw DescriptionError(pipeline->where, pipeline->text, std::move(errors));
   // Opened by start(): `veipipe check` must not create or truncate the output.
-  open_sink = [path = param(sink_node, "file").text, precision = precision, snaplen, linktype = bg.linktype] {
+  open_sink = [path = out_path, precision = precision, snaplen, linktype = bg.linktype] {
     return std::make_unique<FileWriter>(path, precision, snaplen, linktype);
   };
 }
@@ -332,8 +343,12 @@ std::string Engine::progress() const {
   const auto& d = *impl_;
   const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - d.started).count();
   const double bytes = static_cast<double>(d.written_bytes.load());
-  return fmt::format("{} packets, {:.1f} MB, {:.2f} GB/s", d.written_packets.load(), bytes / 1e6,
-                     secs > 0 ? bytes / secs / 1e9 : 0.0);
+  const double rate = secs > 0 ? bytes / secs : 0.0;
+  std::string line = fmt::format("{} packets, {:.1f} MB, {:.2f} GB/s", d.written_packets.load(), bytes / 1e6, rate / 1e9);
+  // Output bytes track input bytes closely (same records, one file header each side).
+  const auto total = static_cast<double>(d.total_input_bytes);
+  if (rate > 0 && total > bytes) line += fmt::format(", {:.0f}% (ETA {:.0f} s)", 100 * bytes / total, (total - bytes) / rate);
+  return line;
 }
 
 }  // namespace vei

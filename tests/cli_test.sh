@@ -469,6 +469,12 @@ if [[ $large != 1 ]]; then
   expect_grep "unknown stage: message names it" "error: .*'frob'" unknown_stage.err
   expect_grep "unknown stage: a caret line under it" '^ *\| *\^~*$' unknown_stage.err
 
+  cp "$A" same.pcap
+  vp same run -q -e "pcap(same.pcap) -> file(./same.pcap)"
+  expect_rc 2 "output that is also an input"
+  expect_grep "output that is also an input: says so" "is also an input" same.err
+  expect_eq "output that is also an input: the input is untouched" "$(sha256sum <"$A")" "$(sha256sum <same.pcap)"
+
   vp badfilter run -q -e "pcap($A, filter=udpp) -> file(badfilter.pcap)"
   expect_rc 2 "BPF that does not compile"
   expect_grep "bad filter: located under the filter value" "^<command line>:1:[0-9]+: error: bad filter 'udpp'" badfilter.err

@@ -9,9 +9,11 @@
 #include <filesystem>
 #include <functional>
 #include <mutex>
+#include <shared_mutex>
 #include <thread>
 
 #include "pipeline/plan.h"
+#include "pipeline/source_factory.h"
 #include "stages/file_writer.h"
 #include "stages/timeline_source.h"
 #include "stages/timestamp_merger.h"
@@ -24,6 +26,9 @@ namespace flow = tbb::flow;
 
 constexpr size_t batches_per_source = 3;
 constexpr size_t output_batches = 4;
+// Injected frames travel in small batches, one per inject() call.
+constexpr size_t event_batches = 64;
+constexpr size_t event_arena_size = size_t{64} << 10;
 
 // Hands merged batches from the graph to the output thread, which never runs graph tasks: a sink
 // that sleeps or waits on the disk must not starve the graph's two workers.
@@ -49,12 +54,6 @@ class OutputQueue {
   std::condition_variable ready_;
   std::deque<Batch*> queue_;
 };
-
-const Value& param(const Node& n, std::string_view name) {
-  static const Value absent;
-  const Value* v = n.find(name);
-  return v ? *v : absent;
-}
 
 }  // namespace
 
@@ -95,6 +94,30 @@ struct Engine::Impl {
     stopping = true;
   }
 
+  // Events: batches of injected frames, handed to the merge node from any thread.
+  std::unique_ptr<BatchPool> event_pool;
+  std::shared_mutex inject_mutex;
+  bool accepting = true;                 // under inject_mutex
+  std::atomic<uint64_t> events_in_flight{0};  // put to the merge node, not yet merged
+  std::atomic<uint64_t> next_event_id{0};
+  std::atomic<uint64_t> accepted_events{0};
+  uint32_t snaplen = 0;
+
+  // In the merge node: once no timeline record is left, stop accepting events and finish as soon
+  // as every event already accepted has been merged, so that accepted == written.
+  void maybe_finish() {
+    if (merger->finished() || !merger->timeline_done()) return;
+    stopping = true;
+    {
+      std::unique_lock lock(inject_mutex);
+      accepting = false;
+    }
+    if (events_in_flight.load() == 0) merger->finish();
+  }
+
+  size_t inject(std::span<const InjectedFrame> frames, std::optional<int64_t> at_ns, uint16_t rank);
+  // Event sources rank after every timeline source: `api` first.
+  uint16_t api_rank() const { return static_cast<uint16_t>(sources.size()); }
   void open_sources();
   void build_graph();
   Batch* next_batch(size_t rank, tbb::flow_control& fc);
@@ -103,14 +126,17 @@ struct Engine::Impl {
 
 void Engine::Impl::open_sources() {
   const auto& nodes = pipeline->nodes;
+  SourceContext context;
   for (size_t rank = 0; rank < plan.sources.size(); ++rank) {
     const Node& n = nodes[plan.sources[rank]];
     SourceOptions options;
     options.rank = static_cast<uint16_t>(rank);
-    options.filter = param(n, "filter").text;
-    options.clamp_disorder = param(n, "disorder").text != "keep";
     options.report = &report;
-    sources.push_back(open_capture(param(n, "file").text, std::move(options)));
+    sources.push_back(make_timeline_source(n, std::move(options), context));
+    if (rank == 0) {
+      context.background = sources[0].get();
+      if (n.spec->name == "pcap") context.background_path = param(n, "file").text;
+    }
   }
 
   // The output speaks the background's link type; bytes of another link type would be misread.
@@ -163,7 +189,7 @@ void Engine::Impl::open_sources() {
 
   // Records longer than their file's snaplen are kept whole (libpcap would clip them silently), so
   // the output declares the largest length any input may deliver.
-  uint32_t snaplen = 0;
+  snaplen = 0;
   for (auto& s : sources) snaplen = std::max(snaplen, pcap::record_limit(s->info().snaplen));
   if (const Value& v = param(sink_node, "snaplen"); v.given) snaplen = static_cast<uint32_t>(v.integer);
   // Opening the output truncates it: refuse when it is one of the inputs.
@@ -178,7 +204,7 @@ void Engine::Impl::open_sources() {
   }
   if (!errors.empty()) throw DescriptionError(pipeline->where, pipeline->text, std::move(errors));
   // Opened by start(): `veipipe check` must not create or truncate the output.
-  open_sink = [path = out_path, precision = precision, snaplen, linktype = bg.linktype] {
+  open_sink = [path = out_path, precision = precision, snaplen = snaplen, linktype = bg.linktype] {
     return std::make_unique<FileWriter>(path, precision, snaplen, linktype);
   };
 }
@@ -186,14 +212,17 @@ void Engine::Impl::open_sources() {
 void Engine::Impl::build_graph() {
   const size_t n = sources.size();
   output_pool = std::make_unique<BatchPool>(output_batches, default_arena_size);
+  event_pool = std::make_unique<BatchPool>(event_batches, event_arena_size);
   const auto end = param(pipeline->nodes[plan.merger.value_or(plan.sink)], "end").text == "all"
                        ? TimestampMerger::End::all
                        : TimestampMerger::End::first;
   merger = std::make_unique<TimestampMerger>(n, end, precision, *output_pool, [this](Batch* b) { output.push(b); });
   merge_node = std::make_unique<flow::function_node<Batch*, flow::continue_msg>>(
       graph, flow::serial, [this](Batch* b) {
+        const bool event = b->event;
         merger->push(b);
-        if (merger->finished()) stopping = true;
+        if (event) events_in_flight.fetch_sub(1);
+        maybe_finish();
         return flow::continue_msg();
       });
   source_done.assign(n, 0);
@@ -268,6 +297,39 @@ void Engine::Impl::output_loop() {
   graph.release_wait();
 }
 
+size_t Engine::Impl::inject(std::span<const InjectedFrame> frames, std::optional<int64_t> at_ns, uint16_t rank) {
+  if (frames.empty()) return 0;
+  size_t bytes = 0;
+  int64_t previous = INT64_MIN;
+  for (const auto& f : frames) {
+    if (f.bytes.empty()) throw InjectError("an empty frame cannot be injected");
+    if (f.bytes.size() > snaplen)
+      throw InjectError(fmt::format("a frame of {} bytes is longer than the output's snaplen {}", f.bytes.size(), snaplen));
+    if (f.offset_ns < previous) throw InjectError("frame offsets must not decrease");
+    previous = f.offset_ns;
+    bytes += record_header_size + f.bytes.size();
+  }
+  std::shared_lock lock(inject_mutex);
+  if (!accepting) throw InjectError("the pipeline has finished; nothing more can be injected");
+  Batch* b = event_pool->acquire();
+  b->reserve_arena(bytes);
+  b->source = rank;
+  b->event = true;
+  b->event_at = at_ns;
+  const uint64_t first_id = next_event_id.fetch_add(frames.size());
+  for (size_t i = 0; i < frames.size(); ++i) {
+    const auto& f = frames[i];
+    const auto caplen = static_cast<uint32_t>(f.bytes.size());
+    std::memcpy(b->data() + b->used + record_header_size, f.bytes.data(), caplen);
+    b->records.push_back({f.offset_ns, first_id + i, static_cast<uint32_t>(b->used), caplen, caplen, rank, 0});
+    b->used += record_header_size + caplen;
+  }
+  events_in_flight.fetch_add(1);
+  accepted_events.fetch_add(frames.size());
+  merge_node->try_put(b);
+  return frames.size();
+}
+
 Engine::Engine(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 Engine::Engine(Engine&&) noexcept = default;
 Engine& Engine::operator=(Engine&&) noexcept = default;
@@ -314,6 +376,15 @@ int Engine::wait() {
 
 void Engine::stop() { impl_->stopping = true; }
 
+size_t Engine::inject(std::span<const InjectedFrame> frames, std::optional<int64_t> at_ns) {
+  return impl_->inject(frames, at_ns, impl_->api_rank());
+}
+
+size_t Engine::inject(std::span<const std::byte> frame, std::optional<int64_t> at_ns) {
+  const InjectedFrame f{frame, 0};
+  return inject(std::span(&f, 1), at_ns);
+}
+
 Stats Engine::stats() const {
   const auto& d = *impl_;
   Stats s;
@@ -323,6 +394,7 @@ Stats Engine::stats() const {
                          src->offset()});
   }
   s.packets = d.written_packets;
+  s.accepted_events = d.accepted_events;
   s.bytes = d.written_bytes;
   if (d.merger) {
     const auto& m = d.merger->stats();
@@ -330,6 +402,8 @@ Stats Engine::stats() const {
     s.dropped_after_end = m.dropped_after_end;
     s.forwarded_batches = m.forwarded_batches;
     s.copied_batches = m.copied_batches;
+    s.events = m.events;
+    s.late_events = m.late_events;
   }
   const auto end = d.running ? std::chrono::steady_clock::now() : d.finished;
   s.seconds = std::chrono::duration<double>(end - d.started).count();

@@ -7,6 +7,9 @@
 
 #include <atomic>
 #include <memory>
+#include <optional>
+#include <span>
+#include <stdexcept>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -34,9 +37,25 @@ struct Stats {
   uint64_t dropped_after_end = 0;
   uint64_t forwarded_batches = 0;
   uint64_t copied_batches = 0;
+  uint64_t accepted_events = 0;  // frames inject() accepted
+  uint64_t events = 0;           // injected frames merged into the output
+  uint64_t late_events = 0;      // asked for a time already past: written at "now" instead
   double seconds = 0;
   std::vector<std::string> warnings;
   std::string error;  // the runtime failure, if any
+};
+
+// A frame to inject: stamped at the output timeline's "now" (or at the time the caller gives)
+// plus `offset_ns`.
+struct InjectedFrame {
+  std::span<const std::byte> bytes;
+  int64_t offset_ns = 0;
+};
+
+// Injection refused: a finished pipeline, an empty frame, one longer than the output's snaplen.
+class InjectError : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
 };
 
 enum ExitStatus { exit_ok = 0, exit_failure = 1, exit_bad_description = 2, exit_damaged = 3 };
@@ -55,6 +74,14 @@ class Engine {
   // Stops reading; everything already merged is still written. Safe from any thread or a signal
   // handler's helper thread.
   void stop();
+
+  // Injects frames as events of the `api` source, from any thread, before or during the run: each
+  // is stamped at the output timeline's now (the last time written; before the run, the
+  // background's first packet) or at `at_ns`, plus its offset (offsets must not decrease). A time
+  // already past is written at now and counted late. Returns how many were accepted; throws
+  // InjectError when refused. Every accepted frame is written.
+  size_t inject(std::span<const InjectedFrame> frames, std::optional<int64_t> at_ns = {});
+  size_t inject(std::span<const std::byte> frame, std::optional<int64_t> at_ns = {});
   Stats stats() const;
   // A progress line (packets, bytes, rate) for a terminal; callable while running.
   std::string progress() const;

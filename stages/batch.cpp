@@ -12,6 +12,8 @@ void Batch::clear() {
   records.clear();
   last = false;
   raw_is_output = false;
+  event = false;
+  event_at.reset();
 }
 
 void Batch::reserve_arena(size_t bytes) {

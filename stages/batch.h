@@ -9,6 +9,7 @@
 #include <functional>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <vector>
 
 namespace vei {
@@ -37,6 +38,10 @@ struct Batch {
   // the records lie back to back: the batch may be written or copied as one block.
   // Otherwise a consumer writes each header from its Record.
   bool raw_is_output = false;
+  // Records injected while the pipeline runs: their ts_ns are offsets from the output timeline's
+  // "now", or from event_at when the injector gave a time.
+  bool event = false;
+  std::optional<int64_t> event_at;
   BatchPool* pool = nullptr;
 
   Batch() = default;

@@ -1,5 +1,6 @@
 #include "stages/timestamp_merger.h"
 
+#include <algorithm>
 #include <cstring>
 
 namespace vei {
@@ -14,10 +15,45 @@ void TimestampMerger::push(Batch* batch) {
     batch->pool->release(batch);
     return;
   }
-  Input& in = inputs_[batch->source];
-  in.queue.push_back(batch);
-  if (!in.next) settle(in);
+  if (batch->event) {
+    deferred_.push_back(batch);
+  } else {
+    Input& in = inputs_[batch->source];
+    in.queue.push_back(batch);
+    if (!in.next) settle(in);
+  }
+  stamp_events();
   merge();
+}
+
+bool TimestampMerger::now_known() const {
+  return emitted_any_ || inputs_[0].next || inputs_[0].ended;
+}
+
+int64_t TimestampMerger::now() const {
+  if (emitted_any_) return last_ts_;
+  return inputs_[0].next ? inputs_[0].next->ts_ns : 0;
+}
+
+void TimestampMerger::stamp_events() {
+  // Before the background shows its first packet, "now" is unknown: events wait for it.
+  if (deferred_.empty() || !now_known()) return;
+  const int64_t current = now();
+  for (Batch* b : deferred_) {
+    int64_t base = b->event_at.value_or(current);
+    if (base < current) {
+      ++stats_.late_events;
+      base = current;
+    }
+    for (auto& r : b->records) r.ts_ns = base + r.ts_ns;
+    stats_.events += b->records.size();
+    b->last = true;
+    Input& in = inputs_.emplace_back();
+    in.event = true;
+    in.queue.push_back(b);
+    settle(in);
+  }
+  deferred_.clear();
 }
 
 void TimestampMerger::settle(Input& in) {
@@ -40,13 +76,23 @@ void TimestampMerger::settle(Input& in) {
 }
 
 void TimestampMerger::merge() {
+  std::erase_if(inputs_, [](const Input& in) { return in.event && in.ended; });
   for (;;) {
+    // With end=first, what the others hold past the background's last packet is not written.
+    const int64_t horizon = end_ == End::first && inputs_[0].ended ? last_background_ts_ : INT64_MAX;
     // The smallest head, and the one after it, which bounds how far the smallest may run alone.
     Input* best = nullptr;
     const Record* second = nullptr;
+    bool timeline_left = false;
     for (auto& in : inputs_) {
-      if (in.ended) continue;
-      if (!in.next) return;  // cannot know what this input holds next
+      if (in.event) {
+        if (!in.next) continue;  // events never make the merge wait
+      } else {
+        if (timeline_done_ || in.ended) continue;
+        if (!in.next) return;  // cannot know what this input holds next
+        if (in.next->ts_ns > horizon) continue;
+        timeline_left = true;
+      }
       // Strictly earlier wins; an equal time keeps the earlier-ranked input, which is scanned first.
       if (!best || in.next->ts_ns < best->next->ts_ns) {
         second = best ? best->next : nullptr;
@@ -55,13 +101,9 @@ void TimestampMerger::merge() {
         second = in.next;
       }
     }
-    // With end=first, what the others hold past the background's last packet is not written.
-    const int64_t horizon = end_ == End::first && inputs_[0].ended ? last_background_ts_ : INT64_MAX;
-    if (!best || best->next->ts_ns > horizon) {
-      finish();
-      return;
-    }
-    int64_t bound = horizon;
+    timeline_done_ = !timeline_left;
+    if (!best) return;
+    int64_t bound = best->event ? INT64_MAX : horizon;
     bool wins_ties = true;
     if (second && second->ts_ns <= bound) {
       bound = second->ts_ns;
@@ -70,6 +112,8 @@ void TimestampMerger::merge() {
     const Record* run_end = best->next + 1;
     while (run_end != best->end && (run_end->ts_ns < bound || (run_end->ts_ns == bound && wins_ties))) ++run_end;
     if (best == &inputs_[0]) last_background_ts_ = run_end[-1].ts_ns;
+    emitted_any_ = true;
+    last_ts_ = run_end[-1].ts_ns;
     take_run(*best, run_end);
   }
 }
@@ -147,6 +191,11 @@ Batch& TimestampMerger::output_with_room(size_t bytes) {
 }
 
 void TimestampMerger::finish() {
+  if (finished_) return;
+  // Events already accepted are written whatever the timeline did.
+  timeline_done_ = true;
+  stamp_events();
+  merge();
   finished_ = true;
   for (auto& in : inputs_) {
     for (Batch* b : in.queue) {
@@ -157,6 +206,8 @@ void TimestampMerger::finish() {
     in.queue.clear();
     in.next = in.end = nullptr;
   }
+  for (Batch* b : deferred_) b->pool->release(b);
+  deferred_.clear();
   if (!out_) out_ = output_pool_.acquire();
   out_->last = true;
   emit_(out_);

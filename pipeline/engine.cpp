@@ -116,6 +116,8 @@ struct Engine::Impl {
   }
 
   size_t inject(std::span<const InjectedFrame> frames, std::optional<int64_t> at_ns, uint16_t rank);
+  size_t inject_stage(std::string_view stage, uint16_t rank);
+  SourceContext context;
   // Event sources rank after every timeline source: `api` first.
   uint16_t api_rank() const { return static_cast<uint16_t>(sources.size()); }
   void open_sources();
@@ -126,7 +128,6 @@ struct Engine::Impl {
 
 void Engine::Impl::open_sources() {
   const auto& nodes = pipeline->nodes;
-  SourceContext context;
   for (size_t rank = 0; rank < plan.sources.size(); ++rank) {
     const Node& n = nodes[plan.sources[rank]];
     SourceOptions options;
@@ -204,8 +205,22 @@ void Engine::Impl::open_sources() {
   }
   if (!errors.empty()) throw DescriptionError(pipeline->where, pipeline->text, std::move(errors));
   // Opened by start(): `veipipe check` must not create or truncate the output.
-  open_sink = [path = out_path, precision = precision, snaplen = snaplen, linktype = bg.linktype] {
-    return std::make_unique<FileWriter>(path, precision, snaplen, linktype);
+  LabelsOptions labels;
+  labels.path = param(sink_node, "labels").text;
+  for (size_t rank = 0; rank < sources.size(); ++rank) {
+    const Node& n = nodes[plan.sources[rank]];
+    const auto& file = param(n, "file").text;
+    labels.names.push_back(!n.label.empty() ? n.label
+                           : file.empty()   ? std::string(n.spec->name)
+                                            : std::filesystem::path(file).stem().string());
+    labels.origins.push_back(file.empty() ? std::string(n.spec->name) : file);
+  }
+  for (const char* event_source : {"api", "control"}) {
+    labels.names.emplace_back(event_source);
+    labels.origins.emplace_back("event");
+  }
+  open_sink = [path = out_path, precision = precision, snaplen = snaplen, linktype = bg.linktype, labels] {
+    return std::make_unique<FileWriter>(path, precision, snaplen, linktype, labels);
   };
 }
 
@@ -330,6 +345,43 @@ size_t Engine::Impl::inject(std::span<const InjectedFrame> frames, std::optional
   return frames.size();
 }
 
+size_t Engine::Impl::inject_stage(std::string_view stage, uint16_t rank) {
+  // An injection is read whole before it is handed over; this bounds what one line may ask for.
+  constexpr size_t max_bytes = size_t{64} << 20;
+  const auto description = parse_pipeline("<inject>", stage);
+  if (description.nodes.size() != 1 || description.nodes[0].spec->kind != StageKind::timeline_source)
+    throw InjectError("inject takes one source stage, e.g. icmp(dst=10.0.0.9, count=3) or pcap(attack.pcap)");
+  const Node& node = description.nodes[0];
+  SourceOptions options;
+  options.rank = rank;
+  options.report = &report;
+  auto source = make_timeline_source(node, std::move(options), context);
+  const auto linktype = sources[0]->info().linktype;
+  if (source->info().linktype != linktype)
+    throw InjectError(fmt::format("link type {} differs from the output's {}", pcap::linktype_name(source->info().linktype),
+                                  pcap::linktype_name(linktype)));
+  source->compile_filter();
+  // Offsets from its own first packet, then from `at`.
+  source->set_mapping(-source->info().first_ts_ns.value_or(0), precision);
+  const int64_t at = param(node, "at").integer + param(node, "shift").integer;
+  std::vector<std::vector<std::byte>> storage;
+  std::vector<InjectedFrame> frames;
+  size_t total = 0;
+  Batch batch;
+  batch.reserve_arena(default_arena_size);
+  do {
+    source->fill(batch);
+    for (const auto& r : batch.records) {
+      total += r.caplen;
+      if (total > max_bytes) throw InjectError(fmt::format("an injection is limited to {} MiB", max_bytes >> 20));
+      const auto* bytes = batch.data() + r.offset + record_header_size;
+      storage.emplace_back(bytes, bytes + r.caplen);
+      frames.push_back({storage.back(), r.ts_ns + at});
+    }
+  } while (!batch.last);
+  return inject(frames, std::nullopt, rank);
+}
+
 Engine::Engine(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 Engine::Engine(Engine&&) noexcept = default;
 Engine& Engine::operator=(Engine&&) noexcept = default;
@@ -379,6 +431,10 @@ void Engine::stop() { impl_->stopping = true; }
 size_t Engine::inject(std::span<const InjectedFrame> frames, std::optional<int64_t> at_ns) {
   return impl_->inject(frames, at_ns, impl_->api_rank());
 }
+
+size_t Engine::inject(std::string_view stage) { return impl_->inject_stage(stage, impl_->api_rank()); }
+
+uint32_t Engine::linktype() const { return impl_->sources[0]->info().linktype; }
 
 size_t Engine::inject(std::span<const std::byte> frame, std::optional<int64_t> at_ns) {
   const InjectedFrame f{frame, 0};

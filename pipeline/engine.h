@@ -82,6 +82,13 @@ class Engine {
   // InjectError when refused. Every accepted frame is written.
   size_t inject(std::span<const InjectedFrame> frames, std::optional<int64_t> at_ns = {});
   size_t inject(std::span<const std::byte> frame, std::optional<int64_t> at_ns = {});
+  // Injects the packets of one source stage, e.g. `icmp(dst=10.0.0.9, count=3)` or
+  // `pcap(attack.pcap)`: its first packet at now (plus its `at=`), its own spacing kept. Throws
+  // DescriptionError for a bad stage, InjectError when refused.
+  size_t inject(std::string_view stage);
+
+  // The output's link type (LINKTYPE_ value), the background's.
+  uint32_t linktype() const;
   Stats stats() const;
   // A progress line (packets, bytes, rate) for a terminal; callable while running.
   std::string progress() const;

@@ -78,6 +78,9 @@ std::span<const StageSpec> builtin_stages() {
                "timestamp precision: `us`, `ns`, or `auto` (ns when the first source is ns pcap or pcapng, else us)",
                {"auto", "us", "ns"}},
               {"snaplen", ParamType::size, "", "snapshot length written in the header (default: 262144, libpcap's maximum, or a larger one an input declares)"},
+              {"labels", ParamType::path, "",
+               "ground truth: a line for every packet not from the first source (output index, timestamp, source, "
+               "origin file or `event`, record index or event id); CSV, or JSON lines when the name ends in .jsonl"},
           }},
   };
   return stages;

@@ -11,8 +11,36 @@
 
 namespace vei {
 
-FileWriter::FileWriter(std::string path, pcap::Precision precision, uint32_t snaplen, uint32_t linktype)
-    : path_(std::move(path)) {
+namespace {
+
+std::string csv_field(const std::string& s) {
+  if (s.find_first_of(",\"\n") == std::string::npos) return s;
+  std::string quoted = "\"";
+  for (char c : s) quoted += c == '"' ? std::string("\"\"") : std::string(1, c);
+  return quoted + "\"";
+}
+
+std::string json_string(const std::string& s) {
+  std::string out = "\"";
+  for (char c : s) {
+    if (c == '"' || c == '\\') out += '\\';
+    if (static_cast<unsigned char>(c) < 0x20) out += fmt::format("\\u{:04x}", c);
+    else out += c;
+  }
+  return out + "\"";
+}
+
+}  // namespace
+
+FileWriter::FileWriter(std::string path, pcap::Precision precision, uint32_t snaplen, uint32_t linktype,
+                       LabelsOptions labels)
+    : path_(std::move(path)), labels_(std::move(labels)) {
+  if (!labels_.path.empty()) {
+    labels_file_ = std::fopen(labels_.path.c_str(), "w");
+    if (!labels_file_) throw std::runtime_error(fmt::format("{}: {}", labels_.path, std::strerror(errno)));
+    jsonl_ = labels_.path.ends_with(".jsonl");
+    if (!jsonl_) fmt::print(labels_file_, "index,timestamp,source,origin,record\n");
+  }
   if (path_ == "-") {
     fd_ = STDOUT_FILENO;
     owns_fd_ = false;
@@ -28,6 +56,7 @@ FileWriter::FileWriter(std::string path, pcap::Precision precision, uint32_t sna
 
 FileWriter::~FileWriter() {
   if (owns_fd_ && fd_ >= 0) ::close(fd_);
+  if (labels_file_) std::fclose(labels_file_);
 }
 
 void FileWriter::fail(int error) {
@@ -61,11 +90,34 @@ void FileWriter::write_all(const std::byte* data, size_t size, const Batch* batc
 void FileWriter::consume(const Batch& batch) {
   if (batch.used == 0) return;
   write_all(batch.data(), batch.used, &batch);
+  if (labels_file_) write_labels(batch);
   stats_.packets += batch.records.size();
   stats_.bytes += batch.used;
 }
 
+void FileWriter::write_labels(const Batch& batch) {
+  uint64_t index = stats_.packets;
+  for (const auto& r : batch.records) {
+    const uint64_t i = index++;
+    if (r.source == 0) continue;
+    const std::string ts = fmt::format("{}.{:09}", r.ts_ns / pcap::ns_per_s, r.ts_ns % pcap::ns_per_s);
+    const std::string& name = labels_.names.at(r.source);
+    const std::string& origin = labels_.origins.at(r.source);
+    if (jsonl_)
+      fmt::print(labels_file_, "{{\"index\":{},\"timestamp\":\"{}\",\"source\":{},\"origin\":{},\"record\":{}}}\n", i, ts,
+                 json_string(name), json_string(origin), r.seq);
+    else
+      fmt::print(labels_file_, "{},{},{},{},{}\n", i, ts, csv_field(name), csv_field(origin), r.seq);
+  }
+}
+
 void FileWriter::close() {
+  if (labels_file_) {
+    const bool ok = std::fflush(labels_file_) == 0 && !std::ferror(labels_file_);
+    std::fclose(labels_file_);
+    labels_file_ = nullptr;
+    if (!ok) throw std::runtime_error(fmt::format("{}: {}", labels_.path, std::strerror(errno)));
+  }
   if (owns_fd_ && fd_ >= 0) {
     const int r = ::close(fd_);
     fd_ = -1;

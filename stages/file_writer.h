@@ -2,17 +2,28 @@
 // record: a failed write is cut back to the last record that fully made it.
 #pragma once
 
+#include <cstdio>
 #include <string>
+#include <vector>
 
 #include "stages/pcap_format.h"
 #include "stages/sink.h"
 
 namespace vei {
 
+// Ground truth: a line for every written packet that did not come from the background.
+struct LabelsOptions {
+  std::string path;  // `.jsonl` for JSON lines, anything else CSV; empty for none
+  // By source rank: the source's name and where its packets come from (a file, or "event").
+  std::vector<std::string> names;
+  std::vector<std::string> origins;
+};
+
 class FileWriter final : public Sink {
  public:
   // Creates (or truncates) `path`, `-` meaning standard output, and writes the file header.
-  FileWriter(std::string path, pcap::Precision precision, uint32_t snaplen, uint32_t linktype);
+  FileWriter(std::string path, pcap::Precision precision, uint32_t snaplen, uint32_t linktype,
+             LabelsOptions labels = {});
   ~FileWriter() override;
 
   void consume(const Batch& batch) override;
@@ -22,12 +33,16 @@ class FileWriter final : public Sink {
  private:
   [[noreturn]] void fail(int error);
   void write_all(const std::byte* data, size_t size, const Batch* batch);
+  void write_labels(const Batch& batch);
 
   std::string path_;
   int fd_ = -1;
   bool owns_fd_ = true;
   uint64_t offset_ = 0;  // bytes in the file, all of them whole records after the header
   SinkStats stats_;
+  LabelsOptions labels_;
+  std::FILE* labels_file_ = nullptr;
+  bool jsonl_ = false;
 };
 
 }  // namespace vei

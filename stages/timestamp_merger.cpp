@@ -152,13 +152,12 @@ void TimestampMerger::take_run(Input& in, const Record* run_end) {
         ++fits;
       }
       std::memcpy(to, batch->data() + r->offset, bytes);
-      const auto delta = static_cast<int64_t>(out.used) - static_cast<int64_t>(r->offset);
-      for (; r != fits; ++r) {
-        Record copy = *r;
-        copy.offset = static_cast<uint32_t>(static_cast<int64_t>(r->offset) + delta);
-        out.records.push_back(copy);
-        stats_.bytes += r->caplen;
-      }
+      const auto delta = static_cast<uint32_t>(out.used) - r->offset;  // modulo 2^32, exact once added
+      const size_t first = out.records.size();
+      out.records.insert(out.records.end(), r, fits);
+      for (auto it = out.records.begin() + static_cast<ptrdiff_t>(first); it != out.records.end(); ++it) it->offset += delta;
+      stats_.bytes += bytes - record_header_size * static_cast<size_t>(fits - r);
+      r = fits;
       out.used += bytes;
       continue;
     }

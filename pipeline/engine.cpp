@@ -14,6 +14,7 @@
 
 #include "pipeline/plan.h"
 #include "pipeline/source_factory.h"
+#include "stages/control_socket.h"
 #include "stages/file_writer.h"
 #include "stages/timeline_source.h"
 #include "stages/timestamp_merger.h"
@@ -84,7 +85,7 @@ struct Engine::Impl {
   mutable std::mutex error_mutex;
   std::string error;
   std::chrono::steady_clock::time_point started, finished;
-  bool running = false;
+  std::atomic<bool> running{false};
 
   void fail(std::string message) {
     {
@@ -118,8 +119,11 @@ struct Engine::Impl {
   size_t inject(std::span<const InjectedFrame> frames, std::optional<int64_t> at_ns, uint16_t rank);
   size_t inject_stage(std::string_view stage, uint16_t rank);
   SourceContext context;
-  // Event sources rank after every timeline source: `api` first.
+  // Event sources rank after every timeline source: `api`, then `control`.
   uint16_t api_rank() const { return static_cast<uint16_t>(sources.size()); }
+  uint16_t control_rank() const { return static_cast<uint16_t>(sources.size() + 1); }
+  std::vector<std::unique_ptr<ControlSocket>> controls;
+  std::string control_line(std::string_view line);
   void open_sources();
   void build_graph();
   Batch* next_batch(size_t rank, tbb::flow_control& fc);
@@ -176,7 +180,8 @@ void Engine::Impl::open_sources() {
     const Node& n = nodes[plan.sources[rank]];
     const Value& at = param(n, "at");
     const auto& rebase = param(n, "rebase");
-    const bool rebase_first = rebase.given ? rebase.text == "first" : at.given;
+    // A stage may declare its own default (icmp has no clock of its own: `first`); pcap declares none.
+    const bool rebase_first = rebase.text.empty() ? at.given : rebase.text == "first";
     int64_t offset = param(n, "shift").integer;
     const auto first = sources[rank]->info().first_ts_ns;
     if (rank == 0) {
@@ -324,21 +329,26 @@ size_t Engine::Impl::inject(std::span<const InjectedFrame> frames, std::optional
     previous = f.offset_ns;
     bytes += record_header_size + f.bytes.size();
   }
-  std::shared_lock lock(inject_mutex);
-  if (!accepting) throw InjectError("the pipeline has finished; nothing more can be injected");
-  Batch* b = event_pool->acquire();
+  // Filled before taking the lock: the merge node needs it exclusively to close injection, and
+  // only the merge node gives event batches back.
+  Batch* b = running.load() ? event_pool->acquire() : event_pool->acquire_or_grow();
   b->reserve_arena(bytes);
   b->source = rank;
   b->event = true;
   b->event_at = at_ns;
-  const uint64_t first_id = next_event_id.fetch_add(frames.size());
-  for (size_t i = 0; i < frames.size(); ++i) {
-    const auto& f = frames[i];
+  for (const auto& f : frames) {
     const auto caplen = static_cast<uint32_t>(f.bytes.size());
     std::memcpy(b->data() + b->used + record_header_size, f.bytes.data(), caplen);
-    b->records.push_back({f.offset_ns, first_id + i, static_cast<uint32_t>(b->used), caplen, caplen, rank, 0});
+    b->records.push_back({f.offset_ns, 0, static_cast<uint32_t>(b->used), caplen, caplen, rank, 0});
     b->used += record_header_size + caplen;
   }
+  std::shared_lock lock(inject_mutex);
+  if (!accepting) {
+    event_pool->release(b);
+    throw InjectError("the pipeline has finished; nothing more can be injected");
+  }
+  uint64_t id = next_event_id.fetch_add(frames.size());
+  for (auto& r : b->records) r.seq = id++;
   events_in_flight.fetch_add(1);
   accepted_events.fetch_add(frames.size());
   merge_node->try_put(b);
@@ -382,6 +392,18 @@ size_t Engine::Impl::inject_stage(std::string_view stage, uint16_t rank) {
   return inject(frames, std::nullopt, rank);
 }
 
+std::string Engine::Impl::control_line(std::string_view line) {
+  try {
+    return fmt::format("ok {}", inject_stage(line, control_rank()));
+  } catch (const DescriptionError& e) {
+    std::string message;
+    for (const auto& d : e.diagnostics()) message += fmt::format("{}col {}: {}", message.empty() ? "" : "; ", d.span.col, d.message);
+    return "error: " + message;
+  } catch (const std::exception& e) {
+    return fmt::format("error: {}", e.what());
+  }
+}
+
 Engine::Engine(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 Engine::Engine(Engine&&) noexcept = default;
 Engine& Engine::operator=(Engine&&) noexcept = default;
@@ -406,6 +428,9 @@ void Engine::start() {
   auto& d = *impl_;
   if (d.running) return;
   d.sink = d.open_sink();
+  for (int id : d.plan.events)
+    d.controls.push_back(std::make_unique<ControlSocket>(param(d.pipeline->nodes[id], "path").text,
+                                                         [&d](std::string_view line) { return d.control_line(line); }));
   d.running = true;
   d.started = std::chrono::steady_clock::now();
   d.graph.reserve_wait();  // held by the output thread until the last batch is written
@@ -418,6 +443,7 @@ int Engine::wait() {
   if (!d.running) return exit_failure;
   d.graph.wait_for_all();
   d.output_thread.join();
+  d.controls.clear();
   d.running = false;
   if (!d.error.empty()) {
     fmt::print(stderr, "veipipe: error: {}\n", d.error);

@@ -48,14 +48,19 @@ Plan make_plan(const Pipeline& pipeline) {
         plan.merger = feeder.id;
         for (int id : feeder.inputs) {
           const Node& in = pipeline.nodes[id];
-          if (is_source(in))
+          if (in.spec->kind == StageKind::event_source)
+            plan.events.push_back(id);
+          else if (is_source(in))
             plan.sources.push_back(id);
           else
             errors.push_back({in.span, fmt::format("'{}' cannot feed a merger here", in.spec->name),
                               "a merger takes sources"});
         }
         if (feeder.inputs.empty()) errors.push_back({feeder.span, "this merger has no inputs", ""});
-      } else if (is_source(feeder)) {
+        else if (plan.sources.empty())
+          errors.push_back({feeder.span, "this merger has no timeline source",
+                            "the first timeline source (e.g. a pcap) is the background whose timeline the output follows"});
+      } else if (feeder.spec->kind == StageKind::timeline_source) {
         plan.sources.push_back(feeder.id);
       } else {
         errors.push_back({feeder.span, fmt::format("'{}' cannot feed the sink here", feeder.spec->name),
@@ -64,8 +69,8 @@ Plan make_plan(const Pipeline& pipeline) {
     }
   }
   for (const auto& n : pipeline.nodes) {
-    const bool used = n.id == plan.sink || n.id == plan.merger ||
-                      std::find(plan.sources.begin(), plan.sources.end(), n.id) != plan.sources.end();
+    const auto listed = [&](const std::vector<int>& ids) { return std::find(ids.begin(), ids.end(), n.id) != ids.end(); };
+    const bool used = n.id == plan.sink || n.id == plan.merger || listed(plan.sources) || listed(plan.events);
     if (!used && is_source(n) && n.outputs.empty())
       errors.push_back({n.span, "this source feeds nothing", "connect it with `-> merge-label`"});
     else if (!used)
@@ -78,6 +83,7 @@ Plan make_plan(const Pipeline& pipeline) {
 std::string describe_plan(const Plan& plan, bool dot) {
   const auto& nodes = plan.pipeline->nodes;
   std::vector<int> order = plan.sources;
+  order.insert(order.end(), plan.events.begin(), plan.events.end());
   if (plan.merger) order.push_back(*plan.merger);
   order.push_back(plan.sink);
   std::string out;
@@ -97,6 +103,7 @@ std::string describe_plan(const Plan& plan, bool dot) {
     out += fmt::format("source {}{}: {}\n", rank, rank == 0 ? " (background, output timeline)" : "",
                        stage_text(n));
   }
+  for (int id : plan.events) out += fmt::format("event source: {}\n", stage_text(nodes[id]));
   if (plan.merger) out += fmt::format("merge: {}\n", stage_text(nodes[*plan.merger]));
   out += fmt::format("sink: {}\n", stage_text(nodes[plan.sink]));
   return out;

@@ -12,7 +12,8 @@ namespace vei {
 
 struct Plan {
   const Pipeline* pipeline = nullptr;
-  std::vector<int> sources;  // node ids by rank: sources[0] is the background
+  std::vector<int> sources;  // timeline sources' node ids by rank: sources[0] is the background
+  std::vector<int> events;   // event sources' node ids, in declaration order
   std::optional<int> merger;
   int sink = -1;
 };

@@ -58,6 +58,43 @@ std::span<const StageSpec> builtin_stages() {
                {"clamp", "keep"}},
           }},
       StageSpec{
+          "control", StageKind::event_source,
+          "A Unix stream socket (created mode 0600, removed at the end) whose lines are source stages to "
+          "inject now, e.g. `icmp(dst=10.0.0.9, count=3)` or `pcap(attack.pcap)`: the first packet at the "
+          "output timeline's now, the stage's own spacing kept. Each line is answered `ok <packets>` or "
+          "`error: <message>`; `veipipe inject SOCKET '<stage>'` is its client.",
+          {
+              {"path", ParamType::path, "", "where to create the socket", {}, true, true},
+          }},
+      StageSpec{
+          "icmp", StageKind::timeline_source,
+          "Generates ICMP echo requests (and, with `replies=true`, the echo replies) with valid IPv4 and ICMP "
+          "checksums, framed for the output's link type (Ethernet, raw IPv4 or Linux cooked). Request i is "
+          "at start + i/rate exactly, start being the first source's first packet (+`at`, +`shift`); requests "
+          "cycle through the src × dst pairs of the address ranges, sequence numbers count up from 1. Ethernet "
+          "addresses not given are those the background capture shows for the IPs, else locally administered.",
+          {
+              {"src", ParamType::string, "10.255.0.1", "source IPv4 address, or a range `10.0.0.1-10.0.0.9`"},
+              {"dst", ParamType::string, "", "destination IPv4 address, or a range `10.0.0.1-10.0.0.9`", {}, false,
+               true},
+              {"rate", ParamType::rate, "1pps", "echo requests per second"},
+              {"count", ParamType::integer, "10", "number of echo requests"},
+              {"size", ParamType::size, "56", "ICMP payload bytes of each packet"},
+              {"ttl", ParamType::integer, "64", "IPv4 time to live (1..255)"},
+              {"id", ParamType::integer, "30309", "ICMP identifier, 0..65535 (30309 is 0x7665, \"ve\")"},
+              {"at", ParamType::duration, "", "place the first request this long after the first source's first packet"},
+              {"shift", ParamType::duration, "0s", "add this to every timestamp (after rebasing)"},
+              {"rebase", ParamType::choice, "first",
+               "`first`: start at the first source's first packet (+at); `none`: start at the epoch (+shift)",
+               {"first", "none"}},
+              {"replies", ParamType::boolean, "false", "also generate each request's echo reply, from dst to src"},
+              {"rtt", ParamType::duration, "1ms", "time from a request to its reply"},
+              {"srcmac", ParamType::string, "",
+               "source Ethernet address `aa:bb:cc:dd:ee:ff` (default: the background's for that IP, else "
+               "02:00 + the IP)"},
+              {"dstmac", ParamType::string, "", "destination Ethernet address (default: as for srcmac)"},
+          }},
+      StageSpec{
           "merge", StageKind::merger,
           "Merges its inputs into one stream by timestamp. Exact for timeline sources: equal timestamps "
           "are ordered by input declaration order, then record order, so the same inputs always give "

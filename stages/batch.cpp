@@ -65,6 +65,19 @@ Batch* BatchPool::try_acquire() {
   return b;
 }
 
+Batch* BatchPool::acquire_or_grow() {
+  std::lock_guard lock(mutex_);
+  if (!free_.empty()) {
+    Batch* b = free_.back();
+    free_.pop_back();
+    return b;
+  }
+  auto& b = batches_.emplace_back(std::make_unique<Batch>());
+  b->pool = this;
+  free_.reserve(batches_.size());
+  return b.get();
+}
+
 void BatchPool::release(Batch* batch) {
   batch->clear();
   {

@@ -72,6 +72,8 @@ class BatchPool {
 
   Batch* acquire();
   Batch* try_acquire();
+  // A free batch, or a new one added to the pool when none is: for callers that must not wait.
+  Batch* acquire_or_grow();
   void release(Batch* batch);
   void set_on_release(std::function<void()> callback) { on_release_ = std::move(callback); }
   size_t size() const { return batches_.size(); }

@@ -19,10 +19,10 @@ namespace {
   throw std::runtime_error(fmt::format("{}: {}", path, what));
 }
 
-// Reads up to `n` bytes, retrying short reads; returns fewer only at end of input.
-size_t read_full(int fd, std::byte* p, size_t n, const std::string& path) {
+// Reads up to `n` bytes, retrying short reads until `min` have come; fewer only at end of input.
+size_t read_full(int fd, std::byte* p, size_t n, size_t min, const std::string& path) {
   size_t got = 0;
-  while (got < n) {
+  while (got < min) {
     const ssize_t r = ::read(fd, p + got, n - got);
     if (r == 0) break;
     if (r < 0) {
@@ -53,7 +53,7 @@ PcapReader::PcapReader(int fd, std::vector<std::byte> prefix, SourceOptions opti
   const size_t had = carry_.size();
   if (had < record_header_size) {
     carry_.resize(record_header_size);
-    const size_t got = read_full(fd_, carry_.data() + had, record_header_size - had, options_.name);
+    const size_t got = read_full(fd_, carry_.data() + had, record_header_size - had, record_header_size - had, options_.name);
     carry_.resize(had + got);
     eof_ = had + got < record_header_size;
   }
@@ -63,6 +63,8 @@ PcapReader::PcapReader(int fd, std::vector<std::byte> prefix, SourceOptions opti
   if (have == record_header_size)
     info_.first_ts_ns = int64_t{pcap::load32(first, header_.swapped)} * pcap::ns_per_s +
                         pcap::frac_to_ns(pcap::load32(first + 4, header_.swapped), header_.precision);
+  struct stat st {};
+  streaming_ = ::fstat(fd_, &st) != 0 || !S_ISREG(st.st_mode);
   ::posix_fadvise(fd_, 0, 0, POSIX_FADV_SEQUENTIAL);
 }
 
@@ -139,15 +141,19 @@ void PcapReader::read_batch(Batch& batch) {
   std::memcpy(batch.data(), carry_.data(), carry_.size());
   size_t filled = carry_.size();
   for (;;) {
-    if (!eof_) {
-      const size_t got = read_full(fd_, batch.data() + filled, batch.capacity() - filled, options_.name);
-      eof_ = filled + got < batch.capacity();
+    if (!eof_ && filled < batch.capacity()) {
+      // A pipe hands over what has arrived: its records flow on without waiting for a full arena.
+      const size_t want = batch.capacity() - filled;
+      const size_t got = read_full(fd_, batch.data() + filled, want, streaming_ ? 1 : want, options_.name);
+      eof_ = got == 0 || (!streaming_ && got < want);
       filled += got;
     }
     const size_t consumed = parse(batch, filled);
-    if (consumed == 0 && !done_ && !eof_ && incomplete_ > batch.capacity()) {
-      batch.used = filled;
-      batch.reserve_arena(incomplete_);  // one record larger than the arena
+    if (consumed == 0 && !done_ && !eof_) {
+      if (incomplete_ > batch.capacity()) {
+        batch.used = filled;
+        batch.reserve_arena(incomplete_);  // one record larger than the arena
+      }
       continue;
     }
     carry_.assign(batch.data() + consumed, batch.data() + filled);
@@ -173,7 +179,7 @@ std::unique_ptr<TimelineSource> open_capture(const std::string& path, SourceOpti
     }
   }
   std::vector<std::byte> prefix(pcap::file_header_size);
-  const size_t got = read_full(fd, prefix.data(), prefix.size(), options.name);
+  const size_t got = read_full(fd, prefix.data(), prefix.size(), prefix.size(), options.name);
   uint32_t magic = 0;
   if (got >= 4) std::memcpy(&magic, prefix.data(), 4);
   if (got >= 4 && magic == pcap::magic_pcapng) {

@@ -37,6 +37,7 @@ class PcapReader final : public TimelineSource {
   uint64_t file_offset_;  // of the next record
   std::vector<std::byte> carry_;  // bytes of a record not yet complete when the last batch closed
   size_t incomplete_ = 0;
+  bool streaming_ = false;  // a pipe or socket rather than a regular file
   bool eof_ = false;
   bool done_ = false;
 };

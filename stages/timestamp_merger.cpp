@@ -89,7 +89,10 @@ void TimestampMerger::merge() {
         if (!in.next) continue;  // events never make the merge wait
       } else {
         if (timeline_done_ || in.ended) continue;
-        if (!in.next) return;  // cannot know what this input holds next
+        if (!in.next) {  // cannot know what this input holds next
+          emit_due_events();
+          return;
+        }
         if (in.next->ts_ns > horizon) continue;
         timeline_left = true;
       }
@@ -115,6 +118,22 @@ void TimestampMerger::merge() {
     emitted_any_ = true;
     last_ts_ = run_end[-1].ts_ns;
     take_run(*best, run_end);
+  }
+}
+
+void TimestampMerger::emit_due_events() {
+  // Events stamped "now" need not wait for a timeline input that is slow to deliver (a pipe, say):
+  // nothing it brings can be earlier than what was already written.
+  const int64_t current = now();
+  for (size_t i = 0; i < inputs_.size(); ++i) {
+    while (inputs_[i].event && inputs_[i].next && inputs_[i].next->ts_ns <= current) {
+      Input& in = inputs_[i];
+      const Record* run_end = in.next;
+      while (run_end != in.end && run_end->ts_ns <= current) ++run_end;
+      emitted_any_ = true;
+      last_ts_ = std::max(last_ts_, run_end[-1].ts_ns);
+      take_run(in, run_end);
+    }
   }
 }
 

@@ -62,6 +62,7 @@ class TimestampMerger {
   bool now_known() const;
   int64_t now() const;
   void stamp_events();
+  void emit_due_events();
   // Moves past finished batches: releases them, marks the input ended after its last one.
   void settle(Input& in);
   void take_run(Input& in, const Record* run_end);

@@ -11,6 +11,7 @@
 
 #include "pipeline/engine.h"
 #include "pipeline/plan.h"
+#include "stages/control_socket.h"
 
 namespace {
 
@@ -52,6 +53,7 @@ void print_stats(const vei::Stats& s) {
     if (src.dropped) fmt::print(stderr, ", {} dropped", src.dropped);
     fmt::print(stderr, "\n");
   }
+  if (s.events) fmt::print(stderr, "  {} injected packets written ({} asked for a time already past)\n", s.events, s.late_events);
   if (s.dropped_after_end) fmt::print(stderr, "  {} packets after the background's end not written\n", s.dropped_after_end);
 }
 
@@ -68,10 +70,11 @@ void write_stats_json(const std::string& path, const vei::Stats& s, int status) 
   std::ofstream out(path);
   out << fmt::format(
       "{{\"status\":{},\"packets\":{},\"bytes\":{},\"captured_bytes\":{},\"seconds\":{:.6f},"
-      "\"dropped_after_end\":{},\"forwarded_batches\":{},\"copied_batches\":{},\"sources\":[{}],"
+      "\"dropped_after_end\":{},\"forwarded_batches\":{},\"copied_batches\":{},\"accepted_events\":{},"
+      "\"events\":{},\"late_events\":{},\"sources\":[{}],"
       "\"warnings\":[{}],\"error\":\"{}\"}}\n",
       status, s.packets, s.bytes, s.captured_bytes, s.seconds, s.dropped_after_end, s.forwarded_batches,
-      s.copied_batches, sources, warnings, json_escape(s.error));
+      s.copied_batches, s.accepted_events, s.events, s.late_events, sources, warnings, json_escape(s.error));
   if (!out) throw std::runtime_error(fmt::format("{}: cannot write the stats", path));
 }
 
@@ -163,6 +166,10 @@ int main(int argc, char** argv) {
   run_cmd->add_option("--stats-json", stats_json, "write the final statistics as JSON to this file");
   graph_cmd->add_flag("--dot", dot, "Graphviz DOT output");
   auto* stages_cmd = app.add_subcommand("stages", "document the stages and their parameters");
+  std::string socket_path, stage_line;
+  auto* inject_cmd = app.add_subcommand("inject", "send a stage to a running pipeline's control socket");
+  inject_cmd->add_option("socket", socket_path, "the control socket")->required();
+  inject_cmd->add_option("stage", stage_line, "a source stage, e.g. 'icmp(dst=10.0.0.9, count=3)'")->required();
   stages_cmd->add_option("name", stage_name, "one stage");
 
   try {
@@ -172,6 +179,11 @@ int main(int argc, char** argv) {
   }
 
   try {
+    if (*inject_cmd) {
+      const auto reply = vei::control_request(socket_path, stage_line, std::chrono::seconds(30));
+      fmt::print("{}\n", reply);
+      return reply.starts_with("ok") ? 0 : vei::exit_failure;
+    }
     if (*stages_cmd) {
       if (stage_name.empty()) {
         for (const auto& s : vei::builtin_stages()) fmt::print("{}\n", describe_stage(s));

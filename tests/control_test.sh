@@ -1,0 +1,61 @@
+#!/usr/bin/env bash
+# The control socket end to end: a background streamed slowly through a pipe, stages injected with
+# `veipipe inject`, malformed and abandoned lines answered or dropped without changing anything.
+set -uo pipefail
+veipipe=$(realpath "$1") veigen=$(realpath "$2")
+tmp=$(mktemp -d)
+trap 'kill "${run_pid:-0}" 2>/dev/null; rm -rf "$tmp"' EXIT
+cd "$tmp" || exit 1
+passed=0 failed=0
+check() { # description, then a command that must succeed
+  local what=$1; shift
+  if "$@"; then passed=$((passed + 1)); else failed=$((failed + 1)); echo "FAIL: $what" >&2; fi
+}
+
+timeout 60 "$veigen" -o bg.pcap --count 3000 --rate 1kpps 2>/dev/null
+# 3 s of background fed at about its own pace, so that injections land inside it.
+cat >feed.py <<'PY'
+import sys, time
+data = open(sys.argv[1], 'rb').read()
+out = sys.stdout.buffer
+for pos in range(0, len(data), 20000):
+    out.write(data[pos:pos + 20000]); out.flush(); time.sleep(0.05)
+PY
+python3 feed.py bg.pcap | timeout 60 "$veipipe" run --stats-json stats.json \
+  -e "pcap(-) -> m: merge -> file(out.pcap, labels=labels.csv); control($tmp/ctl.sock) -> m" 2>run.err &
+run_pid=$!
+for _ in $(seq 50); do [[ -S ctl.sock ]] && break; sleep 0.05; done
+
+check "socket exists with mode 0600" test "$(stat -c %a ctl.sock 2>/dev/null)" = 600
+reply=$(timeout 10 "$veipipe" inject "$tmp/ctl.sock" 'icmp(dst=10.0.0.9, count=3, rate=100pps)')
+check "inject answered ok 3 (got '$reply')" test "$reply" = "ok 3"
+reply=$(timeout 10 "$veipipe" inject "$tmp/ctl.sock" 'icmpp(dst=10.0.0.9)')
+check "exit status 1 for a refused line" test $? -eq 1
+check "unknown stage answered with an error (got '$reply')" grep -q "^error: .*unknown stage 'icmpp'" <<<"$reply"
+reply=$(timeout 10 "$veipipe" inject "$tmp/ctl.sock" 'merge')
+check "a non-source stage is refused (got '$reply')" grep -q '^error: inject takes one source stage' <<<"$reply"
+# Garbage, then a client that disconnects mid-line: the run goes on and nothing is injected.
+python3 - "$tmp/ctl.sock" <<'PY'
+import socket, sys
+s = socket.socket(socket.AF_UNIX); s.connect(sys.argv[1])
+s.sendall(b"\xff\xfe garbage ((\n"); print(s.recv(4096).decode(errors="replace").strip(), file=sys.stderr)
+s.close()
+s = socket.socket(socket.AF_UNIX); s.connect(sys.argv[1]); s.sendall(b"icmp(dst=10.0.0.7, cou"); s.close()
+PY
+reply=$(timeout 10 "$veipipe" inject "$tmp/ctl.sock" 'icmp(dst=10.0.0.8, count=2)')
+check "still serving after garbage and a dropped client (got '$reply')" test "$reply" = "ok 2"
+
+wait "$run_pid"
+check "the run ends with status 0" test $? -eq 0
+check "the socket file is removed at the end" test ! -e ctl.sock
+icmp=$(tshark -r out.pcap -Y icmp 2>/dev/null | wc -l)
+check "exactly 5 injected ICMP packets written (got $icmp)" test "$icmp" -eq 5
+check "no packet from the abandoned line" test "$(tshark -r out.pcap -Y 'ip.dst==10.0.0.7' 2>/dev/null | wc -l)" -eq 0
+check "background complete: 3005 packets" test "$(capinfos -c -M out.pcap | awk '/Number of packets/ {print $NF}')" -eq 3005
+check "labels list the 5 control packets" test "$(grep -c ',control,event,' labels.csv)" -eq 5
+check "stats count the events" grep -q '"events":5' stats.json
+check "time never goes back" bash -c "tshark -r out.pcap -T fields -e frame.time_epoch 2>/dev/null | sort -c -g"
+check "tcpdump reads the output" tcpdump -r out.pcap -w /dev/null 2>/dev/null
+
+echo "control_test: $passed passed, $failed failed"
+[[ $failed -eq 0 ]]

@@ -45,7 +45,9 @@ bash "$here/scripts/setup.sh"
 
 veipipe=$build_dir/veipipe
 veigen=$build_dir/veigen
-for b in "$veipipe" "$veigen"; do
+nech0=$build_dir/nech0
+vei_pinger=$build_dir/vei_pinger
+for b in "$veipipe" "$veigen" "$nech0" "$vei_pinger"; do
   [[ -x $b ]] || die "$b not found: build first (bash scripts/build.sh) or pass --build DIR"
 done
 for t in mergecap editcap tcpdump /usr/bin/time; do
@@ -260,6 +262,13 @@ for ((i = 0; i < runs; i++)); do
 done
 sync
 
+log "injection overhead (vei.h)"
+warm "$bg"
+for ((i = 0; i < runs; i++)); do
+  run_once vei.plain null "$nech0" "$bg" /dev/null
+  run_once vei.inject null "$vei_pinger" "$bg" /dev/null 1000
+done
+
 # ---------------------------------------------------------------------------------------------------
 # Report.
 fmt_time() {  # key bytes packets unit(GB|Mpps) -> "1.234 s, 3.48 GB/s"
@@ -294,6 +303,9 @@ r_merge8=$(ratio merge8.vei merge8.peer)
 r_cat=$(ratio pass.vei pass.cat)
 r_editcap=$(ratio pass.vei pass.editcap)
 r_disk=$(ratio disk.vei disk.peer)
+# Injection's cost: extra transcription time with 1,000 events/s injected, in percent.
+inject_pct=$(awk -v a="$(median <<<"${times[vei.plain]}")" -v b="$(median <<<"${times[vei.inject]}")" \
+  'BEGIN { printf "%.1f", (b / a - 1) * 100 }')
 rss_merge2_mib=$(awk -v k="${rss[merge2.vei]}" 'BEGIN { printf "%.1f", k / 1024 }')
 
 row() {  # cells -> one Markdown table row, each cell trimmed
@@ -331,6 +343,9 @@ row() {  # cells -> one Markdown table row, each cell trimmed
   row " $(human "$bg_size") to a disk file vs cp, each \`cmd && sync\` " " end-to-end (disk) " \
     " $(fmt_time disk.vei "$b_bg" "$p_bg" GB) " " $(fmt_time disk.peer "$b_bg" "$p_bg" GB) " \
     " ${r_disk}× " " $(mib disk.vei) " " $(mib disk.peer) " " ≥ 0.9× " " $(verdict "$r_disk" ">=" 0.9) "
+  row " transcription of $(human "$bg_size") through vei.h → /dev/null: nech0 vs vei_pinger injecting 1,000 pings/s " \
+    " CPU " " $(fmt_time vei.inject "$b_bg" "$p_bg" GB) (injecting) " " $(fmt_time vei.plain "$b_bg" "$p_bg" GB) (alone) " \
+    " +${inject_pct}% time " " $(mib vei.inject) " " $(mib vei.plain) " " ≤ +10% " " $(verdict "$inject_pct" "<=" 10) "
   row " peak RSS, 2-way merge $(human "$bg_size") + $(human "$inj_size") " " memory " \
     " – " " – " " – " " $(mib merge2.vei) " " $(mib merge2.peer) " " ≤ 64 MiB " " $(verdict "$rss_merge2_mib" "<=" 64) "
   echo

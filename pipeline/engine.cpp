@@ -237,6 +237,8 @@ void Engine::Impl::build_graph() {
                        ? TimestampMerger::End::all
                        : TimestampMerger::End::first;
   merger = std::make_unique<TimestampMerger>(n, end, precision, *output_pool, [this](Batch* b) { output.push(b); });
+  const auto& bg = *sources[0];
+  merger->set_origin(std::max<int64_t>(0, bg.info().first_ts_ns.value_or(0) + bg.offset()));
   merge_node = std::make_unique<flow::function_node<Batch*, flow::continue_msg>>(
       graph, flow::serial, [this](Batch* b) {
         const bool event = b->event;

@@ -14,10 +14,11 @@
  * Semantics (veipipe's; DESIGN.md §2 and §7):
  * - The output is a classic pcap with the background's link type: every background record, in
  *   order and unchanged, with the injected packets woven in. An injected packet is stamped with
- *   the output timeline's "now": the time of the last packet written (the transcription runs at
- *   top speed, as fast as the file can be read and written; the original libvei did the same for
- *   its injected packets). Packets injected before start_vei_transcription() are kept and written
- *   at the start, stamped with the background's first packet time.
+ *   the output timeline's "now": the time of the last packet written, as the original stamped
+ *   its injected packets with the last background packet's time. Unlike the original, which
+ *   slept to replay the background at its recorded pace, the transcription runs as fast as the
+ *   files allow. Packets injected before start_vei_transcription() are kept and written at the
+ *   start, stamped with the background's first packet time.
  * - All functions may be called from any thread, in any order; a call that makes no sense in the
  *   library's current state returns an error code (negated) and changes nothing.
  * - The library can be initialised again after vei_finish().

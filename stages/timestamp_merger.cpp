@@ -32,7 +32,7 @@ bool TimestampMerger::now_known() const {
 
 int64_t TimestampMerger::now() const {
   if (emitted_any_) return last_ts_;
-  return inputs_[0].next ? inputs_[0].next->ts_ns : 0;
+  return inputs_[0].next ? inputs_[0].next->ts_ns : origin_;
 }
 
 void TimestampMerger::stamp_events() {

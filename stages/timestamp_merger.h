@@ -40,6 +40,10 @@ class TimestampMerger {
   TimestampMerger(size_t inputs, End end, pcap::Precision precision, BatchPool& output_pool,
                   std::function<void(Batch*)> emit);
 
+  // "Now" before anything is written when the background shows no packet (stopped at once, or
+  // filtered empty): where its first packet would be.
+  void set_origin(int64_t ts_ns) { origin_ = ts_ns; }
+
   void push(Batch* batch);
   // No timeline record is left to write (all ended, or the background did with end=first): only
   // events can still come. The owner decides when to finish().
@@ -77,6 +81,7 @@ class TimestampMerger {
   Batch* out_ = nullptr;
   int64_t last_background_ts_ = INT64_MIN;
   int64_t last_ts_ = 0;
+  int64_t origin_ = 0;
   bool emitted_any_ = false;
   bool timeline_done_ = false;
   bool finished_ = false;

@@ -3,9 +3,11 @@
 //
 //   vei_pinger src.pcap dst.pcap [pings-per-second] [post-jpg-every-n]
 //
-// The injecting thread starts before the transcription and stops when inject_event() answers
+// The injecting thread starts before the transcription (which waits for its first event, so that
+// at least one is always kept and written at the start) and stops when inject_event() answers
 // -LIB_NOT_TRANSCRIBING. It injects `pings-per-second` events a second (default 1000; 0: as fast
-// as it can), each a VEI_PING, except that every n-th is a VEI_POST_JPG when n > 0 (default 0).
+// as it can), each a VEI_PING, except that with n > 0 (default 0) the 1st, (n+1)th, (2n+1)th...
+// are VEI_POST_JPGs.
 // At the end it prints, on stdout, how many events the library accepted:
 //
 //   vei_pinger: accepted pings=<P> post_jpgs=<J> packets=<K>
@@ -18,6 +20,8 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <functional>
+#include <future>
 #include <string>
 #include <thread>
 
@@ -37,12 +41,13 @@ struct Counts {
   int error = 0;  // the first unexpected code
 };
 
-void inject_until_the_end(unsigned long rate, unsigned long jpg_every, Counts& counts) {
+void inject_until_the_end(unsigned long rate, unsigned long jpg_every, Counts& counts, std::promise<void>& first) {
   using clock = std::chrono::steady_clock;
   const auto start = clock::now();
   for (unsigned long i = 1;; ++i) {
-    const bool jpg = jpg_every > 0 && i % jpg_every == 0;
+    const bool jpg = jpg_every > 0 && i % jpg_every == 1 % jpg_every;
     const int r = inject_event(jpg ? VEI_POST_JPG : VEI_PING);
+    if (i == 1) first.set_value();
     if (r == -LIB_NOT_TRANSCRIBING) return;  // the transcription has ended
     if (r < 0) {
       counts.error = r;
@@ -85,7 +90,9 @@ int main(int argc, char* argv[]) {
   }
 
   Counts counts;
-  std::thread injector(inject_until_the_end, rate, jpg_every, std::ref(counts));
+  std::promise<void> first;
+  std::thread injector(inject_until_the_end, rate, jpg_every, std::ref(counts), std::ref(first));
+  first.get_future().wait();
   const int run = start_vei_transcription();
   if (run != 0) std::fprintf(stderr, "vei_pinger: transcription failed with code %d\n", run);
   injector.join();

@@ -1,0 +1,220 @@
+#!/usr/bin/env bash
+# End-to-end tests of the vei.h example clients, checked by independent peers (tcpdump, tshark,
+# capinfos, editcap, cmp):
+#   - nech0 output has the same records as its input: byte for byte after the 24-byte file header
+#     (pcap µs and ns, through a pipe too), the same packets to tcpdump (pcapng input as well);
+#     bad inputs give the right error code and exit status;
+#   - vei_pinger output holds exactly the background plus the packets it says were accepted: as
+#     many ICMP echo requests as accepted pings (sequence numbers 1..N, each once), zero bad
+#     checksums with tshark's IP/TCP/UDP validation on (ICMP is always validated), time never going
+#     back, and every POST_JPG a valid HTTP POST of a JPEG to tshark, answered 200, with no TCP
+#     analysis problems in those streams.
+#
+# Usage: tests/vei_test.sh path/to/nech0 path/to/vei_pinger path/to/veigen
+# Everything is written under one `mktemp -d` directory removed on every exit path; every run of a
+# tool is under `timeout`.
+set -uo pipefail
+
+usage="usage: $0 path/to/nech0 path/to/vei_pinger path/to/veigen"
+nech0=$(realpath "${1:?$usage}") || exit 2
+pinger=$(realpath "${2:?$usage}") || exit 2
+veigen=$(realpath "${3:?$usage}") || exit 2
+
+for tool in tshark tcpdump capinfos editcap cmp timeout awk od sort; do
+  command -v "$tool" >/dev/null || { echo "vei_test: $tool not found (scripts/setup.sh installs it)" >&2; exit 1; }
+done
+for bin in "$nech0" "$pinger" "$veigen"; do
+  [[ -x $bin ]] || { echo "vei_test: $bin is not executable" >&2; exit 1; }
+done
+
+dir=$(mktemp -d "${TMPDIR:-/tmp}/vei_test.XXXXXX") || exit 1
+trap 'rm -rf "$dir"' EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+cd "$dir" || exit 1
+
+limit=120 # seconds allowed to every run: a hang fails the check instead of blocking
+passed=0 failed=0
+pass() { passed=$((passed + 1)); }
+fail() { # fail WHAT [CONTEXT-LINE...]
+  failed=$((failed + 1))
+  printf 'FAIL: %s\n' "$1" >&2
+  shift
+  local line
+  for line in "$@"; do printf '    %s\n' "$line" >&2; done
+}
+check() { # check WHAT COMMAND...: passes when COMMAND succeeds (its stderr shown on failure)
+  local what=$1
+  shift
+  if "$@" 2>"$dir/check.err"; then pass; else fail "$what" "command: $*" "$(head -n 5 "$dir/check.err")"; fi
+}
+expect_eq() { # expect_eq WHAT GOT WANT
+  if [[ $2 == "$3" ]]; then pass; else fail "$1" "got:  $2" "want: $3"; fi
+}
+
+# tshark quietly, with a time limit; checksum validation on for every protocol that has the
+# preference (ICMP has none: its checksum is always verified).
+prefs=()
+defaults=$(timeout "$limit" tshark -G defaultprefs 2>/dev/null)
+for p in ip.check_checksum tcp.check_checksum udp.check_checksum icmp.check_checksum; do
+  grep -q "^#\?$p:" <<<"$defaults" && prefs+=(-o "$p:TRUE")
+done
+if [[ ${#prefs[@]} -ge 6 ]]; then pass; else fail "tshark has the ip/tcp/udp checksum preferences" "found: ${prefs[*]}"; fi
+ts() { timeout "$limit" tshark -n "${prefs[@]}" "$@" 2>/dev/null; }
+count() { # count FILE FILTER: packets matching a display filter
+  ts -r "$1" -Y "$2" -T fields -e frame.number | wc -l
+}
+records() { timeout "$limit" capinfos -M -c -T -r "$1" 2>/dev/null | awk -F'\t' 'NR==1 {print $2}'; }
+
+# ---------------------------------------------------------------------------------------------
+# Inputs
+
+timeout "$limit" "$veigen" -o bg.pcap --count 20000 --seed 3 >/dev/null 2>&1 || { echo "vei_test: veigen failed" >&2; exit 1; }
+timeout "$limit" "$veigen" -o bg-ns.pcap --count 5000 --precision ns --seed 4 >/dev/null 2>&1 || exit 1
+timeout "$limit" "$veigen" -o big.pcap --size 16MiB --seed 5 >/dev/null 2>&1 || exit 1
+timeout "$limit" editcap -F pcapng bg.pcap bg.pcapng || exit 1
+
+# ---------------------------------------------------------------------------------------------
+# nech0: the same records as the input
+
+same_records() { # same_records INPUT OUTPUT: byte-identical after the file header, same packets to tcpdump
+  local in=$1 out=$2
+  check "nech0 $in: records byte-identical after the 24-byte header" cmp -s -i 24 "$in" "$out"
+  check "nech0 $in: same link type" cmp -s <(od -An -tx1 -j20 -N4 "$in") <(od -An -tx1 -j20 -N4 "$out")
+  same_packets "$in" "$out"
+}
+same_packets() { # same_packets INPUT OUTPUT: tcpdump reads both and shows the same packets
+  local a b
+  a=$(timeout "$limit" tcpdump -nn -tt --time-stamp-precision=nano -xx -r "$1" 2>/dev/null | md5sum)
+  b=$(timeout "$limit" tcpdump -nn -tt --time-stamp-precision=nano -xx -r "$2" 2>/dev/null | md5sum)
+  expect_eq "tcpdump shows the same packets in $1 and $2" "$b" "$a"
+  check "tcpdump reads $2 without error" timeout "$limit" tcpdump -nn -r "$2" -w /dev/null
+}
+
+timeout "$limit" "$nech0" bg.pcap out.pcap >nech0.out 2>nech0.err
+expect_eq "nech0 bg.pcap exits 0" "$?" 0
+check "nech0 prints the tutorial's messages" grep -q '^\[nech0\] initialized OK' nech0.out
+same_records bg.pcap out.pcap
+
+timeout "$limit" "$nech0" bg-ns.pcap out-ns.pcap >/dev/null 2>&1
+expect_eq "nech0 bg-ns.pcap exits 0" "$?" 0
+same_records bg-ns.pcap out-ns.pcap
+
+# The background through a pipe (libvei clients often get it from another program).
+# shellcheck disable=SC2016 # $1 is the inner shell's
+timeout "$limit" bash -c 'cat bg.pcap | "$1" /dev/stdin out-pipe.pcap' _ "$nech0" >/dev/null 2>&1
+expect_eq "nech0 /dev/stdin (a pipe) exits 0" "$?" 0
+same_records bg.pcap out-pipe.pcap
+
+# pcapng in: classic pcap (ns) out, the same packets.
+timeout "$limit" "$nech0" bg.pcapng out-ng.pcap >/dev/null 2>&1
+expect_eq "nech0 bg.pcapng exits 0" "$?" 0
+same_packets bg.pcapng out-ng.pcap
+
+# Bad inputs: the error code by name, the documented exit status, the input untouched.
+printf 'this is a text file,\nnot a capture\n' >text.txt
+timeout "$limit" "$nech0" text.txt out-bad.pcap >/dev/null 2>err.txt
+expect_eq "nech0 on a text file exits 3" "$?" 3
+check "nech0 on a text file reports -100 (BAD_BTRACE_FILE)" grep -q -- '-100 (BAD_BTRACE_FILE)' err.txt
+timeout "$limit" "$nech0" missing.pcap out-bad.pcap >/dev/null 2>err.txt
+expect_eq "nech0 on a missing file exits 2" "$?" 2
+timeout "$limit" "$nech0" bg.pcap >/dev/null 2>&1
+expect_eq "nech0 with one argument exits 1" "$?" 1
+
+# ---------------------------------------------------------------------------------------------
+# vei_pinger: pings and POST_JPGs woven into the background
+
+pinger_run() { # pinger_run LABEL BG RATE JPG-EVERY: runs vei_pinger, sets pings/jpgs/packets
+  local label=$1 bg=$2
+  timeout "$limit" "$pinger" "$bg" "$label.pcap" "$3" "$4" >"$label.out" 2>"$label.err"
+  local rc=$?
+  expect_eq "vei_pinger $label exits 0" "$rc" 0
+  [[ $rc -eq 0 ]] || sed 's/^/    | /' "$label.err" >&2
+  local line
+  line=$(grep '^vei_pinger: accepted ' "$label.out")
+  pings=$(sed -n 's/.* pings=\([0-9]*\).*/\1/p' <<<"$line")
+  jpgs=$(sed -n 's/.* post_jpgs=\([0-9]*\).*/\1/p' <<<"$line")
+  packets=$(sed -n 's/.* packets=\([0-9]*\).*/\1/p' <<<"$line")
+  if [[ -z $pings || -z $jpgs || -z $packets ]]; then
+    fail "vei_pinger $label prints its counts" "stdout: $(cat "$label.out")"
+    pings=0 jpgs=0 packets=0
+  else
+    pass
+  fi
+  echo "vei_test: vei_pinger $label: $line" >&2
+}
+
+# Counts, in one tshark pass over FILE: "<bad checksums> <times going back> <ICMP echo requests>".
+# A field may hold several values (an ICMP error quotes an IP header): any 0 status is bad.
+full_pass() {
+  ts -r "$1" -T fields -E separator=/t -e frame.time_delta -e ip.checksum.status -e icmp.checksum.status \
+    -e tcp.checksum.status -e udp.checksum.status -e icmp.type |
+    awk -F'\t' '
+      { for (i = 2; i <= 5; i++) if ($i ~ /(^|,)0(,|$)/) { bad++; break } }
+      $1 < 0 { back++ }
+      $6 ~ /^8(,|$)/ { echo++ }
+      END { printf "%d %d %d\n", bad, back, echo }'
+}
+
+pinger_checks() { # pinger_checks LABEL BG: the output against the counts vei_pinger printed
+  local label=$1 bg=$2 out=$1.pcap
+  local bg_records out_records
+  bg_records=$(records "$bg")
+  out_records=$(records "$out")
+  expect_eq "$label: output records = background + accepted packets" "$out_records" "$((bg_records + packets))"
+  check "$label: tcpdump reads the output" timeout "$limit" tcpdump -nn -r "$out" -w /dev/null
+
+  local bg_bad bg_echo bad back echo
+  read -r bg_bad _ bg_echo < <(full_pass "$bg")
+  read -r bad back echo < <(full_pass "$out")
+  expect_eq "$label: ICMP echo requests added = accepted pings" "$((echo - bg_echo))" "$pings"
+  expect_eq "$label: no bad checksum anywhere (IP, ICMP, TCP, UDP)" "$bad $bg_bad" "0 0"
+  expect_eq "$label: time never goes back" "$back" 0
+
+  # The injected packets only (every packet to or from 10.99.0.0/24, so whole TCP streams).
+  local inj=$label-injected.pcap
+  ts -r "$out" -Y 'ip.addr == 10.99.0.0/24' -w "$inj"
+  expect_eq "$label: injected packets = accepted packets" "$(records "$inj")" "$packets"
+  expect_eq "$label: every ping 10.99.0.1 -> 10.99.0.2 with a good ICMP checksum" \
+    "$(count "$inj" 'icmp.type == 8 && icmp.code == 0 && ip.src == 10.99.0.1 && ip.dst == 10.99.0.2 && icmp.checksum.status == 1')" \
+    "$pings"
+  local seqs
+  seqs=$(ts -r "$inj" -Y 'icmp.type == 8' -T fields -e icmp.seq | sort -n | uniq)
+  if [[ $pings -gt 0 ]]; then
+    expect_eq "$label: ping sequence numbers are 1..$pings, each once" \
+      "$(wc -l <<<"$seqs") $(head -n1 <<<"$seqs") $(tail -n1 <<<"$seqs")" "$pings 1 $pings"
+  fi
+
+  # POST_JPG: a complete, valid HTTP POST of a JPEG per event.
+  expect_eq "$label: HTTP POSTs from 10.99.0.1 = accepted POST_JPGs" \
+    "$(count "$inj" 'ip.src == 10.99.0.1 && http.request.method == "POST"')" "$jpgs"
+  expect_eq "$label: every POST's body is image/jpeg" \
+    "$(count "$inj" 'ip.src == 10.99.0.1 && http.request.method == "POST" && http.content_type contains "image/jpeg"')" "$jpgs"
+  expect_eq "$label: every POST's body decodes as a JFIF image" "$(count "$inj" 'ip.src == 10.99.0.1 && image-jfif')" "$jpgs"
+  expect_eq "$label: every POST answered 200" "$(count "$inj" 'ip.src == 10.99.0.2 && http.response.code == 200')" "$jpgs"
+  expect_eq "$label: one TCP stream per POST_JPG" \
+    "$(ts -r "$inj" -Y 'tcp' -T fields -e tcp.stream | sort -u | wc -l)" "$jpgs"
+  expect_eq "$label: SYN, SYN/ACK, FIN both ways per POST_JPG" \
+    "$(count "$inj" 'tcp.flags.syn == 1 || tcp.flags.fin == 1')" "$((4 * jpgs))"
+  expect_eq "$label: no bad TCP checksum in the injected streams" "$(count "$inj" 'tcp && tcp.checksum.status != 1')" 0
+  local problems
+  problems=$(ts -r "$inj" -Y 'tcp.analysis.flags || _ws.expert.severity >= warning')
+  expect_eq "$label: no TCP analysis problems or expert warnings in the injected streams" "$(grep -c . <<<"$problems")" 0
+  [[ -z $problems ]] || head -n 5 <<<"$problems" | sed 's/^/    | /' >&2
+}
+
+# As fast as it can, a POST_JPG every 100 events, over 16 MiB of background.
+pinger_run fast big.pcap 0 100
+pinger_checks fast big.pcap
+if [[ $pings -gt 0 ]]; then pass; else fail "fast: some pings were accepted"; fi
+if [[ $jpgs -gt 0 ]]; then pass; else fail "fast: some POST_JPGs were accepted"; fi
+
+# Paced (1000 events/s, a POST_JPG every 10th): the background is transcribed at top speed, so
+# few get in; the counts must still match.
+pinger_run paced bg.pcap 1000 10
+pinger_checks paced bg.pcap
+
+# ---------------------------------------------------------------------------------------------
+
+echo "vei_test: $passed passed, $failed failed"
+[[ $failed -eq 0 ]]

@@ -305,7 +305,7 @@ r_editcap=$(ratio pass.vei pass.editcap)
 r_disk=$(ratio disk.vei disk.peer)
 # Injection's cost: extra transcription time with 1,000 events/s injected, in percent.
 inject_pct=$(awk -v a="$(median <<<"${times[vei.plain]}")" -v b="$(median <<<"${times[vei.inject]}")" \
-  'BEGIN { printf "%.1f", (b / a - 1) * 100 }')
+  'BEGIN { printf "%+.1f", (b / a - 1) * 100 }')
 rss_merge2_mib=$(awk -v k="${rss[merge2.vei]}" 'BEGIN { printf "%.1f", k / 1024 }')
 
 row() {  # cells -> one Markdown table row, each cell trimmed
@@ -345,7 +345,7 @@ row() {  # cells -> one Markdown table row, each cell trimmed
     " ${r_disk}× " " $(mib disk.vei) " " $(mib disk.peer) " " ≥ 0.9× " " $(verdict "$r_disk" ">=" 0.9) "
   row " transcription of $(human "$bg_size") through vei.h → /dev/null: nech0 vs vei_pinger injecting 1,000 pings/s " \
     " CPU " " $(fmt_time vei.inject "$b_bg" "$p_bg" GB) (injecting) " " $(fmt_time vei.plain "$b_bg" "$p_bg" GB) (alone) " \
-    " +${inject_pct}% time " " $(mib vei.inject) " " $(mib vei.plain) " " ≤ +10% " " $(verdict "$inject_pct" "<=" 10) "
+    " ${inject_pct}% time " " $(mib vei.inject) " " $(mib vei.plain) " " ≤ +10% " " $(verdict "$inject_pct" "<=" 10) "
   row " peak RSS, 2-way merge $(human "$bg_size") + $(human "$inj_size") " " memory " \
     " – " " – " " – " " $(mib merge2.vei) " " $(mib merge2.peer) " " ≤ 64 MiB " " $(verdict "$rss_merge2_mib" "<=" 64) "
   echo

@@ -7,6 +7,7 @@
 # With VEIPIPE_LARGE_TEST=1 only the large-file section runs: a generated trace over 4 GiB goes
 # through to /dev/null and to a file on disk (needs 12 GiB free; skipped with a message otherwise).
 # Everything is written under one `mktemp -d` directory that is removed on every exit path.
+tests_dir=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 set -uo pipefail
 
 usage="usage: $0 path/to/veipipe path/to/veigen path/to/corpus-dir"
@@ -29,19 +30,12 @@ trap 'exit 143' TERM
 cd "$dir" || exit 1
 
 limit=120 # seconds allowed to every veipipe/veigen run: a hang fails the check instead of blocking
-passed=0 failed=0
+# shellcheck source=checks.sh
+source "$tests_dir/checks.sh"
 
 # ---------------------------------------------------------------------------------------------
 # Reporting
 
-pass() { passed=$((passed + 1)); }
-fail() { # fail WHAT [CONTEXT-LINE...]
-  failed=$((failed + 1))
-  printf 'FAIL: %s\n' "$1" >&2
-  shift
-  local line
-  for line in "$@"; do printf '    %s\n' "$line" >&2; done
-}
 note() { printf 'note: %s\n' "$*" >&2; }
 
 # The last command run through `run`: its command line, exit status and output files.
@@ -564,5 +558,4 @@ if [[ $large == 1 ]]; then
   fi
 fi
 
-echo "cli_test: $passed passed, $failed failed"
-((failed == 0))
+summary cli_test

@@ -1,15 +1,18 @@
 #!/usr/bin/env bash
 # The control socket end to end: a background streamed slowly through a pipe, stages injected with
 # `veipipe inject`, malformed and abandoned lines answered or dropped without changing anything.
+tests_dir=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 set -uo pipefail
 veipipe=$(realpath "$1") veigen=$(realpath "$2")
 tmp=$(mktemp -d)
 trap 'kill "${run_pid:-0}" 2>/dev/null; rm -rf "$tmp"' EXIT
 cd "$tmp" || exit 1
-passed=0 failed=0
-check() { # description, then a command that must succeed
-  local what=$1; shift
-  if "$@"; then passed=$((passed + 1)); else failed=$((failed + 1)); echo "FAIL: $what" >&2; fi
+# shellcheck source=checks.sh
+source "$tests_dir/checks.sh"
+check() { # check WHAT COMMAND...: passes when COMMAND succeeds
+  local what=$1
+  shift
+  if "$@"; then pass; else fail "$what"; fi
 }
 
 timeout 60 "$veigen" -o bg.pcap --count 3000 --rate 1kpps 2>/dev/null
@@ -57,5 +60,4 @@ check "stats count the events" grep -q '"events":5' stats.json
 check "time never goes back" bash -c "tshark -r out.pcap -T fields -e frame.time_epoch 2>/dev/null | sort -c -g"
 check "tcpdump reads the output" tcpdump -r out.pcap -w /dev/null 2>/dev/null
 
-echo "control_test: $passed passed, $failed failed"
-[[ $failed -eq 0 ]]
+summary control_test

@@ -5,6 +5,7 @@
 # exactly 1/rate (100 µs) between requests, read at nanosecond precision.
 #
 # Usage: tests/icmp_test.sh path/to/veipipe path/to/veigen
+tests_dir=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 set -uo pipefail
 
 usage="usage: $0 path/to/veipipe path/to/veigen"
@@ -22,15 +23,8 @@ cd "$dir" || exit 1
 
 limit=120 # seconds for any one command: a hang fails instead of blocking
 count=100000
-passed=0 failed=0
-pass() { passed=$((passed + 1)); }
-fail() {
-  failed=$((failed + 1))
-  printf 'FAIL: %s\n' "$1" >&2
-  shift
-  local line
-  for line in "$@"; do printf '    %s\n' "$line" >&2; done
-}
+# shellcheck source=checks.sh
+source "$tests_dir/checks.sh"
 expect_eq() { # expect_eq WHAT EXPECTED ACTUAL
   if [[ $2 == "$3" ]]; then pass; else fail "$1" "expected: $2" "actual:   $3"; fi
 }
@@ -86,5 +80,4 @@ expect_eq "types, sequence numbers (1..65535, 0, 1, ...), first time, 100 µs ga
 expect_eq "sequence numbers wrap after 65535" "65535 0 1" \
   "$(awk 'NR >= 65535 && NR <= 65537 { printf "%s%s", sep, $4; sep = " " }' fields.txt)"
 
-echo "icmp_test: $passed passed, $failed failed"
-((failed == 0))
+summary icmp_test

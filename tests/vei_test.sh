@@ -13,6 +13,7 @@
 # Usage: tests/vei_test.sh path/to/nech0 path/to/vei_pinger path/to/veigen
 # Everything is written under one `mktemp -d` directory removed on every exit path; every run of a
 # tool is under `timeout`.
+tests_dir=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 set -uo pipefail
 
 usage="usage: $0 path/to/nech0 path/to/vei_pinger path/to/veigen"
@@ -34,15 +35,8 @@ trap 'exit 143' TERM
 cd "$dir" || exit 1
 
 limit=120 # seconds allowed to every run: a hang fails the check instead of blocking
-passed=0 failed=0
-pass() { passed=$((passed + 1)); }
-fail() { # fail WHAT [CONTEXT-LINE...]
-  failed=$((failed + 1))
-  printf 'FAIL: %s\n' "$1" >&2
-  shift
-  local line
-  for line in "$@"; do printf '    %s\n' "$line" >&2; done
-}
+# shellcheck source=checks.sh
+source "$tests_dir/checks.sh"
 check() { # check WHAT COMMAND...: passes when COMMAND succeeds (its stderr shown on failure)
   local what=$1
   shift
@@ -216,5 +210,4 @@ pinger_checks paced bg.pcap
 
 # ---------------------------------------------------------------------------------------------
 
-echo "vei_test: $passed passed, $failed failed"
-[[ $failed -eq 0 ]]
+summary vei_test

@@ -1,0 +1,16 @@
+# Counting checks for the shell tests; source it, call pass/fail, end with `summary NAME`.
+# shellcheck shell=bash
+passed=0 failed=0
+pass() { passed=$((passed + 1)); }
+fail() { # fail WHAT [CONTEXT-LINE...]
+  failed=$((failed + 1))
+  printf 'FAIL: %s\n' "$1" >&2
+  shift
+  local line
+  for line in "$@"; do printf '    %s\n' "$line" >&2; done
+}
+# The closing line CI reads (`N passed, M failed`), and the status: non-zero when anything failed.
+summary() {
+  echo "$1: $passed passed, $failed failed"
+  ((failed == 0))
+}

@@ -447,10 +447,7 @@ int Engine::wait() {
   d.output_thread.join();
   d.controls.clear();
   d.running = false;
-  if (!d.error.empty()) {
-    fmt::print(stderr, "veipipe: error: {}\n", d.error);
-    return exit_failure;
-  }
+  if (!d.error.empty()) return exit_failure;  // the message is in stats().error
   return d.report.is_damaged() ? exit_damaged : exit_ok;
 }
 

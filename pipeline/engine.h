@@ -70,7 +70,7 @@ class Engine {
   ~Engine();
 
   void start();
-  int wait();  // blocks until the run ends; returns an ExitStatus
+  int wait();  // blocks until the run ends; returns an ExitStatus (a failure's message: stats().error)
   // Stops reading; everything already merged is still written. Safe from any thread or a signal
   // handler's helper thread.
   void stop();

@@ -124,6 +124,7 @@ int run(const Input& input, bool quiet, const std::string& stats_json, SignalGua
   done = true;
   if (progress) progress->join();
   const auto stats = engine.stats();
+  if (!stats.error.empty()) fmt::print(stderr, "veipipe: error: {}\n", stats.error);
   if (signals.received()) status = 128 + signals.received();
   if (!quiet) print_stats(stats);
   if (!stats_json.empty()) write_stats_json(stats_json, stats, status);

@@ -1,0 +1,307 @@
+// The `nic` sink on a real link: a veth pair made for the test (and always removed), frames sent
+// on one end with NicWriter and captured on the other with libpcap.
+#include <doctest/doctest.h>
+#include <fmt/format.h>
+#include <pcap/pcap.h>
+#include <poll.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <chrono>
+#include <cstdlib>
+#include <cstring>
+#include <stdexcept>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "stages/batch.h"
+#include "stages/nic_writer.h"
+
+using namespace vei;
+
+namespace {
+
+constexpr unsigned test_ethertype = 0x88b5;  // IEEE local experimental
+
+bool can_run(std::string& why) {
+  if (::geteuid() != 0) {
+    why = "not root";
+    return false;
+  }
+  if (std::system("ip -V >/dev/null 2>&1") != 0) {
+    why = "`ip` is missing";
+    return false;
+  }
+  return true;
+}
+
+#define NIC_REQUIRE_ENV()                                      \
+  do {                                                         \
+    std::string why_;                                          \
+    if (!can_run(why_)) {                                      \
+      MESSAGE("skipping the NIC test: " << why_);              \
+      return;                                                  \
+    }                                                          \
+  } while (0)
+
+int sh(const std::string& command) { return std::system((command + " >/dev/null 2>&1").c_str()); }
+
+// A veth pair with unique names, deleted when the object goes (deleting one end removes both).
+class Veth {
+ public:
+  explicit Veth(bool up = true) {
+    static std::atomic<unsigned> counter{0};
+    const std::string base = fmt::format("vp{}{}", ::getpid() % 1000000, counter++);
+    a_ = base + "a";
+    b_ = base + "b";
+    if (sh(fmt::format("ip link add {} type veth peer name {}", a_, b_)) != 0)
+      throw std::runtime_error("cannot create veth pair " + a_);
+    created_ = true;
+    // No IPv6 chatter on the test link: fewer frames for the filter to drop.
+    sh(fmt::format("sysctl -w net.ipv6.conf.{}.disable_ipv6=1", a_));
+    sh(fmt::format("sysctl -w net.ipv6.conf.{}.disable_ipv6=1", b_));
+    if (up && (set_up(a_, true) != 0 || set_up(b_, true) != 0)) throw std::runtime_error("cannot bring up " + a_);
+  }
+  ~Veth() {
+    if (created_) sh(fmt::format("ip link del {}", a_));
+  }
+  Veth(const Veth&) = delete;
+  Veth& operator=(const Veth&) = delete;
+
+  static int set_up(const std::string& name, bool up) {
+    return sh(fmt::format("ip link set dev {} {}", name, up ? "up" : "down"));
+  }
+  const std::string& a() const { return a_; }
+  const std::string& b() const { return b_; }
+
+ private:
+  std::string a_, b_;
+  bool created_ = false;
+};
+
+// Captures frames of the test ethertype on `interface` in a thread until `expected` have arrived
+// or a few seconds have passed.
+class Capture {
+ public:
+  Capture(const std::string& interface, size_t expected) : expected_(expected) {
+    char errbuf[PCAP_ERRBUF_SIZE] = {};
+    handle_ = pcap_create(interface.c_str(), errbuf);
+    if (!handle_) throw std::runtime_error(errbuf);
+    // libpcap's immediate mode gives every frame a ring slot of snaplen bytes: a snaplen of 65535
+    // would leave a few hundred slots, fewer than a burst of the test, so keep it near the largest frame.
+    pcap_set_snaplen(handle_, 4096);
+    pcap_set_immediate_mode(handle_, 1);
+    pcap_set_timeout(handle_, 20);
+    pcap_set_buffer_size(handle_, 32 << 20);
+    if (pcap_activate(handle_) < 0) throw std::runtime_error(pcap_geterr(handle_));
+    bpf_program program{};
+    const std::string filter = fmt::format("ether proto 0x{:04x}", test_ethertype);
+    if (pcap_compile(handle_, &program, filter.c_str(), 1, PCAP_NETMASK_UNKNOWN) < 0 ||
+        pcap_setfilter(handle_, &program) < 0)
+      throw std::runtime_error(pcap_geterr(handle_));
+    pcap_freecode(&program);
+    thread_ = std::thread([this] { run(); });
+  }
+  ~Capture() {
+    stop_ = true;
+    if (thread_.joinable()) thread_.join();
+    pcap_close(handle_);
+  }
+  Capture(const Capture&) = delete;
+  Capture& operator=(const Capture&) = delete;
+
+  // Waits for the capture to end; returns the frames seen.
+  std::vector<std::vector<unsigned char>> frames() {
+    if (thread_.joinable()) thread_.join();
+    return std::move(frames_);
+  }
+  unsigned dropped() const { return dropped_; }
+
+ private:
+  // Immediate mode makes libpcap's own waits unbounded: wait with poll() and read without blocking.
+  void run() {
+    pcap_setnonblock(handle_, 1, nullptr);
+    const int fd = pcap_get_selectable_fd(handle_);
+    const auto until = [&](std::chrono::steady_clock::time_point deadline, bool stop_when_complete) {
+      while (!stop_ && std::chrono::steady_clock::now() < deadline) {
+        if (stop_when_complete && frames_.size() >= expected_) return;
+        pollfd p{fd, POLLIN, 0};
+        ::poll(&p, 1, 10);
+        const int r = pcap_dispatch(handle_, -1, [](u_char* user, const pcap_pkthdr* header, const u_char* data) {
+          reinterpret_cast<Capture*>(user)->frames_.emplace_back(data, data + header->caplen);
+        }, reinterpret_cast<u_char*>(this));
+        if (r < 0) return;
+      }
+    };
+    until(std::chrono::steady_clock::now() + std::chrono::seconds(5), true);
+    // A little longer, so that extra (unexpected) frames would show up too.
+    until(std::chrono::steady_clock::now() + std::chrono::milliseconds(100), false);
+    pcap_stat stat{};
+    if (pcap_stats(handle_, &stat) == 0) dropped_ = stat.ps_drop;
+  }
+
+  pcap_t* handle_ = nullptr;
+  size_t expected_;
+  std::atomic<bool> stop_{false};
+  std::thread thread_;
+  std::vector<std::vector<unsigned char>> frames_;
+  unsigned dropped_ = 0;
+};
+
+// An Ethernet frame of `size` bytes (at least 18) to the broadcast address, from a locally
+// administered MAC, of the test ethertype, whose payload encodes `index`.
+std::vector<unsigned char> frame(uint32_t index, size_t size, bool vlan = false) {
+  std::vector<unsigned char> f(size);
+  for (size_t i = 0; i < 6; ++i) f[i] = 0xff;
+  const unsigned char src[6] = {0x02, 0x00, 0x5e, 0x10, 0x00, 0x01};
+  std::memcpy(f.data() + 6, src, 6);
+  size_t at = 12;
+  if (vlan) {
+    f[at++] = 0x81, f[at++] = 0x00, f[at++] = 0x00, f[at++] = 0x07;  // VLAN 7
+  }
+  f[at++] = test_ethertype >> 8;
+  f[at++] = test_ethertype & 0xff;
+  for (size_t i = 0; i < 4; ++i) f[at + i] = static_cast<unsigned char>(index >> (8 * i));
+  for (size_t i = at + 4; i < size; ++i) f[i] = static_cast<unsigned char>(index * 31 + i);
+  return f;
+}
+
+// Lays the frames out as records in `batch` (record header in native endian, then the bytes).
+void fill(Batch& batch, const std::vector<std::vector<unsigned char>>& frames) {
+  batch.clear();
+  size_t total = 0;
+  for (const auto& f : frames) total += record_header_size + f.size();
+  batch.reserve_arena(total);
+  uint64_t seq = 0;
+  for (const auto& f : frames) {
+    std::byte* at = batch.data() + batch.used;
+    const uint32_t sec = static_cast<uint32_t>(seq), usec = 0, caplen = static_cast<uint32_t>(f.size());
+    std::memcpy(at, &sec, 4);
+    std::memcpy(at + 4, &usec, 4);
+    std::memcpy(at + 8, &caplen, 4);
+    std::memcpy(at + 12, &caplen, 4);
+    std::memcpy(at + record_header_size, f.data(), f.size());
+    Record r{};
+    r.ts_ns = static_cast<int64_t>(seq) * 1000;
+    r.seq = seq++;
+    r.offset = static_cast<uint32_t>(batch.used);
+    r.caplen = r.len = caplen;
+    batch.records.push_back(r);
+    batch.used += record_header_size + f.size();
+  }
+}
+
+std::string error_of(const std::function<void()>& f) {
+  try {
+    f();
+  } catch (const std::runtime_error& e) {
+    return e.what();
+  }
+  return "";
+}
+
+}  // namespace
+
+TEST_CASE("nic: every frame arrives on the veth peer, byte-identical and in order") {
+  NIC_REQUIRE_ENV();
+  Veth veth;
+  std::vector<std::vector<unsigned char>> sent;
+  for (uint32_t i = 0; i < 1000; ++i) sent.push_back(frame(i, 60 + (i * 37) % 1455));  // 60..1514 bytes
+  sent.push_back(frame(1000, 1514));
+  sent.push_back(frame(1001, 1518, /*vlan=*/true));  // tagged: MTU + 14 + 4 is allowed
+
+  BatchPool pool(2, default_arena_size);
+  Batch* batch = pool.acquire();
+  fill(*batch, sent);
+
+  Capture capture(veth.b(), sent.size());
+  NicWriter writer(veth.a());
+  CHECK(writer.mtu() == 1500);
+  CHECK(writer.link_header_size() == 14);
+  writer.consume(*batch);
+  writer.close();
+  pool.release(batch);
+
+  const auto got = capture.frames();
+  CHECK(writer.nic_stats().sent == sent.size());
+  CHECK(writer.nic_stats().failed == 0);
+  CHECK(writer.stats().packets == sent.size());
+  uint64_t bytes = 0;
+  for (const auto& f : sent) bytes += f.size();
+  CHECK(writer.nic_stats().bytes == bytes);
+  MESSAGE("retried: " << writer.nic_stats().retried << ", dropped by the capture: " << capture.dropped());
+  REQUIRE(got.size() == sent.size());
+  size_t mismatches = 0;
+  for (size_t i = 0; i < sent.size(); ++i)
+    if (got[i] != sent[i] && mismatches++ < 5) FAIL_CHECK("frame " << i << " differs");
+  CHECK(mismatches == 0);
+}
+
+TEST_CASE("nic: a frame over the MTU is an error naming its record, or is truncated when asked") {
+  NIC_REQUIRE_ENV();
+  Veth veth;
+  const std::vector<std::vector<unsigned char>> sent = {frame(0, 100), frame(1, 1515), frame(2, 100)};
+  BatchPool pool(1, default_arena_size);
+  Batch* batch = pool.acquire();
+  fill(*batch, sent);
+
+  SUBCASE("error") {
+    NicWriter writer(veth.a());
+    const std::string error = error_of([&] { writer.consume(*batch); });
+    CHECK(error.find(veth.a()) != std::string::npos);
+    CHECK(error.find("record 1 ") != std::string::npos);
+    CHECK(error.find("MTU") != std::string::npos);
+    CHECK(writer.nic_stats().sent == 1);  // what came before was sent
+  }
+  SUBCASE("an untagged frame may not use the tag's 4 bytes") {
+    fill(*batch, {frame(0, 1518)});
+    NicWriter writer(veth.a());
+    CHECK(error_of([&] { writer.consume(*batch); }).find("record 0 ") != std::string::npos);
+  }
+  SUBCASE("truncated") {
+    Capture capture(veth.b(), sent.size());
+    NicWriter writer(veth.a(), {.truncate_to_mtu = true});
+    writer.consume(*batch);
+    writer.close();
+    const auto got = capture.frames();
+    CHECK(writer.nic_stats().sent == 3);
+    REQUIRE(got.size() == 3);
+    CHECK(got[0] == sent[0]);
+    CHECK(got[1] == std::vector<unsigned char>(sent[1].begin(), sent[1].begin() + 1514));
+    CHECK(got[2] == sent[2]);
+  }
+  pool.release(batch);
+}
+
+TEST_CASE("nic: a missing interface is named in a clear error") {
+  NIC_REQUIRE_ENV();
+  const std::string name = fmt::format("vpnone{}", ::getpid() % 1000000);
+  const std::string error = error_of([&] { NicWriter writer(name); });
+  CHECK(error.find(name) != std::string::npos);
+  CHECK(error.find("no such interface") != std::string::npos);
+}
+
+TEST_CASE("nic: an interface that is down is named in a clear error") {
+  NIC_REQUIRE_ENV();
+  SUBCASE("down when opened") {
+    Veth veth(/*up=*/false);
+    const std::string error = error_of([&] { NicWriter writer(veth.a()); });
+    CHECK(error.find(veth.a()) != std::string::npos);
+    CHECK(error.find("down") != std::string::npos);
+  }
+  SUBCASE("goes down while sending") {
+    Veth veth;
+    BatchPool pool(1, default_arena_size);
+    Batch* batch = pool.acquire();
+    fill(*batch, {frame(0, 100), frame(1, 100)});
+    NicWriter writer(veth.a());
+    writer.consume(*batch);
+    CHECK(writer.nic_stats().sent == 2);
+    REQUIRE(Veth::set_up(veth.a(), false) == 0);
+    const std::string error = error_of([&] { writer.consume(*batch); });
+    CHECK(error.find(veth.a()) != std::string::npos);
+    CHECK(error.find("down") != std::string::npos);
+    pool.release(batch);
+  }
+}

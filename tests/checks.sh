@@ -14,3 +14,11 @@ summary() {
   echo "$1: $passed passed, $failed failed"
   ((failed == 0))
 }
+# require NAME TOOL...: every tool is a command on PATH or an executable path, else exit 1 naming it.
+require() {
+  local name=$1 tool
+  shift
+  for tool in "$@"; do
+    command -v "$tool" >/dev/null || { echo "$name: $tool not found or not executable (scripts/setup.sh installs the tools)" >&2; exit 1; }
+  done
+}

@@ -9,6 +9,8 @@
 # Everything is written under one `mktemp -d` directory that is removed on every exit path.
 tests_dir=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 set -uo pipefail
+# shellcheck source=checks.sh
+source "$tests_dir/checks.sh"
 
 usage="usage: $0 path/to/veipipe path/to/veigen path/to/corpus-dir"
 veipipe=$(realpath "${1:?$usage}") || exit 2
@@ -16,10 +18,7 @@ veigen=$(realpath "${2:?$usage}") || exit 2
 corpus=$(realpath "${3:?$usage}") || exit 2
 large=${VEIPIPE_LARGE_TEST:-0}
 
-for tool in mergecap capinfos tshark tcpdump cmp timeout awk od; do
-  command -v "$tool" >/dev/null || { echo "cli_test: $tool not found (scripts/setup.sh installs it)" >&2; exit 1; }
-done
-[[ -x $veipipe && -x $veigen ]] || { echo "cli_test: $veipipe or $veigen is not executable" >&2; exit 1; }
+require cli_test mergecap capinfos tshark tcpdump cmp timeout awk od "$veipipe" "$veigen"
 [[ -f $corpus/MANIFEST.tsv ]] || { echo "cli_test: $corpus is not the corpus directory" >&2; exit 1; }
 
 dir=$(mktemp -d "${TMPDIR:-/tmp}/cli_test.XXXXXX") || exit 1
@@ -30,8 +29,6 @@ trap 'exit 143' TERM
 cd "$dir" || exit 1
 
 limit=120 # seconds allowed to every veipipe/veigen run: a hang fails the check instead of blocking
-# shellcheck source=checks.sh
-source "$tests_dir/checks.sh"
 
 # ---------------------------------------------------------------------------------------------
 # Reporting

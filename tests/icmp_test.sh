@@ -7,13 +7,13 @@
 # Usage: tests/icmp_test.sh path/to/veipipe path/to/veigen
 tests_dir=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 set -uo pipefail
+# shellcheck source=checks.sh
+source "$tests_dir/checks.sh"
 
 usage="usage: $0 path/to/veipipe path/to/veigen"
 veipipe=$(realpath "${1:?$usage}") || exit 2
 veigen=$(realpath "${2:?$usage}") || exit 2
-for tool in tshark timeout awk dd; do
-  command -v "$tool" >/dev/null || { echo "icmp_test: $tool not found (scripts/setup.sh installs it)" >&2; exit 1; }
-done
+require icmp_test tshark timeout awk dd "$veipipe" "$veigen"
 
 dir=$(mktemp -d "${TMPDIR:-/tmp}/icmp_test.XXXXXX") || exit 1
 trap 'rm -rf "$dir"' EXIT
@@ -23,8 +23,6 @@ cd "$dir" || exit 1
 
 limit=120 # seconds for any one command: a hang fails instead of blocking
 count=100000
-# shellcheck source=checks.sh
-source "$tests_dir/checks.sh"
 expect_eq() { # expect_eq WHAT EXPECTED ACTUAL
   if [[ $2 == "$3" ]]; then pass; else fail "$1" "expected: $2" "actual:   $3"; fi
 }

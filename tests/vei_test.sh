@@ -15,18 +15,15 @@
 # tool is under `timeout`.
 tests_dir=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 set -uo pipefail
+# shellcheck source=checks.sh
+source "$tests_dir/checks.sh"
 
 usage="usage: $0 path/to/nech0 path/to/vei_pinger path/to/veigen"
 nech0=$(realpath "${1:?$usage}") || exit 2
 pinger=$(realpath "${2:?$usage}") || exit 2
 veigen=$(realpath "${3:?$usage}") || exit 2
 
-for tool in tshark tcpdump capinfos editcap cmp timeout awk od sort; do
-  command -v "$tool" >/dev/null || { echo "vei_test: $tool not found (scripts/setup.sh installs it)" >&2; exit 1; }
-done
-for bin in "$nech0" "$pinger" "$veigen"; do
-  [[ -x $bin ]] || { echo "vei_test: $bin is not executable" >&2; exit 1; }
-done
+require vei_test tshark tcpdump capinfos editcap cmp timeout awk od sort "$nech0" "$pinger" "$veigen"
 
 dir=$(mktemp -d "${TMPDIR:-/tmp}/vei_test.XXXXXX") || exit 1
 trap 'rm -rf "$dir"' EXIT
@@ -35,8 +32,6 @@ trap 'exit 143' TERM
 cd "$dir" || exit 1
 
 limit=120 # seconds allowed to every run: a hang fails the check instead of blocking
-# shellcheck source=checks.sh
-source "$tests_dir/checks.sh"
 check() { # check WHAT COMMAND...: passes when COMMAND succeeds (its stderr shown on failure)
   local what=$1
   shift

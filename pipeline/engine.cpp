@@ -274,19 +274,18 @@ Batch* Engine::Impl::next_batch(size_t rank, tbb::flow_control& fc) {
     fc.stop();
     return nullptr;
   }
-  if (stopping) {
+  bool end = stopping;
+  try {
+    if (!end) sources[rank]->fill(*b);
+  } catch (const std::exception& e) {
+    fail(e.what());
+    end = true;
+  }
+  // Stopped or failed: an empty last batch ends this source cleanly in the merger.
+  if (end) {
     b->clear();
     b->source = static_cast<uint16_t>(rank);
     b->last = true;
-  } else {
-    try {
-      sources[rank]->fill(*b);
-    } catch (const std::exception& e) {
-      fail(e.what());
-      b->clear();
-      b->source = static_cast<uint16_t>(rank);
-      b->last = true;
-    }
   }
   source_done[rank] = b->last;
   return b;

@@ -205,6 +205,22 @@ Check read_positive(std::string_view text, const UnitSystem& system, double& val
   return {};
 }
 
+Check read_speed(std::string_view text, double& value) {
+  text = trim(text);
+  if (text == "realtime") {
+    value = 1;
+    return {};
+  }
+  if (text == "topspeed") {
+    value = 0;
+    return {};
+  }
+  if (auto problem = read_positive(text, multiplier_units, value))
+    return Problem{problem->error, "`realtime`, `topspeed`, or a factor from 0.01x to 1000x"};
+  if (value < 0.01 || value > 1000) return Problem{"out of range", "a factor from 0.01x to 1000x"};
+  return {};
+}
+
 Check read_integer(std::string_view text, int64_t& value) {
   text = trim(text);
   if (text.starts_with('+') && !text.substr(1).starts_with('-')) text.remove_prefix(1);
@@ -261,6 +277,7 @@ Check convert(const ParamSpec& spec, std::string_view text, Value& out) {
     case ParamType::bitrate: return read_positive(text, bitrate_units, out.real);
     case ParamType::multiplier: return read_positive(text, multiplier_units, out.real);
     case ParamType::boolean: return read_boolean(text, out.boolean);
+    case ParamType::speed: return read_speed(text, out.real);
   }
   return Problem{"unsupported type", ""};
 }

@@ -16,6 +16,9 @@
 #include "pipeline/source_factory.h"
 #include "stages/control_socket.h"
 #include "stages/file_writer.h"
+#include "stages/live_capture.h"
+#include "stages/nic_writer.h"
+#include "stages/pacer.h"
 #include "stages/timeline_source.h"
 #include "stages/timestamp_merger.h"
 
@@ -30,15 +33,26 @@ constexpr size_t output_batches = 4;
 // Injected frames travel in small batches, one per inject() call.
 constexpr size_t event_batches = 64;
 constexpr size_t event_arena_size = size_t{64} << 10;
+// A live source flushes a batch every millisecond or so: many small batches.
+constexpr size_t live_batches = 32;
+constexpr size_t live_arena_size = size_t{256} << 10;
 
-// Hands merged batches from the graph to the output thread, which never runs graph tasks: a sink
-// that sleeps or waits on the disk must not starve the graph's two workers.
+int64_t clock_ns(clockid_t clock) {
+  timespec t{};
+  clock_gettime(clock, &t);
+  return int64_t{t.tv_sec} * 1'000'000'000 + t.tv_nsec;
+}
+
+// Hands merged batches (and, while pacing, event batches) from the graph to the output thread,
+// which never runs graph tasks: a sink that sleeps or waits on the disk must not starve the
+// graph's two workers.
 class OutputQueue {
  public:
   void push(Batch* b) {
     {
       std::lock_guard lock(mutex_);
       queue_.push_back(b);
+      arrived_.store(true, std::memory_order_release);
     }
     ready_.notify_one();
   }
@@ -49,11 +63,33 @@ class OutputQueue {
     queue_.pop_front();
     return b;
   }
+  // Moves every queued batch to the end of `out`, first waiting for one (or a wake()) if `block`.
+  void drain(std::deque<Batch*>& out, bool block) {
+    std::unique_lock lock(mutex_);
+    if (block) ready_.wait(lock, [this] { return !queue_.empty() || woken_; });
+    woken_ = false;
+    arrived_.store(false, std::memory_order_relaxed);
+    out.insert(out.end(), queue_.begin(), queue_.end());
+    queue_.clear();
+  }
+  // Ends a blocking drain, or a pacer's wait on arrived(), without a batch.
+  void wake() {
+    {
+      std::lock_guard lock(mutex_);
+      woken_ = true;
+      arrived_.store(true, std::memory_order_release);
+    }
+    ready_.notify_one();
+  }
+  // Set while something pushed (or a wake) has not been drained: a pacer's wait ends on it.
+  const std::atomic<bool>& arrived() const { return arrived_; }
 
  private:
   std::mutex mutex_;
   std::condition_variable ready_;
   std::deque<Batch*> queue_;
+  std::atomic<bool> arrived_{false};
+  bool woken_ = false;
 };
 
 }  // namespace
@@ -80,6 +116,7 @@ struct Engine::Impl {
 
   std::thread output_thread;
   std::atomic<bool> stopping{false};
+  std::atomic<bool> halted{false};  // stop(): what is merged is written without waiting for its time
   std::atomic<uint64_t> written_packets{0};
   std::atomic<uint64_t> written_bytes{0};
   mutable std::mutex error_mutex;
@@ -109,6 +146,8 @@ struct Engine::Impl {
   void maybe_finish() {
     if (merger->finished() || !merger->timeline_done()) return;
     stopping = true;
+    // While pacing, events never reach the merger: the output thread closes injection at its end.
+    if (paced()) return merger->finish();
     {
       std::unique_lock lock(inject_mutex);
       accepting = false;
@@ -116,12 +155,38 @@ struct Engine::Impl {
     if (events_in_flight.load() == 0) merger->finish();
   }
 
+  // Pacing (a pace stage that waits): the output thread merges events into the timeline itself.
+  std::unique_ptr<Pacer> pacer;
+  bool paced() const { return pacer != nullptr; }
+  int64_t origin = 0;  // the timeline's now before its first packet
+  int64_t last_out_ts = INT64_MIN;  // output thread
+  std::atomic<uint64_t> paced_events{0};
+  std::atomic<uint64_t> paced_late{0};
+  NicWriter* nic = nullptr;  // the sink, when it is a nic
+
+  std::vector<std::unique_ptr<LiveCapture>> lives;
+  std::vector<std::unique_ptr<BatchPool>> live_pools;
+  std::vector<std::string> live_names;
+
+  // Hands an event batch to the merge node, or while pacing to the output thread; false (and the
+  // batch released) once the pipeline takes no more events.
+  bool submit_event(Batch* b);
+  void deliver_live(Batch* b);
+  void stamp_paced_event(Batch& b);
+  void close_injection() {
+    std::unique_lock lock(inject_mutex);
+    accepting = false;
+  }
+  // Writes records [first, first + count) of b; false once the sink has failed.
+  bool send(const Batch& b, size_t first, size_t count);
+  void paced_output_loop();
   size_t inject(std::span<const InjectedFrame> frames, std::optional<int64_t> at_ns, uint16_t rank);
   size_t inject_stage(std::string_view stage, uint16_t rank);
   SourceContext context;
   // Event sources rank after every timeline source: `api`, then `control`.
   uint16_t api_rank() const { return static_cast<uint16_t>(sources.size()); }
   uint16_t control_rank() const { return static_cast<uint16_t>(sources.size() + 1); }
+  uint16_t live_rank(size_t i) const { return static_cast<uint16_t>(sources.size() + 2 + i); }
   std::vector<std::unique_ptr<ControlSocket>> controls;
   std::string control_line(std::string_view line);
   void open_sources();
@@ -203,7 +268,7 @@ void Engine::Impl::open_sources() {
   for (size_t rank = 0; rank < sources.size(); ++rank) {
     std::error_code ec;
     const auto& in_path = param(nodes[plan.sources[rank]], "file").text;
-    if (out_path != "-" && in_path != "-" && std::filesystem::equivalent(out_path, in_path, ec))
+    if (!out_path.empty() && out_path != "-" && in_path != "-" && std::filesystem::equivalent(out_path, in_path, ec))
       errors.push_back({param(sink_node, "file").span, fmt::format("the output '{}' is also an input", out_path),
                         "writing it would destroy the input before it is read"});
     total_input_bytes += std::filesystem::file_size(in_path, ec) * !ec;
@@ -224,9 +289,43 @@ void Engine::Impl::open_sources() {
     labels.names.emplace_back(event_source);
     labels.origins.emplace_back("event");
   }
-  open_sink = [path = out_path, precision = precision, snaplen = snaplen, linktype = bg.linktype, labels] {
-    return std::make_unique<FileWriter>(path, precision, snaplen, linktype, labels);
-  };
+  for (int id : plan.events) {
+    const Node& n = nodes[id];
+    if (n.spec->name != "live") continue;
+    labels.names.push_back(!n.label.empty() ? n.label : fmt::format("live {}", param(n, "interface").text));
+    labels.origins.emplace_back("event");
+  }
+  if (sink_node.spec->name == "nic") {
+    NicOptions options;
+    options.truncate_to_mtu = param(sink_node, "truncate").boolean;
+    options.max_retries = static_cast<int>(param(sink_node, "retries").integer);
+    open_sink = [this, interface = param(sink_node, "interface").text, options, linktype = bg.linktype] {
+      auto writer = std::make_unique<NicWriter>(interface, options);
+      if (writer->linktype() != linktype)
+        throw std::runtime_error(fmt::format("nic {}: the interface speaks {} ({}), but the output is {} ({})", interface,
+                                             pcap::linktype_name(writer->linktype()), writer->linktype(),
+                                             pcap::linktype_name(linktype), linktype));
+      nic = writer.get();
+      return std::unique_ptr<Sink>(std::move(writer));
+    };
+  } else {
+    open_sink = [path = out_path, precision = precision, snaplen = snaplen, linktype = bg.linktype, labels] {
+      return std::unique_ptr<Sink>(std::make_unique<FileWriter>(path, precision, snaplen, linktype, labels));
+    };
+  }
+  if (plan.pacer) {
+    const Node& pace = nodes[*plan.pacer];
+    PaceMode mode{PaceMode::multiplier, param(pace, "speed").real};
+    const Value& pps = param(pace, "pps");
+    const Value& mbps = param(pace, "mbps");
+    if (pps.given) mode = {PaceMode::pps, pps.real};
+    else if (mbps.given) mode = {PaceMode::mbps, mbps.real / 1e6};
+    else if (mode.value == 1) mode.kind = PaceMode::realtime;
+    if (mode.value > 0) {
+      pacer = std::make_unique<Pacer>(mode);
+      pacer->set_delay(plan.merger ? param(nodes[*plan.merger], "lateness").integer : 0);
+    }
+  }
 }
 
 void Engine::Impl::build_graph() {
@@ -238,7 +337,8 @@ void Engine::Impl::build_graph() {
                        : TimestampMerger::End::first;
   merger = std::make_unique<TimestampMerger>(n, end, precision, *output_pool, [this](Batch* b) { output.push(b); });
   const auto& bg = *sources[0];
-  merger->set_origin(std::max<int64_t>(0, bg.info().first_ts_ns.value_or(0) + bg.offset()));
+  origin = std::max<int64_t>(0, bg.info().first_ts_ns.value_or(0) + bg.offset());
+  merger->set_origin(origin);
   merge_node = std::make_unique<flow::function_node<Batch*, flow::continue_msg>>(
       graph, flow::serial, [this](Batch* b) {
         const bool event = b->event;
@@ -291,23 +391,30 @@ Batch* Engine::Impl::next_batch(size_t rank, tbb::flow_control& fc) {
   return b;
 }
 
+bool Engine::Impl::send(const Batch& b, size_t first, size_t count) {
+  try {
+    sink->consume(b, first, count);
+    written_packets.store(sink->stats().packets, std::memory_order_relaxed);
+    written_bytes.store(sink->stats().bytes, std::memory_order_relaxed);
+    return true;
+  } catch (const std::exception& e) {
+    fail(e.what());
+    return false;
+  }
+}
+
 void Engine::Impl::output_loop() {
-  bool failed = false;
-  for (;;) {
-    Batch* b = output.pop();
-    const bool last = b->last;
-    if (!failed) {
-      try {
-        sink->consume(*b);
-        written_packets.store(sink->stats().packets, std::memory_order_relaxed);
-        written_bytes.store(sink->stats().bytes, std::memory_order_relaxed);
-      } catch (const std::exception& e) {
-        failed = true;
-        fail(e.what());
-      }
+  if (paced()) {
+    paced_output_loop();
+  } else {
+    bool failed = false;
+    for (;;) {
+      Batch* b = output.pop();
+      const bool last = b->last;
+      if (!failed) failed = !send(*b, 0, b->records.size());
+      b->pool->release(b);
+      if (last) break;
     }
-    b->pool->release(b);
-    if (last) break;
   }
   try {
     sink->close();
@@ -316,6 +423,120 @@ void Engine::Impl::output_loop() {
   }
   finished = std::chrono::steady_clock::now();
   graph.release_wait();
+}
+
+// While pacing, the output thread is the last merge: timeline records arrive merged and in order
+// from the merger, event batches straight from their sources (stamped here, on arrival, with the
+// timeline's now). Each record leaves at its deadline, the earliest timestamp first (a tie goes to
+// the timeline, then to the event that came first). The pacer's delay (the merge's lateness) lets
+// an event stamped "now" arrive before the timeline records that follow it are due.
+void Engine::Impl::paced_output_loop() {
+  struct Cursor {
+    Batch* batch;
+    size_t next;
+  };
+  std::deque<Batch*> timeline;
+  std::deque<Batch*> incoming;
+  size_t next = 0;  // in timeline.front()
+  std::vector<Cursor> events;
+  bool timeline_ended = false;
+  bool closed = false;
+  bool failed = false;
+  for (;;) {
+    const bool idle = timeline.empty() && events.empty();
+    if (idle && timeline_ended) {
+      if (closed) break;
+      // Events accepted before this point are queued by now: they are drained and written.
+      close_injection();
+      closed = true;
+    }
+    output.drain(incoming, idle && !timeline_ended);
+    for (Batch* b : incoming) {
+      if (b->event) {
+        stamp_paced_event(*b);
+        events.push_back({b, 0});
+      } else {
+        timeline.push_back(b);
+      }
+    }
+    incoming.clear();
+    while (!timeline.empty() && next == timeline.front()->records.size()) {
+      timeline_ended |= timeline.front()->last;
+      timeline.front()->pool->release(timeline.front());
+      timeline.pop_front();
+      next = 0;
+    }
+    std::erase_if(events, [](const Cursor& c) {
+      if (c.next < c.batch->records.size()) return false;
+      c.batch->pool->release(c.batch);
+      return true;
+    });
+
+    Batch* from = nullptr;
+    size_t* index = nullptr;
+    if (!timeline.empty()) {
+      from = timeline.front();
+      index = &next;
+    }
+    for (auto& c : events) {
+      if (!from || c.batch->records[c.next].ts_ns < from->records[*index].ts_ns) {
+        from = c.batch;
+        index = &c.next;
+      }
+    }
+    if (!from) continue;
+    const Record& r = from->records[*index];
+    if (!failed && !halted && !pacer->wait(r.ts_ns, r.len, &output.arrived())) continue;
+    if (!failed) failed = !send(*from, *index, 1);
+    last_out_ts = r.ts_ns;
+    ++*index;
+  }
+}
+
+void Engine::Impl::stamp_paced_event(Batch& b) {
+  const int64_t now = pacer->timeline_now().value_or(origin);
+  int64_t base = b.event_at.value_or(now);
+  if (base < last_out_ts) {
+    if (b.event_at) paced_late.fetch_add(b.records.size(), std::memory_order_relaxed);
+    base = last_out_ts;
+  }
+  for (auto& r : b.records) {
+    r.ts_ns += base;
+    pcap::write_record_header(b.data() + r.offset, r.ts_ns, precision, r.caplen, r.len);
+  }
+  paced_events.fetch_add(b.records.size(), std::memory_order_relaxed);
+}
+
+bool Engine::Impl::submit_event(Batch* b) {
+  std::shared_lock lock(inject_mutex);
+  if (!accepting) {
+    b->pool->release(b);
+    return false;
+  }
+  uint64_t id = next_event_id.fetch_add(b->records.size());
+  for (auto& r : b->records) r.seq = id++;
+  accepted_events.fetch_add(b->records.size());
+  if (paced()) {
+    output.push(b);
+  } else {
+    events_in_flight.fetch_add(1);
+    merge_node->try_put(b);
+  }
+  return true;
+}
+
+// Live records carry their capture time (CLOCK_REALTIME): they become offsets from the first,
+// which is placed on the timeline where the pacer says that moment lies (at top speed, at now).
+void Engine::Impl::deliver_live(Batch* b) {
+  if (b->records.empty()) return b->pool->release(b);
+  const int64_t first = b->records.front().ts_ns;
+  for (auto& r : b->records) r.ts_ns -= first;
+  b->event_at.reset();
+  if (pacer) {
+    const int64_t realtime_to_monotonic = clock_ns(CLOCK_MONOTONIC) - clock_ns(CLOCK_REALTIME);
+    b->event_at = pacer->timeline_at(first + realtime_to_monotonic);
+  }
+  submit_event(b);
 }
 
 size_t Engine::Impl::inject(std::span<const InjectedFrame> frames, std::optional<int64_t> at_ns, uint16_t rank) {
@@ -343,16 +564,7 @@ size_t Engine::Impl::inject(std::span<const InjectedFrame> frames, std::optional
     b->records.push_back({f.offset_ns, 0, static_cast<uint32_t>(b->used), caplen, caplen, rank, 0});
     b->used += record_header_size + caplen;
   }
-  std::shared_lock lock(inject_mutex);
-  if (!accepting) {
-    event_pool->release(b);
-    throw InjectError("the pipeline has finished; nothing more can be injected");
-  }
-  uint64_t id = next_event_id.fetch_add(frames.size());
-  for (auto& r : b->records) r.seq = id++;
-  events_in_flight.fetch_add(1);
-  accepted_events.fetch_add(frames.size());
-  merge_node->try_put(b);
+  if (!submit_event(b)) throw InjectError("the pipeline has finished; nothing more can be injected");
   return frames.size();
 }
 
@@ -428,15 +640,36 @@ Engine Engine::from_description(std::string_view where, std::string_view text, b
 void Engine::start() {
   auto& d = *impl_;
   if (d.running) return;
+  const uint32_t linktype = d.sources[0]->info().linktype;
+  for (int id : d.plan.events) {
+    const Node& n = d.pipeline->nodes[id];
+    if (n.spec->name != "live") continue;
+    LiveOptions options;
+    options.interface = param(n, "interface").text;
+    options.filter = param(n, "filter").text;
+    options.snaplen = static_cast<uint32_t>(std::min<int64_t>(param(n, "snaplen").integer, d.snaplen));
+    options.promisc = param(n, "promisc").boolean;
+    auto& live = d.lives.emplace_back(std::make_unique<LiveCapture>(options, d.live_rank(d.lives.size())));
+    if (live->linktype() != linktype)
+      throw std::runtime_error(fmt::format("live {}: the interface speaks {} ({}), but the output is {} ({})",
+                                           options.interface, pcap::linktype_name(live->linktype()), live->linktype(),
+                                           pcap::linktype_name(linktype), linktype));
+    d.live_pools.push_back(std::make_unique<BatchPool>(live_batches, live_arena_size));
+    d.live_names.push_back(!n.label.empty() ? n.label : fmt::format("live {}", options.interface));
+  }
   d.sink = d.open_sink();
   for (int id : d.plan.events)
-    d.controls.push_back(std::make_unique<ControlSocket>(param(d.pipeline->nodes[id], "path").text,
-                                                         [&d](std::string_view line) { return d.control_line(line); }));
+    if (d.pipeline->nodes[id].spec->name == "control")
+      d.controls.push_back(std::make_unique<ControlSocket>(param(d.pipeline->nodes[id], "path").text,
+                                                           [&d](std::string_view line) { return d.control_line(line); }));
   d.running = true;
   d.started = std::chrono::steady_clock::now();
   d.graph.reserve_wait();  // held by the output thread until the last batch is written
   d.output_thread = std::thread([&d] { d.output_loop(); });
   for (auto& input : d.input_nodes) input->activate();
+  for (size_t i = 0; i < d.lives.size(); ++i)
+    d.lives[i]->start(*d.live_pools[i], [&d](Batch* b) { d.deliver_live(b); },
+                      [&d](const std::string& message) { d.fail(message); });
 }
 
 int Engine::wait() {
@@ -445,12 +678,17 @@ int Engine::wait() {
   d.graph.wait_for_all();
   d.output_thread.join();
   d.controls.clear();
+  for (auto& live : d.lives) live->stop();
   d.running = false;
   if (!d.error.empty()) return exit_failure;  // the message is in stats().error
   return d.report.is_damaged() ? exit_damaged : exit_ok;
 }
 
-void Engine::stop() { impl_->stopping = true; }
+void Engine::stop() {
+  impl_->stopping = true;
+  impl_->halted = true;
+  impl_->output.wake();
+}
 
 size_t Engine::inject(std::span<const InjectedFrame> frames, std::optional<int64_t> at_ns) {
   return impl_->inject(frames, at_ns, impl_->api_rank());
@@ -484,6 +722,20 @@ Stats Engine::stats() const {
     s.copied_batches = m.copied_batches;
     s.events = m.events;
     s.late_events = m.late_events;
+  }
+  s.events += d.paced_events;
+  s.late_events += d.paced_late;
+  if (d.pacer) {
+    const auto l = d.pacer->lateness();
+    s.pace = PaceSummary{l.p50, l.p99, l.max, l.samples};
+  }
+  if (d.nic) {
+    const auto& n = d.nic->nic_stats();
+    s.nic = NicSummary{n.sent, n.failed, n.retried};
+  }
+  for (const auto& live : d.lives) {
+    const auto st = live->stats();
+    s.live.push_back({d.live_names[&live - d.lives.data()], st.packets, st.bytes, st.kernel_dropped, st.if_dropped});
   }
   const auto end = d.running ? std::chrono::steady_clock::now() : d.finished;
   s.seconds = std::chrono::duration<double>(end - d.started).count();

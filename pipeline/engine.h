@@ -29,6 +29,24 @@ struct SourceSummary {
   int64_t offset_ns = 0;  // added to its timestamps
 };
 
+struct LiveSummary {
+  std::string name;
+  uint64_t packets = 0;
+  uint64_t bytes = 0;
+  uint64_t kernel_dropped = 0;  // libpcap's ps_drop: the capture buffer was full
+  uint64_t if_dropped = 0;
+};
+
+// How late packets left the pacer against their deadlines, ns.
+struct PaceSummary {
+  int64_t p50 = 0, p99 = 0, max = 0;
+  uint64_t samples = 0;
+};
+
+struct NicSummary {
+  uint64_t sent = 0, failed = 0, retried = 0;
+};
+
 struct Stats {
   std::vector<SourceSummary> sources;
   uint64_t packets = 0;        // written to the sink
@@ -40,6 +58,9 @@ struct Stats {
   uint64_t accepted_events = 0;  // frames inject() accepted
   uint64_t events = 0;           // injected frames merged into the output
   uint64_t late_events = 0;      // asked for a time already past: written at "now" instead
+  std::vector<LiveSummary> live;
+  std::optional<PaceSummary> pace;  // with a pace stage that waits
+  std::optional<NicSummary> nic;    // with a nic sink
   double seconds = 0;
   std::vector<std::string> warnings;
   std::string error;  // the runtime failure, if any

@@ -19,6 +19,19 @@ std::string stage_text(const Node& n) {
   return fmt::format("{}({})", n.spec->name, args);
 }
 
+// One way of timing at a time: a rate replaces the capture's timing, so it excludes a speed.
+void check_pacer(const Node& pace, std::vector<Diagnostic>& errors) {
+  const Value* speed = pace.find("speed");
+  const Value* pps = pace.find("pps");
+  const Value* mbps = pace.find("mbps");
+  if (pps && mbps) errors.push_back({mbps->span, "give either `pps` or `mbps`, not both", ""});
+  if ((pps || mbps) && speed && speed->given)
+    errors.push_back({speed->span, "a speed cannot be combined with `pps` or `mbps`",
+                      "a rate replaces the capture's own timing"});
+  if (const Value* loop = pace.find("loop"); loop && loop->integer < 1)
+    errors.push_back({loop->span, "loop must be at least 1", ""});
+}
+
 }  // namespace
 
 Plan make_plan(const Pipeline& pipeline) {
@@ -40,10 +53,16 @@ Plan make_plan(const Pipeline& pipeline) {
                       "end a chain with one, e.g. `-> file(out.pcap)`"});
   if (plan.sink >= 0) {
     const Node& sink = pipeline.nodes[plan.sink];
-    if (sink.inputs.empty()) {
-      errors.push_back({sink.span, "nothing feeds this sink", "connect a source to it with `->`"});
+    const Node* fed = &sink;
+    if (!sink.inputs.empty() && pipeline.nodes[sink.inputs[0]].spec->kind == StageKind::pacer) {
+      fed = &pipeline.nodes[sink.inputs[0]];
+      plan.pacer = fed->id;
+      check_pacer(*fed, errors);
+    }
+    if (fed->inputs.empty()) {
+      errors.push_back({fed->span, fmt::format("nothing feeds this {}", fed->spec->name), "connect a source to it with `->`"});
     } else {
-      const Node& feeder = pipeline.nodes[sink.inputs[0]];
+      const Node& feeder = pipeline.nodes[fed->inputs[0]];
       if (feeder.spec->kind == StageKind::merger) {
         plan.merger = feeder.id;
         for (int id : feeder.inputs) {
@@ -63,14 +82,14 @@ Plan make_plan(const Pipeline& pipeline) {
       } else if (feeder.spec->kind == StageKind::timeline_source) {
         plan.sources.push_back(feeder.id);
       } else {
-        errors.push_back({feeder.span, fmt::format("'{}' cannot feed the sink here", feeder.spec->name),
-                          "feed the sink from a source or a merge"});
+        errors.push_back({feeder.span, fmt::format("'{}' cannot feed the {} here", feeder.spec->name, fed->spec->name),
+                          "feed it from a source or a merge"});
       }
     }
   }
   for (const auto& n : pipeline.nodes) {
     const auto listed = [&](const std::vector<int>& ids) { return std::find(ids.begin(), ids.end(), n.id) != ids.end(); };
-    const bool used = n.id == plan.sink || n.id == plan.merger || listed(plan.sources) || listed(plan.events);
+    const bool used = n.id == plan.sink || n.id == plan.merger || n.id == plan.pacer || listed(plan.sources) || listed(plan.events);
     if (!used && is_source(n) && n.outputs.empty())
       errors.push_back({n.span, "this source feeds nothing", "connect it with `-> merge-label`"});
     else if (!used)
@@ -85,6 +104,7 @@ std::string describe_plan(const Plan& plan, bool dot) {
   std::vector<int> order = plan.sources;
   order.insert(order.end(), plan.events.begin(), plan.events.end());
   if (plan.merger) order.push_back(*plan.merger);
+  if (plan.pacer) order.push_back(*plan.pacer);
   order.push_back(plan.sink);
   std::string out;
   if (dot) {
@@ -105,6 +125,7 @@ std::string describe_plan(const Plan& plan, bool dot) {
   }
   for (int id : plan.events) out += fmt::format("event source: {}\n", stage_text(nodes[id]));
   if (plan.merger) out += fmt::format("merge: {}\n", stage_text(nodes[*plan.merger]));
+  if (plan.pacer) out += fmt::format("pace: {}\n", stage_text(nodes[*plan.pacer]));
   out += fmt::format("sink: {}\n", stage_text(nodes[plan.sink]));
   return out;
 }

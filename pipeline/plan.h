@@ -15,6 +15,7 @@ struct Plan {
   std::vector<int> sources;  // timeline sources' node ids by rank: sources[0] is the background
   std::vector<int> events;   // event sources' node ids, in declaration order
   std::optional<int> merger;
+  std::optional<int> pacer;  // between the merger (or the source) and the sink
   int sink = -1;
 };
 

@@ -28,6 +28,7 @@ std::string_view to_string(ParamType type) {
     case ParamType::bitrate: return "bitrate";
     case ParamType::multiplier: return "multiplier";
     case ParamType::boolean: return "boolean";
+    case ParamType::speed: return "speed";
   }
   return "?";
 }
@@ -67,6 +68,18 @@ std::span<const StageSpec> builtin_stages() {
               {"path", ParamType::path, "", "where to create the socket", {}, true, true},
           }},
       StageSpec{
+          "live", StageKind::event_source,
+          "Captures from a network interface (libpcap, immediate mode, nanosecond timestamps) on its own "
+          "thread. Its packets are events: each is stamped on the output timeline at the moment it was "
+          "captured (while pacing in real time, the background time matching the wall clock; at top speed, "
+          "the time of the last packet written) and merged within the merge's `lateness`.",
+          {
+              {"interface", ParamType::string, "", "interface to capture on, e.g. `eth1`", {}, true, true},
+              {"filter", ParamType::string, "", "BPF expression (tcpdump syntax); only matching packets are taken"},
+              {"snaplen", ParamType::size, "262144", "bytes kept of each packet"},
+              {"promisc", ParamType::boolean, "false", "put the interface in promiscuous mode"},
+          }},
+      StageSpec{
           "icmp", StageKind::timeline_source,
           "Generates ICMP echo requests (and, with `replies=true`, the echo replies) with valid IPv4 and ICMP "
           "checksums, framed for the output's link type (Ethernet, raw IPv4 or Linux cooked). Request i is "
@@ -104,6 +117,24 @@ std::span<const StageSpec> builtin_stages() {
                "stop with the first input (`first`, the background: what other inputs hold past its last "
                "packet's time is not written) or when all inputs end (`all`)",
                {"first", "all"}},
+              {"lateness", ParamType::duration, "2ms",
+               "how long event packets (live, api, control) may take to reach the merge while pacing: the output "
+               "is held back this long so that an event is written in timestamp order; one later still is written "
+               "at once and counted late"},
+          }},
+      StageSpec{
+          "pace", StageKind::pacer,
+          "Releases packets at their time on the output timeline: `realtime` keeps the capture's own "
+          "timing, `4x` or `0.5x` scales it, `pps=` or `mbps=` sets a constant rate instead, `topspeed` does "
+          "not wait. Deadlines are absolute (start + elapsed timeline / speed), so errors never add up; the "
+          "run reports how late packets left (p50/p99/max). Runs on the output thread: sleep, then spin.",
+          {
+              {"speed", ParamType::speed, "realtime", "`realtime`, `topspeed`, or a factor `0.01x`..`1000x`", {}, true},
+              {"pps", ParamType::rate, "", "a constant packet rate instead of the capture's timing, e.g. `10kpps`"},
+              {"mbps", ParamType::bitrate, "", "a constant bit rate (wire bytes) instead of the capture's timing, e.g. `100mbps`"},
+              {"loop", ParamType::integer, "1",
+               "play the timeline sources this many times; the timeline continues (each pass starts one "
+               "average packet gap after the previous pass's last packet of the first source)"},
           }},
       StageSpec{
           "file", StageKind::sink,
@@ -118,6 +149,16 @@ std::span<const StageSpec> builtin_stages() {
               {"labels", ParamType::path, "",
                "ground truth: a line for every packet not from the first source (output index, timestamp, source, "
                "origin file or `event`, record index or event id); CSV, or JSON lines when the name ends in .jsonl"},
+          }},
+      StageSpec{
+          "nic", StageKind::sink,
+          "Sends every packet onto a network interface with pcap_inject, one frame per packet (needs "
+          "CAP_NET_RAW). Full socket buffers (ENOBUFS, EAGAIN) are retried, not dropped; a frame longer than "
+          "the interface MTU plus its link header is an error naming the record, unless `truncate=true`.",
+          {
+              {"interface", ParamType::string, "", "interface to send on, e.g. `eth1`", {}, true, true},
+              {"truncate", ParamType::boolean, "false", "cut frames over the MTU to fit instead of failing"},
+              {"retries", ParamType::integer, "1000", "send attempts per frame while the socket buffer is full"},
           }},
   };
   return stages;

@@ -20,6 +20,7 @@ enum class ParamType {
   bitrate,     // bits per second: `900mbps`, `1gbps`, `64kbps`, `1000bps`
   multiplier,  // speed factor: `4x`, `0.5x`
   boolean,     // true/false, yes/no, on/off, 1/0
+  speed,       // `realtime` (1x), `topspeed` (0: no pacing), or a factor `0.01x`..`1000x`
 };
 
 struct ParamSpec {

@@ -51,7 +51,7 @@ FileWriter::FileWriter(std::string path, pcap::Precision precision, uint32_t sna
   }
   std::byte header[pcap::file_header_size];
   pcap::write_file_header(header, precision, snaplen, linktype);
-  write_all(header, sizeof header, nullptr);
+  write_all(header, sizeof header);
 }
 
 FileWriter::~FileWriter() {
@@ -63,7 +63,7 @@ void FileWriter::fail(int error) {
   throw std::runtime_error(fmt::format("{}: {}", path_, std::strerror(error)));
 }
 
-void FileWriter::write_all(const std::byte* data, size_t size, const Batch* batch) {
+void FileWriter::write_all(const std::byte* data, size_t size, std::span<const Record> records) {
   size_t done = 0;
   while (done < size) {
     const ssize_t r = ::write(fd_, data + done, size - done);
@@ -72,12 +72,12 @@ void FileWriter::write_all(const std::byte* data, size_t size, const Batch* batc
       const int error = r < 0 ? errno : ENOSPC;
       // Cut the file back to the last whole record so that it stays a valid capture.
       size_t whole = 0;
-      if (batch)
-        for (const auto& rec : batch->records) {
-          const size_t end = rec.offset + record_header_size + rec.caplen;
-          if (end > done) break;
-          whole = end;
-        }
+      const uint32_t base = records.empty() ? 0 : records.front().offset;
+      for (const auto& rec : records) {
+        const size_t end = rec.offset - base + record_header_size + rec.caplen;
+        if (end > done) break;
+        whole = end;
+      }
       if (owns_fd_ && done) (void)::ftruncate(fd_, static_cast<off_t>(offset_ + whole));
       offset_ += whole;
       fail(error);
@@ -87,17 +87,20 @@ void FileWriter::write_all(const std::byte* data, size_t size, const Batch* batc
   offset_ += size;
 }
 
-void FileWriter::consume(const Batch& batch) {
-  if (batch.used == 0) return;
-  write_all(batch.data(), batch.used, &batch);
-  if (labels_file_) write_labels(batch);
-  stats_.packets += batch.records.size();
-  stats_.bytes += batch.used;
+void FileWriter::consume(const Batch& batch, size_t first, size_t count) {
+  if (count == 0) return;
+  const std::span records(batch.records.data() + first, count);
+  const size_t begin = records.front().offset;
+  const size_t end = records.back().offset + record_header_size + records.back().caplen;
+  write_all(batch.data() + begin, end - begin, records);
+  if (labels_file_) write_labels(records);
+  stats_.packets += count;
+  stats_.bytes += end - begin;
 }
 
-void FileWriter::write_labels(const Batch& batch) {
+void FileWriter::write_labels(std::span<const Record> records) {
   uint64_t index = stats_.packets;
-  for (const auto& r : batch.records) {
+  for (const auto& r : records) {
     const uint64_t i = index++;
     if (r.source == 0) continue;
     const std::string ts = fmt::format("{}.{:09}", r.ts_ns / pcap::ns_per_s, r.ts_ns % pcap::ns_per_s);

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <cstdio>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -26,14 +27,16 @@ class FileWriter final : public Sink {
              LabelsOptions labels = {});
   ~FileWriter() override;
 
-  void consume(const Batch& batch) override;
+  using Sink::consume;
+  void consume(const Batch& batch, size_t first, size_t count) override;
   void close() override;
   const SinkStats& stats() const override { return stats_; }
 
  private:
   [[noreturn]] void fail(int error);
-  void write_all(const std::byte* data, size_t size, const Batch* batch);
-  void write_labels(const Batch& batch);
+  // `records` lie in `data` from its start on: a failed write is cut back to the last whole one.
+  void write_all(const std::byte* data, size_t size, std::span<const Record> records = {});
+  void write_labels(std::span<const Record> records);
 
   std::string path_;
   int fd_ = -1;

@@ -9,6 +9,8 @@
 #include <cerrno>
 #include <chrono>
 #include <cstring>
+#include <ctime>
+#include <span>
 #include <fmt/format.h>
 #include <stdexcept>
 #include <thread>
@@ -19,6 +21,16 @@ namespace {
 
 constexpr size_t ethernet_header_size = 14;
 constexpr size_t vlan_tag_size = 4;
+constexpr uint32_t linktype_raw = 101;
+// The MTU and the interface's state are read again at most this often: two ioctls per frame
+// would cost more than the send itself when frames go out one at a time.
+constexpr int64_t check_interval_ns = 10'000'000;
+
+int64_t coarse_now_ns() {
+  timespec t{};
+  clock_gettime(CLOCK_MONOTONIC_COARSE, &t);
+  return int64_t{t.tv_sec} * 1'000'000'000 + t.tv_nsec;
+}
 constexpr auto retry_pause = std::chrono::microseconds(5);
 
 std::string permission_message(const std::string& interface) {
@@ -58,7 +70,10 @@ NicWriter::NicWriter(std::string interface, NicOptions options)
         default: fail(fmt::format("cannot open for sending: {}", detail.empty() ? pcap_statustostr(status) : detail));
       }
     }
-    link_header_ = pcap_datalink(handle_) == DLT_EN10MB ? ethernet_header_size : 0;
+    const int dlt = pcap_datalink(handle_);
+    link_header_ = dlt == DLT_EN10MB ? ethernet_header_size : 0;
+    // DLT_ and LINKTYPE_ values agree except for raw IP, whose DLT_ value differs by platform.
+    linktype_ = dlt == DLT_RAW ? linktype_raw : static_cast<uint32_t>(dlt);
   } catch (...) {
     close();
     throw;
@@ -89,12 +104,15 @@ void NicWriter::check_interface() {
   mtu_ = request.ifr_mtu;
 }
 
-void NicWriter::consume(const Batch& batch) {
-  if (batch.records.empty()) return;
+void NicWriter::consume(const Batch& batch, size_t first, size_t count) {
+  if (count == 0) return;
   if (!handle_) fail("already closed");
-  check_interface();
+  if (const int64_t now = coarse_now_ns(); now >= next_check_ns_) {
+    check_interface();
+    next_check_ns_ = now + check_interval_ns;
+  }
   const size_t mtu = mtu_ > 0 ? static_cast<size_t>(mtu_) : 0;
-  for (const Record& record : batch.records) {
+  for (const Record& record : std::span(batch.records.data() + first, count)) {
     const std::byte* frame = batch.data() + record.offset + record_header_size;
     size_t size = record.caplen;
     const size_t tag = link_header_ && vlan_tagged(frame, size) ? vlan_tag_size : 0;

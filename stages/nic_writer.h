@@ -34,7 +34,8 @@ class NicWriter final : public Sink {
   NicWriter(const NicWriter&) = delete;
   NicWriter& operator=(const NicWriter&) = delete;
 
-  void consume(const Batch& batch) override;
+  using Sink::consume;
+  void consume(const Batch& batch, size_t first, size_t count) override;
   void close() override;
   const SinkStats& stats() const override { return stats_; }
   const NicStats& nic_stats() const { return nic_stats_; }
@@ -42,6 +43,8 @@ class NicWriter final : public Sink {
   const std::string& interface() const { return interface_; }
   int mtu() const { return mtu_; }
   size_t link_header_size() const { return link_header_; }
+  // The interface's link type as a LINKTYPE_ value (what a pcap file's header says): 1 for Ethernet.
+  uint32_t linktype() const { return linktype_; }
 
  private:
   // Refreshes the MTU and checks that the interface is still there and up.
@@ -55,6 +58,8 @@ class NicWriter final : public Sink {
   int ioctl_fd_ = -1;  // a UDP socket for SIOCGIFMTU / SIOCGIFFLAGS
   int mtu_ = 0;
   size_t link_header_ = 0;  // 14 for Ethernet, 0 for raw IP links
+  uint32_t linktype_ = 0;
+  int64_t next_check_ns_ = 0;  // CLOCK_MONOTONIC_COARSE time of the next interface check
   SinkStats stats_;
   NicStats nic_stats_;
 };

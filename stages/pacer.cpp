@@ -23,6 +23,7 @@ __extension__ typedef __int128 i128;
 constexpr int64_t ns_per_sec = 1'000'000'000;
 constexpr int64_t min_spin_ns = 50'000;  // sleep until at least this long before the deadline
 constexpr int64_t max_spin_ns = 250'000;
+constexpr int64_t interrupt_slice_ns = 1'000'000;
 
 int64_t monotonic_ns() {
   timespec t{};
@@ -43,23 +44,29 @@ inline void cpu_relax() {
 // timer slack): `wake_late` tracks a high quantile of it (up fast, down slowly), ignoring
 // outliers over 1 ms (preemption, which no margin would fix), and the margin is
 // clamp(wake_late + 20 µs, 50 µs, 250 µs), so that the spin, not the sleep, ends the wait.
-void real_wait_until(int64_t deadline, int64_t& wake_late) {
+// With `interrupt`, sleeps in slices of at most 1 ms and returns false once it is set.
+bool real_wait_until(int64_t deadline, int64_t& wake_late, const std::atomic<bool>* interrupt) {
   thread_local bool slack_set = false;
   if (!slack_set) {
     prctl(PR_SET_TIMERSLACK, 1UL, 0UL, 0UL, 0UL);
     slack_set = true;
   }
-  int64_t t = monotonic_ns();
-  if (t >= deadline) return;
-  int64_t margin = std::clamp(wake_late + 20'000, min_spin_ns, max_spin_ns);
-  if (deadline - t > margin) {
-    int64_t wake = deadline - margin;
+  const auto interrupted = [interrupt] { return interrupt && interrupt->load(std::memory_order_acquire); };
+  for (;;) {
+    const int64_t t = monotonic_ns();
+    if (t >= deadline) return true;
+    if (interrupted()) return false;
+    const int64_t margin = std::clamp(wake_late + 20'000, min_spin_ns, max_spin_ns);
+    if (deadline - t <= margin) break;
+    const int64_t wake = deadline - margin;
+    const int64_t until = interrupt ? std::min(wake, t + interrupt_slice_ns) : wake;
     timespec ts{};
-    ts.tv_sec = static_cast<time_t>(wake / ns_per_sec);
-    ts.tv_nsec = static_cast<long>(wake % ns_per_sec);
+    ts.tv_sec = static_cast<time_t>(until / ns_per_sec);
+    ts.tv_nsec = static_cast<long>(until % ns_per_sec);
     while (clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &ts, nullptr) == EINTR) {
     }
-    int64_t late = monotonic_ns() - wake;
+    if (until != wake) continue;
+    const int64_t late = monotonic_ns() - wake;
     if (late >= 0 && late < 1'000'000) {
       if (late > wake_late) {
         wake_late += (late - wake_late) / 4;
@@ -68,7 +75,11 @@ void real_wait_until(int64_t deadline, int64_t& wake_late) {
       }
     }
   }
-  while (monotonic_ns() < deadline) cpu_relax();
+  while (monotonic_ns() < deadline) {
+    if (interrupted()) return false;
+    cpu_relax();
+  }
+  return true;
 }
 
 int64_t floor_div(i128 a, i128 b) {  // b > 0
@@ -177,8 +188,8 @@ int64_t Pacer::now() const { return clock_.now ? clock_.now() : monotonic_ns(); 
 
 int64_t Pacer::scaled(int64_t x) const { return floor_div(i128{x} * mul_, div_); }
 
-void Pacer::wait(int64_t ts_ns, uint32_t wire_len) {
-  if (mode_.kind == PaceMode::topspeed) return;
+bool Pacer::wait(int64_t ts_ns, uint32_t wire_len, const std::atomic<bool>* interrupt) {
+  if (mode_.kind == PaceMode::topspeed) return true;
   int64_t ts = ts_ns + offset_;
   if (!started_.load(std::memory_order_relaxed)) {
     start_ = now();
@@ -186,7 +197,7 @@ void Pacer::wait(int64_t ts_ns, uint32_t wire_len) {
     last_ts_.store(ts, std::memory_order_relaxed);
     started_.store(true, std::memory_order_release);
   }
-  int64_t deadline = start_;
+  int64_t deadline = start_ + delay_;
   switch (mode_.kind) {
     case PaceMode::realtime:
     case PaceMode::multiplier:
@@ -201,22 +212,24 @@ void Pacer::wait(int64_t ts_ns, uint32_t wire_len) {
     case PaceMode::topspeed:
       break;
   }
+  if (clock_.wait_until) {
+    clock_.wait_until(deadline);
+  } else if (!real_wait_until(deadline, wake_late_, interrupt)) {
+    return false;
+  }
   ++index_;
   bits_ += uint64_t{wire_len} * 8;
   last_deadline_ = deadline;
-
-  if (clock_.wait_until) {
-    clock_.wait_until(deadline);
-  } else {
-    real_wait_until(deadline, wake_late_);
-  }
   lateness_.record(now() - deadline);
   last_ts_.store(ts, std::memory_order_relaxed);
+  return true;
 }
 
 void Pacer::add_offset(int64_t ns) { offset_ += ns; }
 
-std::optional<int64_t> Pacer::timeline_now() const {
+std::optional<int64_t> Pacer::timeline_now() const { return timeline_at(now()); }
+
+std::optional<int64_t> Pacer::timeline_at(int64_t monotonic_ns) const {
   if (mode_.kind == PaceMode::topspeed || !started_.load(std::memory_order_acquire)) {
     return std::nullopt;
   }
@@ -224,7 +237,7 @@ std::optional<int64_t> Pacer::timeline_now() const {
     return last_ts_.load(std::memory_order_relaxed);
   }
   // elapsed * speed = elapsed * div_ / mul_
-  return first_ts_ + floor_div(i128{now() - start_} * div_, mul_);
+  return first_ts_ + floor_div(i128{monotonic_ns - start_} * div_, mul_);
 }
 
 Pacer::Lateness Pacer::lateness() const {

@@ -68,8 +68,15 @@ class Pacer {
   Pacer& operator=(const Pacer&) = delete;
 
   // Blocks until the deadline of the next record (ts_ns on the output timeline, wire_len bytes on
-  // the wire). The first call fixes start (now) and first_ts, and returns at once.
-  void wait(int64_t ts_ns, uint32_t wire_len);
+  // the wire). The first call fixes start (now) and first_ts, and returns at once (after `delay`).
+  // With `interrupt`, returns false as soon as it is set before the deadline: the record is then
+  // not released (the next call may be for another record); true once released.
+  bool wait(int64_t ts_ns, uint32_t wire_len, const std::atomic<bool>* interrupt = nullptr);
+
+  // Every deadline comes this much later than the timeline says, while timeline_now() keeps
+  // following the timeline: the merge's watermark, so that an event stamped "now" reaches the
+  // output before the records that follow it. Set before the first wait().
+  void set_delay(int64_t ns) { delay_ = ns; }
 
   // Looping: the timeline continues; from now on records' ts are taken as ts + (sum of offsets).
   // Call with the span of one loop before replaying the records again. (pps/mbps ignore it: their
@@ -81,6 +88,8 @@ class Pacer {
   // of the last record released, as the timeline does not follow the wall clock; topspeed, or
   // before the first record: nullopt.
   std::optional<int64_t> timeline_now() const;
+  // The same for a past or present moment of CLOCK_MONOTONIC, e.g. when a live packet was captured.
+  std::optional<int64_t> timeline_at(int64_t monotonic_ns) const;
 
   // Lateness of each record's release vs its deadline, ns (no samples at topspeed).
   struct Lateness {
@@ -108,6 +117,7 @@ class Pacer {
   int64_t first_ts_ = 0;
   std::atomic<bool> started_{false};
   int64_t offset_ = 0;
+  int64_t delay_ = 0;
   uint64_t index_ = 0;
   uint64_t bits_ = 0;
   int64_t last_deadline_ = 0;

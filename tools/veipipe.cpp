@@ -55,6 +55,15 @@ void print_stats(const vei::Stats& s) {
   }
   if (s.events) fmt::print(stderr, "  {} injected packets written ({} asked for a time already past)\n", s.events, s.late_events);
   if (s.dropped_after_end) fmt::print(stderr, "  {} packets after the background's end not written\n", s.dropped_after_end);
+  for (const auto& l : s.live)
+    fmt::print(stderr, "  {}: {} packets captured, {} dropped by the kernel, {} by the interface\n", l.name, l.packets,
+               l.kernel_dropped, l.if_dropped);
+  if (s.pace)
+    fmt::print(stderr, "  pacing lateness: p50 {:.1f} us, p99 {:.1f} us, max {:.1f} us over {} packets\n",
+               static_cast<double>(s.pace->p50) / 1e3, static_cast<double>(s.pace->p99) / 1e3,
+               static_cast<double>(s.pace->max) / 1e3, s.pace->samples);
+  if (s.nic)
+    fmt::print(stderr, "  nic: {} sent, {} failed, {} retried\n", s.nic->sent, s.nic->failed, s.nic->retried);
 }
 
 void write_stats_json(const std::string& path, const vei::Stats& s, int status) {
@@ -65,16 +74,27 @@ void write_stats_json(const std::string& path, const vei::Stats& s, int status) 
         "\"offset_ns\":{}}}",
         sources.empty() ? "" : ",", json_escape(src.name), src.packets, src.bytes, src.filtered, src.disordered,
         src.dropped, src.offset_ns);
+  std::string live;
+  for (const auto& l : s.live)
+    live += fmt::format("{}{{\"name\":\"{}\",\"packets\":{},\"bytes\":{},\"kernel_dropped\":{},\"if_dropped\":{}}}",
+                        live.empty() ? "" : ",", json_escape(l.name), l.packets, l.bytes, l.kernel_dropped, l.if_dropped);
+  std::string extra;
+  if (s.pace)
+    extra += fmt::format(",\"pace\":{{\"p50_ns\":{},\"p99_ns\":{},\"max_ns\":{},\"samples\":{}}}", s.pace->p50,
+                         s.pace->p99, s.pace->max, s.pace->samples);
+  if (s.nic)
+    extra += fmt::format(",\"nic\":{{\"sent\":{},\"failed\":{},\"retried\":{}}}", s.nic->sent, s.nic->failed,
+                         s.nic->retried);
   std::string warnings;
   for (const auto& w : s.warnings) warnings += fmt::format("{}\"{}\"", warnings.empty() ? "" : ",", json_escape(w));
   std::ofstream out(path);
   out << fmt::format(
       "{{\"status\":{},\"packets\":{},\"bytes\":{},\"captured_bytes\":{},\"seconds\":{:.6f},"
       "\"dropped_after_end\":{},\"forwarded_batches\":{},\"copied_batches\":{},\"accepted_events\":{},"
-      "\"events\":{},\"late_events\":{},\"sources\":[{}],"
+      "\"events\":{},\"late_events\":{},\"sources\":[{}],\"live\":[{}]{},"
       "\"warnings\":[{}],\"error\":\"{}\"}}\n",
       status, s.packets, s.bytes, s.captured_bytes, s.seconds, s.dropped_after_end, s.forwarded_batches,
-      s.copied_batches, s.accepted_events, s.events, s.late_events, sources, warnings, json_escape(s.error));
+      s.copied_batches, s.accepted_events, s.events, s.late_events, sources, live, extra, warnings, json_escape(s.error));
   if (!out) throw std::runtime_error(fmt::format("{}: cannot write the stats", path));
 }
 

@@ -1,0 +1,132 @@
+#!/usr/bin/env bash
+# The wire, for real: a veth pair made for this test (always removed), veipipe's `nic` sink on one
+# end, tcpdump (an independent capture) or veipipe's `live` source on the other. Needs root; skipped
+# (and counted so) without it.
+tests_dir=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+set -uo pipefail
+veipipe=$(realpath "$1") veigen=$(realpath "$2")
+# shellcheck source=checks.sh
+source "$tests_dir/checks.sh"
+require wire_test tcpdump ip
+a=vw$$a b=vw$$b
+tmp=$(mktemp -d)
+capture_pid=
+cleanup() {
+  [[ -n $capture_pid ]] && kill "$capture_pid" 2>/dev/null
+  ip link del "$a" 2>/dev/null
+  rm -rf "$tmp"
+}
+trap cleanup EXIT
+if [[ $(id -u) -ne 0 ]] || ! ip link add "$a" type veth peer name "$b" 2>/dev/null; then
+  echo "wire_test: skipped (needs root to create a veth pair)"
+  summary wire_test
+  exit
+fi
+for end in "$a" "$b"; do
+  # No IPv6 router solicitations or other traffic of the kernel's own on the test link.
+  sysctl -qw "net.ipv6.conf.$end.disable_ipv6=1"
+  ip link set dev "$end" up
+done
+
+# start_capture FILE IFACE: tcpdump with nanosecond stamps, returning once it listens. In immediate
+# mode its ring has a slot per frame sized for the snaplen (64 KiB and more on a veth's offloads),
+# so a small snaplen and a large buffer keep a burst of thousands of frames.
+start_capture() {
+  : >"$1.log"
+  tcpdump -i "$2" -w "$1" --immediate-mode -s 2048 -B 65536 --time-stamp-precision=nano -U 2>"$1.log" &
+  capture_pid=$!
+  for _ in $(seq 100); do grep -q "listening on" "$1.log" && return; sleep 0.05; done
+  fail "tcpdump starts on $2" "$(cat "$1.log")"
+}
+stop_capture() {
+  sleep 0.3
+  kill -INT "$capture_pid"
+  wait "$capture_pid" 2>/dev/null
+  capture_pid=
+}
+# Frame bytes only, one frame per line: what must be identical on both sides of the wire.
+frames() { tcpdump -r "$1" -t -n -xx 2>/dev/null | awk '/^\t0x/ { printf "%s", $0; next } { if (NR > 1) print ""; printf "%s|", $0 } END { print "" }'; }
+count() { tcpdump -r "$1" -n ${2:+"$2"} 2>/dev/null | wc -l; }
+# |gap error| p50, p99, max (µs) and the span (s) of capture FILE against a constant gap of GAP_NS.
+gaps() {
+  local stamps
+  stamps=$(tcpdump -r "$1" -tt -n --nano 2>/dev/null | awk '{ split($1, t, "."); printf "%d%09d\n", t[1], t[2] }')
+  awk -v gap="$2" 'NR > 1 { e = $1 - last - gap; print (e < 0 ? -e : e) } { last = $1 }' <<<"$stamps" | sort -n |
+    awk -v span="$(awk 'NR == 1 { f = $1 } { l = $1 } END { printf "%.6f", (l - f) / 1e9 }' <<<"$stamps")" '
+      { err[NR] = $1 } END { printf "%.1f %.1f %.1f %s\n", err[int(NR * 0.5)] / 1e3, err[int(NR * 0.99)] / 1e3, err[NR] / 1e3, span }'
+}
+
+# --- a replay onto the NIC arrives whole, byte-identical and in order --------------------------
+"$veigen" -o "$tmp/imix.pcap" --count 3000 --seed 7 2>/dev/null
+start_capture "$tmp/cap.pcap" "$b"
+rx_before=$(cat "/sys/class/net/$b/statistics/rx_packets")
+"$veipipe" run -q -e "pcap($tmp/imix.pcap) -> nic($a)" --stats-json "$tmp/nic.json" 2>"$tmp/err"
+rc=$?
+stop_capture
+if ((rc == 0)); then pass; else fail "nic replay exits 0" "rc $rc: $(cat "$tmp/err")"; fi
+if [[ $(($(cat "/sys/class/net/$b/statistics/rx_packets") - rx_before)) == 3000 ]]; then pass; else fail "the peer's counter sees 3000 frames"; fi
+if [[ $(count "$tmp/cap.pcap") == 3000 ]]; then pass; else fail "3000 frames arrive" "got $(count "$tmp/cap.pcap")"; fi
+if cmp -s <(frames "$tmp/imix.pcap") <(frames "$tmp/cap.pcap"); then pass; else fail "frames arrive byte-identical and in order"; fi
+if grep -q '"nic":{"sent":3000,"failed":0' "$tmp/nic.json"; then pass; else fail "stats count 3000 sent, 0 failed" "$(cat "$tmp/nic.json")"; fi
+
+# --- real-time pacing keeps the capture's gaps (a functional bound; precise figures: benchmarks/wire.sh)
+"$veigen" -o "$tmp/1k.pcap" --count 2000 --rate 1kpps --mix 64 2>/dev/null
+start_capture "$tmp/paced.pcap" "$b"
+"$veipipe" run -e "pcap($tmp/1k.pcap) -> pace(realtime) -> nic($a)" 2>"$tmp/err"
+stop_capture
+read -r p50 p99 max span < <(gaps "$tmp/paced.pcap" 1000000)
+echo "wire_test: realtime 2000 x 1 ms: |gap error| p50 ${p50} us, p99 ${p99} us, max ${max} us; span ${span} s"
+if [[ $(count "$tmp/paced.pcap") == 2000 ]]; then pass; else fail "2000 paced frames arrive"; fi
+if awk -v s="$span" 'BEGIN { exit !(s > 1.979 && s < 2.019) }'; then pass; else fail "2 s replay spans 1.999 s +- 20 ms" "span $span"; fi
+if awk -v p="$p99" 'BEGIN { exit !(p < 2000) }'; then pass; else fail "p99 |gap error| under 2 ms" "p99 $p99 us"; fi
+if grep -q "pacing lateness: p50" "$tmp/err"; then pass; else fail "the run reports its lateness" "$(cat "$tmp/err")"; fi
+
+# pps replaces the capture's timing: 2000 frames at 2000 pps take 1 s.
+start_capture "$tmp/pps.pcap" "$b"
+"$veipipe" run -q -e "pcap($tmp/1k.pcap) -> pace(pps=2000) -> nic($a)" 2>"$tmp/err"
+stop_capture
+read -r _ _ _ span < <(gaps "$tmp/pps.pcap" 500000)
+if awk -v s="$span" 'BEGIN { exit !(s > 0.979 && s < 1.019) }'; then pass; else fail "2000 frames at pps=2000 span 1 s" "span $span"; fi
+
+# --- live packets from the wire are woven into a real-time background --------------------------
+# The background: 3 s of UDP/TCP at 1 kpps; the live side: 200 ICMP echoes sent onto the peer from
+# 0.5 s on, while it plays. Every echo appears once, in timestamp order among the background's packets.
+"$veigen" -o "$tmp/bg3s.pcap" --count 3000 --rate 1kpps --mix 64 2>/dev/null
+"$veipipe" run -e "pcap($tmp/bg3s.pcap) -> m: merge -> pace(realtime) -> file($tmp/woven.pcap, labels=$tmp/truth.csv); live($b, filter=icmp) -> m" \
+  --stats-json "$tmp/live.json" 2>"$tmp/err.live" &
+weave_pid=$!
+sleep 0.5
+"$veipipe" run -q -e "icmp(dst=10.9.9.9, rate=200pps, count=200) -> pace(realtime) -> nic($a)" 2>"$tmp/err.probe"
+wait "$weave_pid"
+rc=$?
+if ((rc == 0)); then pass; else fail "live weave exits 0" "rc $rc: $(cat "$tmp/err.live")"; fi
+if [[ $(count "$tmp/woven.pcap" icmp) == 200 ]]; then pass; else fail "200 live echoes in the output" "got $(count "$tmp/woven.pcap" icmp)"; fi
+if [[ $(count "$tmp/woven.pcap") == 3200 ]]; then pass; else fail "background + live = 3200 packets" "got $(count "$tmp/woven.pcap")"; fi
+if [[ $(($(wc -l <"$tmp/truth.csv") - 1)) == 200 ]]; then pass; else fail "200 labels for the live packets"; fi
+if tcpdump -r "$tmp/woven.pcap" -tt -n --nano 2>/dev/null | awk '{ if ($1 < last) exit 1; last = $1 }'; then pass
+else fail "output timestamps never decrease"; fi
+if grep -q '"live":\[{"name":"live '"$b"'","packets":200,"bytes":[0-9]*,"kernel_dropped":0' "$tmp/live.json"; then pass
+else fail "stats: 200 captured, none dropped" "$(cat "$tmp/live.json")"; fi
+
+# --- errors: each names the interface (or the record) and exits 1 ------------------------------
+expect_error() { # DESCRIPTION MESSAGE STATUS
+  "$veipipe" run -q -e "$1" 2>"$tmp/err"
+  local rc=$?
+  if ((rc == $3)) && grep -qF -- "$2" "$tmp/err"; then pass; else fail "'$1' fails with '$2' (exit $3)" "rc $rc: $(cat "$tmp/err")"; fi
+}
+expect_error "pcap($tmp/imix.pcap) -> nic(vwnosuch$$)" "nic vwnosuch$$: no such interface" 1
+expect_error "pcap($tmp/imix.pcap) -> m: merge -> file($tmp/x.pcap); live(vwnosuch$$) -> m" "live vwnosuch$$" 1
+"$veigen" -o "$tmp/jumbo.pcap" --count 5 --mix fixed:4000 2>/dev/null
+expect_error "pcap($tmp/jumbo.pcap) -> nic($a)" "record 0 is 4000 bytes, over the interface MTU" 1
+expect_error "pcap($tmp/imix.pcap) -> pace(2000x) -> nic($a)" "out of range" 2
+expect_error "pcap($tmp/imix.pcap) -> pace(2x, pps=10) -> nic($a)" "a speed cannot be combined" 2
+start_capture "$tmp/cut.pcap" "$b"
+"$veipipe" run -q -e "pcap($tmp/jumbo.pcap) -> nic($a, truncate=true)" 2>"$tmp/err"
+rc=$?
+stop_capture
+if ((rc == 0)) && [[ $(tcpdump -r "$tmp/cut.pcap" -e -n 2>/dev/null | grep -c "length 1514") == 5 ]]; then pass
+else fail "truncate=true sends 5 frames cut to 1514 bytes" "rc $rc: $(cat "$tmp/err")"; fi
+ip link set dev "$a" down
+expect_error "pcap($tmp/imix.pcap) -> nic($a)" "nic $a: interface is down" 1
+ip link set dev "$a" up
+summary wire_test

@@ -17,6 +17,7 @@
 #include "stages/control_socket.h"
 #include "stages/file_writer.h"
 #include "stages/live_capture.h"
+#include "stages/looping_source.h"
 #include "stages/nic_writer.h"
 #include "stages/pacer.h"
 #include "stages/timeline_source.h"
@@ -190,6 +191,8 @@ struct Engine::Impl {
   std::vector<std::unique_ptr<ControlSocket>> controls;
   std::string control_line(std::string_view line);
   void open_sources();
+  std::unique_ptr<TimelineSource> open_again(size_t rank);
+  void loop_sources(const Value& loop);
   void build_graph();
   Batch* next_batch(size_t rank, tbb::flow_control& fc);
   void output_loop();
@@ -204,7 +207,7 @@ void Engine::Impl::open_sources() {
     options.report = &report;
     sources.push_back(make_timeline_source(n, std::move(options), context));
     if (rank == 0) {
-      context.background = sources[0].get();
+      context.background_linktype = sources[0]->info().linktype;
       if (n.spec->name == "pcap") context.background_path = param(n, "file").text;
     }
   }
@@ -274,6 +277,9 @@ void Engine::Impl::open_sources() {
     total_input_bytes += std::filesystem::file_size(in_path, ec) * !ec;
   }
   if (!errors.empty()) throw DescriptionError(pipeline->where, pipeline->text, std::move(errors));
+  if (plan.pacer) {
+    if (const Value& loop = param(nodes[*plan.pacer], "loop"); loop.integer > 1) loop_sources(loop);
+  }
   // Opened by start(): `veipipe check` must not create or truncate the output.
   LabelsOptions labels;
   labels.path = param(sink_node, "labels").text;
@@ -325,6 +331,51 @@ void Engine::Impl::open_sources() {
       pacer = std::make_unique<Pacer>(mode);
       pacer->set_delay(plan.merger ? param(nodes[*plan.merger], "lateness").integer : 0);
     }
+  }
+}
+
+std::unique_ptr<TimelineSource> Engine::Impl::open_again(size_t rank) {
+  SourceOptions options;
+  options.rank = static_cast<uint16_t>(rank);
+  options.report = &report;
+  auto source = make_timeline_source(pipeline->nodes[plan.sources[rank]], std::move(options), context);
+  source->compile_filter();
+  return source;
+}
+
+// pace(loop=N): every timeline source plays N times, pass k shifted by k periods, the period being
+// the background's span plus one average gap (found by reading the background once beforehand).
+void Engine::Impl::loop_sources(const Value& loop) {
+  for (int id : plan.sources)
+    if (param(pipeline->nodes[id], "file").text == "-")
+      throw DescriptionError(pipeline->where, pipeline->text,
+                             {{loop.span, "loop needs inputs that can be read again",
+                               "standard input (`-`) can be read only once"}});
+  Report quiet;  // the passes report damage themselves
+  quiet.set_quiet(true);
+  SourceOptions options;
+  options.report = &quiet;
+  auto scan = make_timeline_source(pipeline->nodes[plan.sources[0]], std::move(options), SourceContext{});
+  scan->compile_filter();
+  int64_t first = INT64_MAX, last = INT64_MIN;
+  uint64_t count = 0;
+  Batch batch;
+  batch.reserve_arena(default_arena_size);
+  do {
+    scan->fill(batch);
+    for (const auto& r : batch.records) {
+      first = std::min(first, r.ts_ns);
+      last = std::max(last, r.ts_ns);
+      ++count;
+    }
+  } while (!batch.last);
+  const int64_t span = count ? last - first : 0;
+  const int64_t period = span + (count > 1 ? span / static_cast<int64_t>(count - 1) : 1'000'000);
+  for (size_t rank = 0; rank < sources.size(); ++rank) {
+    const int64_t offset = sources[rank]->offset();
+    sources[rank] = std::make_unique<LoopingSource>(std::move(sources[rank]), [this, rank] { return open_again(rank); },
+                                                    static_cast<uint64_t>(loop.integer), period);
+    sources[rank]->set_mapping(offset, precision);
   }
 }
 
@@ -443,14 +494,14 @@ void Engine::Impl::paced_output_loop() {
   bool closed = false;
   bool failed = false;
   for (;;) {
-    const bool idle = timeline.empty() && events.empty();
-    if (idle && timeline_ended) {
+    if (timeline_ended && timeline.empty() && events.empty()) {
       if (closed) break;
       // Events accepted before this point are queued by now: they are drained and written.
       close_injection();
       closed = true;
     }
-    output.drain(incoming, idle && !timeline_ended);
+    // An event never overtakes a timeline record not yet known, so events wait for the timeline.
+    output.drain(incoming, timeline.empty() && !timeline_ended);
     for (Batch* b : incoming) {
       if (b->event) {
         stamp_paced_event(*b);
@@ -479,6 +530,7 @@ void Engine::Impl::paced_output_loop() {
       index = &next;
     }
     for (auto& c : events) {
+      if (!from && !timeline_ended) break;
       if (!from || c.batch->records[c.next].ts_ns < from->records[*index].ts_ns) {
         from = c.batch;
         index = &c.next;

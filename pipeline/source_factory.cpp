@@ -31,7 +31,7 @@ std::unique_ptr<TimelineSource> make_icmp(const Node& node, SourceOptions option
   if (const Value& v = param(node, "dstmac"); v.given) icmp.dstmac = parse_mac(v.text, "dstmac");
   if (options.name.empty()) options.name = node.label.empty() ? "icmp" : node.label;
   // The background frames the output; generated as the background, icmp speaks Ethernet.
-  const uint32_t linktype = context.background ? context.background->info().linktype : 1;
+  const uint32_t linktype = context.background_linktype.value_or(1);
   return std::make_unique<IcmpSource>(std::move(icmp), linktype, context.background_path, std::move(options));
 }
 

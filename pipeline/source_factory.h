@@ -4,6 +4,7 @@
 #pragma once
 
 #include <memory>
+#include <optional>
 #include <string>
 
 #include "pipeline/description.h"
@@ -13,9 +14,9 @@ namespace vei {
 
 // What a source may need to know about the pipeline it joins.
 struct SourceContext {
-  // The background, already open; null when building the background itself. Its link type is the
-  // output's, so a generator frames its packets for it.
-  const TimelineSource* background = nullptr;
+  // The background's link type (the output's, so a generator frames its packets for it); none
+  // when building the background itself.
+  std::optional<uint32_t> background_linktype;
   std::string background_path;  // empty unless the background is a capture file
 };
 

@@ -125,12 +125,18 @@ struct Engine::Impl {
   std::chrono::steady_clock::time_point started, finished;
   std::atomic<bool> running{false};
 
+  // Ends the run as stop() does (what is merged is still written, without waiting for its time).
   void fail(std::string message) {
     {
       std::lock_guard lock(error_mutex);
       if (error.empty()) error = std::move(message);
     }
+    halt();
+  }
+  void halt() {
     stopping = true;
+    halted = true;
+    output.wake();
   }
 
   // Events: batches of injected frames, handed to the merge node from any thread.
@@ -736,11 +742,7 @@ int Engine::wait() {
   return d.report.is_damaged() ? exit_damaged : exit_ok;
 }
 
-void Engine::stop() {
-  impl_->stopping = true;
-  impl_->halted = true;
-  impl_->output.wake();
-}
+void Engine::stop() { impl_->halt(); }
 
 size_t Engine::inject(std::span<const InjectedFrame> frames, std::optional<int64_t> at_ns) {
   return impl_->inject(frames, at_ns, impl_->api_rank());

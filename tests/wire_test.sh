@@ -129,4 +129,25 @@ else fail "truncate=true sends 5 frames cut to 1514 bytes" "rc $rc: $(cat "$tmp/
 ip link set dev "$a" down
 expect_error "pcap($tmp/imix.pcap) -> nic($a)" "nic $a: interface is down" 1
 ip link set dev "$a" up
+
+# --- the interface goes away under a running sink or source: a clear error and exit 1 within 1 s,
+# never a hang, and a file output still ends on a whole record.
+"$veigen" -o "$tmp/10s.pcap" --count 10000 --rate 1kpps --mix 64 2>/dev/null
+# vanish NAME DESCRIPTION MESSAGE: runs the description, deletes the veth pair after 1 s.
+vanish() {
+  "$veipipe" run -q -e "$2" 2>"$tmp/err.vanish" &
+  local pid=$! gone
+  sleep 1
+  ip link del "$a"
+  gone=$(date +%s%N)
+  wait "$pid"
+  local rc=$? took=$((($(date +%s%N) - gone) / 1000000))
+  echo "wire_test: $1: exit $rc, $took ms after the interface was deleted"
+  if ((rc == 1)) && ((took < 1000)) && grep -qF -- "$3" "$tmp/err.vanish"; then pass
+  else fail "$1: '$3', exit 1 within 1 s" "rc $rc after $took ms: $(cat "$tmp/err.vanish")"; fi
+  ip link add "$a" type veth peer name "$b" && ip link set dev "$a" up && ip link set dev "$b" up
+}
+vanish "nic" "pcap($tmp/10s.pcap) -> pace(realtime) -> nic($a)" "nic $a: "
+vanish "live" "pcap($tmp/10s.pcap) -> m: merge -> pace(realtime) -> file($tmp/vanish.pcap); live($b) -> m" "live $b: "
+if tcpdump -r "$tmp/vanish.pcap" -w /dev/null 2>/dev/null; then pass; else fail "tcpdump reads the output of the run whose live interface vanished"; fi
 summary wire_test

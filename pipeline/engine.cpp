@@ -30,6 +30,10 @@ namespace {
 namespace flow = tbb::flow;
 
 constexpr size_t batches_per_source = 3;
+// What the timeline sources' batches may take in all: with many sources each gets smaller arenas
+// (down to min_source_arena), so that memory stays bounded whatever their number.
+constexpr size_t source_memory_budget = size_t{48} << 20;
+constexpr size_t min_source_arena = size_t{16} << 10;
 constexpr size_t output_batches = 4;
 // Injected frames travel in small batches, one per inject() call.
 constexpr size_t event_batches = 64;
@@ -311,6 +315,7 @@ void Engine::Impl::open_sources() {
     NicOptions options;
     options.truncate_to_mtu = param(sink_node, "truncate").boolean;
     options.max_retries = static_cast<int>(param(sink_node, "retries").integer);
+    options.method = nic_method_from_string(param(sink_node, "method").text).value_or(NicMethod::inject);
     open_sink = [this, interface = param(sink_node, "interface").text, options, linktype = bg.linktype] {
       auto writer = std::make_unique<NicWriter>(interface, options);
       if (writer->linktype() != linktype)
@@ -405,10 +410,12 @@ void Engine::Impl::build_graph() {
         return flow::continue_msg();
       });
   source_done.assign(n, 0);
+  const size_t arena = std::clamp(source_memory_budget / (n * (batches_per_source + 1)) / 4096 * 4096,
+                                  min_source_arena, default_arena_size);
   for (size_t rank = 0; rank < n; ++rank) {
     // One batch more than the limiter admits: an input_node runs its body ahead and holds the
     // result while the limiter is full.
-    pools.push_back(std::make_unique<BatchPool>(batches_per_source + 1, default_arena_size));
+    pools.push_back(std::make_unique<BatchPool>(batches_per_source + 1, arena));
     auto& limiter = limiters.emplace_back(std::make_unique<flow::limiter_node<Batch*>>(graph, batches_per_source));
     // A batch back in its pool lets the source read one more: memory stays at the pool's size.
     pools.back()->set_on_release([l = limiter.get()] { l->decrementer().try_put(flow::continue_msg()); });

@@ -117,7 +117,7 @@ std::span<const StageSpec> builtin_stages() {
                "stop with the first input (`first`, the background: what other inputs hold past its last "
                "packet's time is not written) or when all inputs end (`all`)",
                {"first", "all"}},
-              {"lateness", ParamType::duration, "2ms",
+              {"lateness", ParamType::duration, "5ms",
                "how long event packets (live, api, control) may take to reach the merge while pacing: the output "
                "is held back this long so that an event is written in timestamp order; one later still is written "
                "at once and counted late"},
@@ -152,13 +152,20 @@ std::span<const StageSpec> builtin_stages() {
           }},
       StageSpec{
           "nic", StageKind::sink,
-          "Sends every packet onto a network interface with pcap_inject, one frame per packet (needs "
+          "Sends every packet onto a network interface, one frame per packet, in order (needs "
           "CAP_NET_RAW). Full socket buffers (ENOBUFS, EAGAIN) are retried, not dropped; a frame longer than "
-          "the interface MTU plus its link header is an error naming the record, unless `truncate=true`.",
+          "the interface MTU plus its link header is an error naming the record, unless `truncate=true`. "
+          "`method=` only changes the cost per frame: `ring` is the fastest at top speed.",
           {
               {"interface", ParamType::string, "", "interface to send on, e.g. `eth1`", {}, true, true},
               {"truncate", ParamType::boolean, "false", "cut frames over the MTU to fit instead of failing"},
               {"retries", ParamType::integer, "1000", "send attempts per frame while the socket buffer is full"},
+              {"method", ParamType::choice, "inject",
+               "how frames reach the kernel: `inject` (pcap_inject, a system call per frame), `mmsg` "
+               "(sendmmsg on a packet socket, up to 1024 frames per call), `ring` (a PACKET_TX_RING: "
+               "frames are copied into a ring shared with the kernel, one call sends them all). All keep "
+               "the qdisc: shaping and captures on the interface see every frame",
+               {"inject", "mmsg", "ring"}},
           }},
   };
   return stages;

@@ -21,11 +21,10 @@ struct LiveOptions {
   std::string filter;  // BPF (tcpdump syntax), empty for none
   uint32_t snaplen = 262144;
   bool promisc = false;
-  int64_t flush_ns = 1'000'000;  // a partial batch is delivered at most this long after its first record
-  // Kernel capture buffer. In immediate mode libpcap gives each frame a ring slot sized for the
-  // largest frame (64 KiB + on links with offloads, however small the frames), so 32 MiB holds a
-  // burst of only a few hundred frames on such links; a smaller snaplen gives more slots.
-  int buffer_bytes = 32 << 20;
+  // A partial batch is delivered at most this long after its first record was read; the kernel
+  // hands frames over within 1 ms of their capture.
+  int64_t flush_ns = 1'000'000;
+  int buffer_bytes = 32 << 20;  // kernel capture buffer (pcap_set_buffer_size) so that bursts are not lost
 };
 
 struct LiveStats {
@@ -46,18 +45,20 @@ class LiveCapture {
   LiveCapture& operator=(const LiveCapture&) = delete;
 
   uint32_t linktype() const { return linktype_; }  // LINKTYPE_ value (Ethernet = 1)
-  uint32_t snaplen() const { return snaplen_; }      // as libpcap applies it
   const std::string& interface() const { return options_.interface; }
 
-  // Starts the capture thread (once). Batches come from pool.acquire() (waiting while the pool is
-  // empty is the back-pressure) and go to `deliver` on that thread, which then owns them. When the
-  // interface goes away or down, what was captured is delivered, `on_error` is called once with a
-  // message naming the interface, and the thread ends.
+  // Starts the capture thread (once). Batches come from `pool` (waiting while it is empty is the
+  // back-pressure; stop() ends the wait) and go to `deliver` on that thread, which then owns them:
+  // source = rank, event = true, records with ts_ns = capture time (CLOCK_REALTIME ns) and seq =
+  // index of the frame in the capture. When the interface goes away or down, what was captured is
+  // delivered, `on_error` is called once with a message naming the interface, and the thread ends.
   void start(BatchPool& pool, std::function<void(Batch*)> deliver, std::function<void(const std::string&)> on_error);
-  // Stops within a few ms, delivers the partial batch, joins the thread. Idempotent; from `deliver`
-  // or `on_error` (the capture thread) it only asks the thread to end.
+  // Stops within a few ms, delivers the partial batch, joins the thread; frames the kernel has not
+  // handed over yet (the last ms or so) are not captured. Idempotent, one caller at a time; from
+  // `deliver` or `on_error` (the capture thread) it only asks the thread to end.
   void stop();
-  LiveStats stats() const;  // any thread
+  // Any thread. The kernel's counters are read every 100 ms and when the capture ends.
+  LiveStats stats() const;
 
  private:
   static void on_packet(unsigned char* self, const pcap_pkthdr* header, const unsigned char* bytes);
@@ -73,8 +74,6 @@ class LiveCapture {
   uint16_t rank_;
   ::pcap* handle_ = nullptr;
   uint32_t linktype_ = 0;
-  uint32_t snaplen_ = 0;
-  int64_t frac_to_ns_ = 1;  // 1000 if libpcap could only give microseconds
   unsigned ifindex_ = 0;
   int stop_fd_ = -1;  // eventfd: wakes the capture thread's poll
 

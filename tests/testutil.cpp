@@ -2,7 +2,9 @@
 
 #include <fmt/format.h>
 #include <stdlib.h>
+#include <unistd.h>
 
+#include <atomic>
 #include <cstring>
 #include <fstream>
 #include <stdexcept>
@@ -22,6 +24,8 @@ template <class T>
 void put(std::ofstream& out, T v) {
   out.write(reinterpret_cast<const char*>(&v), sizeof v);
 }
+
+int sh(const std::string& command) { return std::system((command + " >/dev/null 2>&1").c_str()); }
 }  // namespace
 
 RawFile read_raw(const std::filesystem::path& path) {
@@ -81,6 +85,38 @@ TempDir::TempDir() {
 TempDir::~TempDir() {
   std::error_code ec;
   std::filesystem::remove_all(path_, ec);
+}
+
+Veth::Veth(const std::string& prefix, bool up) {
+  static std::atomic<unsigned> counter{0};
+  const std::string base = fmt::format("{}{}{}", prefix, ::getpid() % 1000000, counter++);
+  a_ = base + "a";
+  b_ = base + "b";
+  if (sh(fmt::format("ip link add {} type veth peer name {}", a_, b_)) != 0)
+    throw std::runtime_error("cannot create veth pair " + a_);
+  created_ = true;
+  // No IPv6 chatter on the test link.
+  sh(fmt::format("sysctl -w net.ipv6.conf.{}.disable_ipv6=1", a_));
+  sh(fmt::format("sysctl -w net.ipv6.conf.{}.disable_ipv6=1", b_));
+  if (up && (set_up(a_, true) != 0 || set_up(b_, true) != 0)) {
+    remove();
+    throw std::runtime_error("cannot bring up " + a_);
+  }
+}
+
+int Veth::set_up(const std::string& name, bool up) {
+  return sh(fmt::format("ip link set dev {} {}", name, up ? "up" : "down"));
+}
+
+void Veth::remove() {
+  if (created_) sh(fmt::format("ip link del {}", a_));
+  created_ = false;
+}
+
+std::string veth_unavailable() {
+  if (::geteuid() != 0) return "not root";
+  if (sh("ip -V") != 0) return "`ip` is missing";
+  return {};
 }
 
 int run_pipeline(const std::string& description) {

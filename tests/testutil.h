@@ -44,6 +44,28 @@ class TempDir {
   std::filesystem::path path_;
 };
 
+// A veth pair with unique names (`prefix`, pid, counter), deleted when the object goes (deleting one
+// end removes both). Needs root and `ip`: see veth_unavailable().
+class Veth {
+ public:
+  explicit Veth(const std::string& prefix, bool up = true);
+  ~Veth() { remove(); }
+  Veth(const Veth&) = delete;
+  Veth& operator=(const Veth&) = delete;
+
+  static int set_up(const std::string& name, bool up);
+  void remove();  // deletes the pair now
+  const std::string& a() const { return a_; }
+  const std::string& b() const { return b_; }
+
+ private:
+  std::string a_, b_;
+  bool created_ = false;
+};
+
+// Why veth pairs cannot be made here ("not root", ...), empty when they can.
+std::string veth_unavailable();
+
 // Runs a pipeline description quietly; returns the exit status (0, 1, 2, 3) like `veipipe run`.
 int run_pipeline(const std::string& description);
 

@@ -110,6 +110,18 @@ else fail "output timestamps never decrease"; fi
 if grep -q '"live":\[{"name":"live '"$b"'","packets":200,"bytes":[0-9]*,"kernel_dropped":0' "$tmp/live.json"; then pass
 else fail "stats: 200 captured, none dropped" "$(cat "$tmp/live.json")"; fi
 
+# 20,000 frames at 20 kpps into the peer during a real-time replay: none lost on the way to the file.
+"$veigen" -o "$tmp/20k.pcap" --count 20000 --rate 20kpps --mix 64 --seed 3 2>/dev/null
+"$veipipe" run -e "pcap($tmp/bg3s.pcap) -> m: merge -> pace(realtime) -> file($tmp/fast.pcap); live($b, filter=not icmp) -> m" \
+  --stats-json "$tmp/fast.json" 2>"$tmp/err.fast" &
+weave_pid=$!
+sleep 0.5
+"$veipipe" run -q -e "pcap($tmp/20k.pcap) -> pace(realtime) -> nic($a)" 2>"$tmp/err.probe"
+wait "$weave_pid"
+live_count=$(grep -o '"live":\[{[^]]*' "$tmp/fast.json" | grep -o '"packets":[0-9]*' | cut -d: -f2)
+if [[ $live_count == 20000 ]] && [[ $(count "$tmp/fast.pcap") == 23000 ]]; then pass
+else fail "20 kpps live: all 20,000 captured and written" "captured ${live_count:-?}, written $(count "$tmp/fast.pcap")"; fi
+
 # --- errors: each names the interface (or the record) and exits 1 ------------------------------
 expect_error() { # DESCRIPTION MESSAGE STATUS
   "$veipipe" run -q -e "$1" 2>"$tmp/err"

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Builds veipipe and runs the whole test suite (unit, corpus, command-line, wire, large-file tests),
 # then the same suite built with AddressSanitizer + UndefinedBehaviorSanitizer (the 4 GiB test
-# aside: it exercises nothing the others do not, and takes minutes under ASan).
+# aside: it exercises nothing the others do not, and takes minutes under ASan), and the concurrency
+# tests (injection, control socket, live source, pacer, nic) under ThreadSanitizer.
 set -euo pipefail
 here=$(cd "$(dirname "$0")/.." && pwd)
 bash "$here/scripts/build.sh"
@@ -10,3 +11,8 @@ ctest --test-dir "$build" --output-on-failure -j2 "$@"
 asan=${VEIPIPE_ASAN_BUILD_DIR:-$here/build-asan}
 VEIPIPE_BUILD_DIR=$asan bash "$here/scripts/build.sh" -DVEIPIPE_SANITIZE=address,undefined -DVEIPIPE_BUILD_BENCHMARKS=OFF
 ctest --test-dir "$asan" --output-on-failure -j2 -E large_file_test "$@"
+tsan=${VEIPIPE_TSAN_BUILD_DIR:-$here/build-tsan}
+cmake -S "$here" -B "$tsan" -G Ninja -DVEIPIPE_SANITIZE=thread -DVEIPIPE_BUILD_BENCHMARKS=OFF >/dev/null
+ninja -C "$tsan" veipipe_tests
+TSAN_OPTIONS="suppressions=$here/tests/tsan.supp halt_on_error=1" \
+  "$tsan/tests/veipipe_tests" -tc='*inject*,control*,live*,pace*,nic*'

@@ -98,6 +98,17 @@ class OutputQueue {
   bool woken_ = false;
 };
 
+// Reads `source` to its end, calling f(batch, record) for every record.
+template <class F>
+void for_each_record(TimelineSource& source, F&& f) {
+  Batch batch;
+  batch.reserve_arena(default_arena_size);
+  do {
+    source.fill(batch);
+    for (const auto& r : batch.records) f(batch, r);
+  } while (!batch.last);
+}
+
 }  // namespace
 
 struct Engine::Impl {
@@ -371,16 +382,11 @@ void Engine::Impl::loop_sources(const Value& loop) {
   scan->compile_filter();
   int64_t first = INT64_MAX, last = INT64_MIN;
   uint64_t count = 0;
-  Batch batch;
-  batch.reserve_arena(default_arena_size);
-  do {
-    scan->fill(batch);
-    for (const auto& r : batch.records) {
-      first = std::min(first, r.ts_ns);
-      last = std::max(last, r.ts_ns);
-      ++count;
-    }
-  } while (!batch.last);
+  for_each_record(*scan, [&](const Batch&, const Record& r) {
+    first = std::min(first, r.ts_ns);
+    last = std::max(last, r.ts_ns);
+    ++count;
+  });
   const int64_t span = count ? last - first : 0;
   const int64_t period = span + (count > 1 ? span / static_cast<int64_t>(count - 1) : 1'000'000);
   for (size_t rank = 0; rank < sources.size(); ++rank) {
@@ -666,18 +672,13 @@ size_t Engine::Impl::inject_stage(std::string_view stage, uint16_t rank) {
   std::vector<std::vector<std::byte>> storage;
   std::vector<InjectedFrame> frames;
   size_t total = 0;
-  Batch batch;
-  batch.reserve_arena(default_arena_size);
-  do {
-    source->fill(batch);
-    for (const auto& r : batch.records) {
-      total += r.caplen;
-      if (total > max_bytes) throw InjectError(fmt::format("an injection is limited to {} MiB", max_bytes >> 20));
-      const auto* bytes = batch.data() + r.offset + record_header_size;
-      storage.emplace_back(bytes, bytes + r.caplen);
-      frames.push_back({storage.back(), r.ts_ns + at});
-    }
-  } while (!batch.last);
+  for_each_record(*source, [&](const Batch& batch, const Record& r) {
+    total += r.caplen;
+    if (total > max_bytes) throw InjectError(fmt::format("an injection is limited to {} MiB", max_bytes >> 20));
+    const auto* bytes = batch.data() + r.offset + record_header_size;
+    storage.emplace_back(bytes, bytes + r.caplen);
+    frames.push_back({storage.back(), r.ts_ns + at});
+  });
   return inject(frames, std::nullopt, rank);
 }
 

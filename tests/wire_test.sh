@@ -91,36 +91,35 @@ read -r _ _ _ span < <(gaps "$tmp/pps.pcap" 500000)
 if awk -v s="$span" 'BEGIN { exit !(s > 0.949 && s < 1.049) }'; then pass; else fail "2000 frames at pps=2000 span 1 s (+- 50 ms)" "span $span"; fi
 
 # --- live packets from the wire are woven into a real-time background --------------------------
-# The background: 3 s of UDP/TCP at 1 kpps; the live side: 200 ICMP echoes sent onto the peer from
-# 0.5 s on, while it plays. Every echo appears once, in timestamp order among the background's packets.
 "$veigen" -o "$tmp/bg3s.pcap" --count 3000 --rate 1kpps --mix 64 2>/dev/null
-"$veipipe" run -e "pcap($tmp/bg3s.pcap) -> m: merge -> pace(realtime) -> file($tmp/woven.pcap, labels=$tmp/truth.csv); live($b, filter=icmp) -> m" \
-  --stats-json "$tmp/live.json" 2>"$tmp/err.live" &
-weave_pid=$!
-sleep 0.5
-"$veipipe" run -q -e "icmp(dst=10.9.9.9, rate=200pps, count=200) -> pace(realtime) -> nic($a)" 2>"$tmp/err.probe"
-wait "$weave_pid"
-rc=$?
-if ((rc == 0)); then pass; else fail "live weave exits 0" "rc $rc: $(cat "$tmp/err.live")"; fi
+# weave NAME FILTER SENDER: plays the 3 s background in real time into NAME.pcap with live($b,
+# filter=FILTER) merged in, while the SENDER description sends onto $a from 0.5 s on; status in rc.
+weave() {
+  "$veipipe" run -e "pcap($tmp/bg3s.pcap) -> m: merge -> pace(realtime) -> file($tmp/$1.pcap, labels=$tmp/$1.csv); live($b, filter=$2) -> m" \
+    --stats-json "$tmp/$1.json" 2>"$tmp/$1.err" &
+  local pid=$!
+  sleep 0.5
+  "$veipipe" run -q -e "$3" 2>"$tmp/$1.sender.err"
+  wait "$pid"
+  rc=$?
+}
+# 200 ICMP echoes: every one appears once, in timestamp order among the background's packets.
+weave woven icmp "icmp(dst=10.9.9.9, rate=200pps, count=200) -> pace(realtime) -> nic($a)"
+if ((rc == 0)); then pass; else fail "live weave exits 0" "rc $rc: $(cat "$tmp/woven.err")"; fi
 if [[ $(count "$tmp/woven.pcap" icmp) == 200 ]]; then pass; else fail "200 live echoes in the output" "got $(count "$tmp/woven.pcap" icmp)"; fi
 if [[ $(count "$tmp/woven.pcap") == 3200 ]]; then pass; else fail "background + live = 3200 packets" "got $(count "$tmp/woven.pcap")"; fi
-if [[ $(($(wc -l <"$tmp/truth.csv") - 1)) == 200 ]]; then pass; else fail "200 labels for the live packets"; fi
+if [[ $(($(wc -l <"$tmp/woven.csv") - 1)) == 200 ]]; then pass; else fail "200 labels for the live packets"; fi
 if tcpdump -r "$tmp/woven.pcap" -tt -n --nano 2>/dev/null | awk '{ if ($1 < last) exit 1; last = $1 }'; then pass
 else fail "output timestamps never decrease"; fi
-if grep -q '"live":\[{"name":"live '"$b"'","packets":200,"bytes":[0-9]*,"kernel_dropped":0' "$tmp/live.json"; then pass
-else fail "stats: 200 captured, none dropped" "$(cat "$tmp/live.json")"; fi
+if grep -q '"live":\[{"name":"live '"$b"'","packets":200,"bytes":[0-9]*,"kernel_dropped":0' "$tmp/woven.json"; then pass
+else fail "stats: 200 captured, none dropped" "$(cat "$tmp/woven.json")"; fi
 
-# 20,000 frames at 20 kpps into the peer during a real-time replay: none lost on the way to the file.
+# 20,000 frames at 20 kpps: none lost on the way to the file.
 "$veigen" -o "$tmp/20k.pcap" --count 20000 --rate 20kpps --mix 64 --seed 3 2>/dev/null
-"$veipipe" run -e "pcap($tmp/bg3s.pcap) -> m: merge -> pace(realtime) -> file($tmp/fast.pcap); live($b, filter=not icmp) -> m" \
-  --stats-json "$tmp/fast.json" 2>"$tmp/err.fast" &
-weave_pid=$!
-sleep 0.5
-"$veipipe" run -q -e "pcap($tmp/20k.pcap) -> pace(realtime) -> nic($a)" 2>"$tmp/err.probe"
-wait "$weave_pid"
+weave fast "not icmp" "pcap($tmp/20k.pcap) -> pace(realtime) -> nic($a)"
 live_count=$(grep -o '"live":\[{[^]]*' "$tmp/fast.json" | grep -o '"packets":[0-9]*' | cut -d: -f2)
-if [[ $live_count == 20000 ]] && [[ $(count "$tmp/fast.pcap") == 23000 ]]; then pass
-else fail "20 kpps live: all 20,000 captured and written" "captured ${live_count:-?}, written $(count "$tmp/fast.pcap")"; fi
+if ((rc == 0)) && [[ $live_count == 20000 ]] && [[ $(count "$tmp/fast.pcap") == 23000 ]]; then pass
+else fail "20 kpps live: all 20,000 captured and written" "rc $rc, captured ${live_count:-?}, written $(count "$tmp/fast.pcap")"; fi
 
 # --- errors: each names the interface (or the record) and exits 1 ------------------------------
 expect_error() { # DESCRIPTION MESSAGE STATUS

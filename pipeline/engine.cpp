@@ -39,9 +39,10 @@ constexpr size_t output_batches = 4;
 // Injected frames travel in small batches, one per inject() call.
 constexpr size_t event_batches = 64;
 constexpr size_t event_arena_size = size_t{64} << 10;
-// A live source flushes a batch every millisecond or so: many small batches.
-constexpr size_t live_batches = 32;
-constexpr size_t live_arena_size = size_t{256} << 10;
+// A live source flushes a batch every millisecond or so: many small batches, enough of them to ride
+// out a quarter of a second of output stall at a packet per millisecond.
+constexpr size_t live_batches = 256;
+constexpr size_t live_arena_size = size_t{64} << 10;
 
 int64_t clock_ns(clockid_t clock) {
   timespec t{};
@@ -574,15 +575,23 @@ void Engine::Impl::paced_output_loop() {
   }
 }
 
+// Nothing goes before what is already out, nor before the timeline's start. An injected batch
+// keeps its spacing (moved whole to the floor when late); live records keep their capture times,
+// each raised to the floor on its own, so that a late batch never lands after the next one's head.
 void Engine::Impl::stamp_paced_event(Batch& b) {
-  const int64_t now = pacer->timeline_now().value_or(origin);
-  int64_t base = b.event_at.value_or(now);
-  if (base < last_out_ts) {
+  const int64_t floor = std::max(last_out_ts, origin);
+  const bool live = b.source >= live_rank(0);
+  int64_t base = b.event_at.value_or(pacer->timeline_now().value_or(origin));
+  if (!live && base < floor) {
     if (b.event_at) paced_late.fetch_add(b.records.size(), std::memory_order_relaxed);
-    base = last_out_ts;
+    base = floor;
   }
   for (auto& r : b.records) {
     r.ts_ns += base;
+    if (r.ts_ns < floor) {
+      if (live) paced_late.fetch_add(1, std::memory_order_relaxed);
+      r.ts_ns = floor;
+    }
     pcap::write_record_header(b.data() + r.offset, r.ts_ns, precision, r.caplen, r.len);
   }
   paced_events.fetch_add(b.records.size(), std::memory_order_relaxed);

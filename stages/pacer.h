@@ -8,7 +8,11 @@
 // 1 ns; 50 µs, widened up to 250 µs when the machine's observed wake-up latency is larger) and
 // spins on clock_gettime for the rest. topspeed never waits.
 //
-// Threads: wait() and add_offset() belong to one thread (the output thread). timeline_now() and
+// A record released late does not make the next ones leave at once: the pacer catches up on the
+// absolute schedule by at most max(4 µs, gap / 64) per gap, so a hiccup costs one large gap error
+// (not two: the late gap and a shortened next one), and still no drift.
+//
+// Threads: wait() belongs to one thread (the output thread). timeline_now() and
 // lateness() may be called from any thread at any time.
 #pragma once
 
@@ -78,11 +82,6 @@ class Pacer {
   // output before the records that follow it. Set before the first wait().
   void set_delay(int64_t ns) { delay_ = ns; }
 
-  // Looping: the timeline continues; from now on records' ts are taken as ts + (sum of offsets).
-  // Call with the span of one loop before replaying the records again. (pps/mbps ignore it: their
-  // deadlines follow the record count / bits sent, which continue anyway.)
-  void add_offset(int64_t ns);
-
   // The output timeline's "now" (DESIGN.md §2), for stamping event packets.
   // realtime / Nx: first_ts + (monotonic_now - start) * speed; pps / mbps: the (offset) timestamp
   // of the last record released, as the timeline does not follow the wall clock; topspeed, or
@@ -98,7 +97,8 @@ class Pacer {
   };
   Lateness lateness() const;
 
-  // The deadline of the last record waited for (monotonic ns), for tests and diagnostics.
+  // The deadline of the last record waited for (monotonic ns, catching up included), for tests
+  // and diagnostics.
   int64_t last_deadline() const { return last_deadline_; }
   const PaceMode& mode() const { return mode_; }
 
@@ -116,8 +116,9 @@ class Pacer {
   int64_t start_ = 0;
   int64_t first_ts_ = 0;
   std::atomic<bool> started_{false};
-  int64_t offset_ = 0;
   int64_t delay_ = 0;
+  int64_t last_nominal_ = 0;  // the last record's deadline on the absolute schedule
+  int64_t last_release_ = 0;
   uint64_t index_ = 0;
   uint64_t bits_ = 0;
   int64_t last_deadline_ = 0;

@@ -5,7 +5,7 @@
 //   pps:            start + i / pps                 (i: records before this one)
 //   mbps:           start + bits_before / rate      (bits_before: 8 * wire_len of earlier records)
 // Waiting sleeps with clock_nanosleep(TIMER_ABSTIME) to shortly before the deadline (timer slack
-// 1 ns; 50 µs, widened up to 250 µs when the machine's observed wake-up latency is larger) and
+// 1 ns; 50 µs, widened up to 500 µs when the machine's observed wake-up latency is larger) and
 // spins on clock_gettime for the rest. topspeed never waits.
 //
 // A record released late does not make the next ones leave at once: the pacer catches up on the

@@ -19,6 +19,7 @@
 
 #include "stages/batch.h"
 #include "stages/nic_writer.h"
+#include "testutil.h"
 
 using namespace vei;
 
@@ -26,22 +27,10 @@ namespace {
 
 constexpr unsigned test_ethertype = 0x88b5;  // IEEE local experimental
 
-bool can_run(std::string& why) {
-  if (::geteuid() != 0) {
-    why = "not root";
-    return false;
-  }
-  if (std::system("ip -V >/dev/null 2>&1") != 0) {
-    why = "`ip` is missing";
-    return false;
-  }
-  return true;
-}
-
 #define NIC_REQUIRE_ENV()                                      \
   do {                                                         \
-    std::string why_;                                          \
-    if (!can_run(why_)) {                                      \
+    const std::string why_ = test::veth_unavailable();         \
+    if (!why_.empty()) {                                       \
       MESSAGE("skipping the NIC test: " << why_);              \
       return;                                                  \
     }                                                          \
@@ -53,37 +42,8 @@ constexpr NicMethod all_methods[] = {NicMethod::inject, NicMethod::mmsg, NicMeth
 
 int sh(const std::string& command) { return std::system((command + " >/dev/null 2>&1").c_str()); }
 
-// A veth pair with unique names, deleted when the object goes (deleting one end removes both).
-class Veth {
- public:
-  explicit Veth(bool up = true) {
-    static std::atomic<unsigned> counter{0};
-    const std::string base = fmt::format("vp{}{}", ::getpid() % 1000000, counter++);
-    a_ = base + "a";
-    b_ = base + "b";
-    if (sh(fmt::format("ip link add {} type veth peer name {}", a_, b_)) != 0)
-      throw std::runtime_error("cannot create veth pair " + a_);
-    created_ = true;
-    // No IPv6 chatter on the test link: fewer frames for the filter to drop.
-    sh(fmt::format("sysctl -w net.ipv6.conf.{}.disable_ipv6=1", a_));
-    sh(fmt::format("sysctl -w net.ipv6.conf.{}.disable_ipv6=1", b_));
-    if (up && (set_up(a_, true) != 0 || set_up(b_, true) != 0)) throw std::runtime_error("cannot bring up " + a_);
-  }
-  ~Veth() {
-    if (created_) sh(fmt::format("ip link del {}", a_));
-  }
-  Veth(const Veth&) = delete;
-  Veth& operator=(const Veth&) = delete;
-
-  static int set_up(const std::string& name, bool up) {
-    return sh(fmt::format("ip link set dev {} {}", name, up ? "up" : "down"));
-  }
-  const std::string& a() const { return a_; }
-  const std::string& b() const { return b_; }
-
- private:
-  std::string a_, b_;
-  bool created_ = false;
+struct Veth : test::Veth {
+  explicit Veth(bool up = true) : test::Veth("vp", up) {}
 };
 
 // Captures frames of the test ethertype on `interface` in a thread until `expected` have arrived

@@ -25,9 +25,12 @@ constexpr int64_t min_spin_ns = 50'000;  // sleep until at least this long befor
 constexpr int64_t max_spin_ns = 500'000;
 constexpr int64_t interrupt_slice_ns = 1'000'000;
 // A late pacer shortens each gap by at most max(4 µs, gap / 64): gap errors no larger than the
-// jitter of a send, while a hiccup of a few ms is made up within a few hundred packets.
+// jitter of a send. A lag over 1 ms (frequent sleeps that wake late on a busy VM would otherwise
+// pile up) also shrinks by lag / 32 per gap, geometrically.
 constexpr int64_t catch_up_min_ns = 4'000;
-constexpr int64_t catch_up_divisor = 64;
+constexpr int64_t catch_up_gap_divisor = 64;
+constexpr int64_t standing_lag_ns = 1'000'000;
+constexpr int64_t catch_up_lag_divisor = 32;
 
 int64_t monotonic_ns() {
   timespec t{};
@@ -220,7 +223,10 @@ bool Pacer::wait(int64_t ts_ns, uint32_t wire_len, const std::atomic<bool>* inte
   const int64_t nominal = deadline;
   if (index_ > 0 && last_release_ > last_nominal_) {
     const int64_t gap = nominal - last_nominal_;
-    deadline = std::max(nominal, last_release_ + gap - std::max(catch_up_min_ns, gap / catch_up_divisor));
+    const int64_t lag = last_release_ - last_nominal_;
+    int64_t catch_up = std::max(catch_up_min_ns, gap / catch_up_gap_divisor);
+    if (lag > standing_lag_ns) catch_up = std::max(catch_up, lag / catch_up_lag_divisor);
+    deadline = std::max(nominal, last_release_ + gap - catch_up);
   }
   if (clock_.wait_until) {
     clock_.wait_until(deadline);

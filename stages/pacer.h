@@ -9,8 +9,9 @@
 // spins on clock_gettime for the rest. topspeed never waits.
 //
 // A record released late does not make the next ones leave at once: the pacer catches up on the
-// absolute schedule by at most max(4 µs, gap / 64) per gap, so a hiccup costs one large gap error
-// (not two: the late gap and a shortened next one), and still no drift.
+// absolute schedule by at most max(4 µs, gap / 64) per gap (and lag / 32 while over 1 ms behind),
+// so a hiccup costs one large gap error (not two: the late gap and a shortened next one), and
+// still no drift.
 //
 // Threads: wait() belongs to one thread (the output thread). timeline_now() and
 // lateness() may be called from any thread at any time.

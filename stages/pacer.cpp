@@ -25,11 +25,11 @@ constexpr int64_t min_spin_ns = 50'000;  // sleep until at least this long befor
 constexpr int64_t max_spin_ns = 500'000;
 constexpr int64_t interrupt_slice_ns = 1'000'000;
 // A late pacer shortens each gap by at most max(4 µs, gap / 64): gap errors no larger than the
-// jitter of a send. A lag over 1 ms (frequent sleeps that wake late on a busy VM would otherwise
+// jitter of a send. A lag over 5 ms (frequent sleeps that wake late on a busy VM would otherwise
 // pile up) also shrinks by lag / 32 per gap, geometrically.
 constexpr int64_t catch_up_min_ns = 4'000;
 constexpr int64_t catch_up_gap_divisor = 64;
-constexpr int64_t standing_lag_ns = 1'000'000;
+constexpr int64_t standing_lag_ns = 5'000'000;
 constexpr int64_t catch_up_lag_divisor = 32;
 
 int64_t monotonic_ns() {

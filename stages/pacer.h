@@ -9,7 +9,7 @@
 // spins on clock_gettime for the rest. topspeed never waits.
 //
 // A record released late does not make the next ones leave at once: the pacer catches up on the
-// absolute schedule by at most max(4 µs, gap / 64) per gap (and lag / 32 while over 1 ms behind),
+// absolute schedule by at most max(4 µs, gap / 64) per gap (and lag / 32 while over 5 ms behind),
 // so a hiccup costs one large gap error (not two: the late gap and a shortened next one), and
 // still no drift.
 //

@@ -192,23 +192,23 @@ TEST_CASE("pacer: lateness histogram percentiles on known samples") {
   }
 
   // through the pacer: a clock that releases every record 3 µs after its deadline, record 100
-  // 2 ms after. The pacer then catches up by max(4 µs, gap / 64) per 1 ms gap, and lag / 32 while
-  // the lag is over 1 ms (plus the clock's 3 µs late each time): 101 leaves 1.9405 ms late, ...
+  // 8 ms after. The pacer then catches up by max(4 µs, gap / 64) per 1 ms gap, and lag / 32 while
+  // the lag is over 5 ms (plus the clock's 3 µs late each time): 101 leaves 7.753 ms late, ...
   MockClock mock;
   Pacer p({PaceMode::pps, 1000}, mock.clock());
   int64_t expected_late = 0;
-  for (int i = 0; i < 300; ++i) {
-    mock.late = i == 100 ? 2'000'000 : 3000;
+  for (int i = 0; i < 1000; ++i) {
+    mock.late = i == 100 ? 8'000'000 : 3000;
     p.wait(t0, 60);
-    expected_late = i == 100 ? 2'000'000
-                             : std::max<int64_t>(expected_late - std::max<int64_t>(15'625, expected_late > 1'000'000 ? expected_late / 32 : 0), 0) + 3000;
+    const int64_t catch_up = std::max<int64_t>(15'625, expected_late > 5'000'000 ? expected_late / 32 : 0);
+    expected_late = i == 100 ? 8'000'000 : std::max<int64_t>(expected_late - catch_up, 0) + 3000;
     CAPTURE(i);
     CHECK(mock.t - (m0 + int64_t{i} * 1'000'000) == expected_late);
   }
-  CHECK(expected_late == 3000);  // back on schedule long before record 299
+  CHECK(expected_late == 3000);  // back on schedule long before record 999
   auto l = p.lateness();
-  CHECK(l.samples == 300);
-  CHECK(l.max == 2'000'000);
+  CHECK(l.samples == 1000);
+  CHECK(l.max == 8'000'000);
 }
 
 // A functional check of the real sleeping: never early, and done in a time no pacer that works

@@ -37,6 +37,13 @@ std::string_view trim(std::string_view s) {
 
 std::string position(Span s) { return fmt::format("{}:{}", s.line, s.col); }
 
+// A name or value as quoted in a message: long ones are cut, since the source line shows them anyway.
+std::string shown(std::string_view s) {
+  constexpr size_t max = 64;
+  if (s.size() <= max) return std::string(s);
+  return fmt::format("{}...", s.substr(0, max - 16));
+}
+
 std::string list_note(std::string_view what, const std::vector<std::string_view>& names) {
   return fmt::format("valid {}: {}", what, fmt::join(names, ", "));
 }
@@ -123,7 +130,7 @@ Check find_unit(const UnitSystem& system, std::string_view name, int64_t& factor
       return {};
     }
   }
-  return Problem{fmt::format("unknown unit '{}'", name), unit_note(system)};
+  return Problem{fmt::format("unknown unit '{}'", shown(name)), unit_note(system)};
 }
 
 // `[+-]digits[.digits] [unit]`.
@@ -282,12 +289,17 @@ Check convert(const ParamSpec& spec, std::string_view text, Value& out) {
   return Problem{"unsupported type", ""};
 }
 
-// Collects every problem instead of stopping at the first.
+// Collects every problem instead of stopping at the first, up to max_diagnostics; counts the rest.
 struct Reporter {
   std::vector<Diagnostic> diagnostics;
+  size_t more = 0;
 
+  bool full() const { return diagnostics.size() >= max_diagnostics; }
   void error(Span at, std::string message, std::string note = {}) {
-    diagnostics.push_back({at, std::move(message), std::move(note)});
+    if (full())
+      ++more;
+    else
+      diagnostics.push_back({at, std::move(message), std::move(note)});
   }
 };
 
@@ -378,7 +390,7 @@ class Parser : public Reporter {
       element.label = std::move(name);
       element.label_span = name_span;
       skip_spaces();
-      std::tie(name, name_span) = identifier(fmt::format("expected a stage name after '{}:'", element.label));
+      std::tie(name, name_span) = identifier(fmt::format("expected a stage name after '{}:'", shown(element.label)));
       skip_spaces();
     } else if (peek() != '(') {
       // Provisionally a reference; resolve_bare_names() makes it a call when no such label exists.
@@ -464,7 +476,7 @@ class Parser : public Reporter {
     }
     const auto value = trim(text_.substr(begin, pos_ - begin));
     if (value.empty())
-      fail(here(), arg.key.empty() ? "expected an argument" : fmt::format("missing value for '{}'", arg.key));
+      fail(here(), arg.key.empty() ? "expected an argument" : fmt::format("missing value for '{}'", shown(arg.key)));
     const Span value_span = span(begin, begin + value.size());
     if (depth > 0) fail(value_span, "unbalanced '(' in value");
     arg.value = value;
@@ -498,7 +510,7 @@ Span element_span(const Element& e) { return e.is_reference ? e.label_span : e.c
 Span arg_span(const Arg& a) { return a.key.empty() ? a.value_span : a.key_span; }
 
 std::string describe(const Node& n) {
-  return n.label.empty() ? fmt::format("'{}'", n.spec->name) : fmt::format("'{}' ({})", n.label, n.spec->name);
+  return n.label.empty() ? fmt::format("'{}'", n.spec->name) : fmt::format("'{}' ({})", shown(n.label), n.spec->name);
 }
 
 bool is_source(StageKind kind) { return kind == StageKind::timeline_source || kind == StageKind::event_source; }
@@ -522,7 +534,7 @@ class Resolver : public Reporter {
     if (e.is_reference || e.label.empty()) return;
     const auto [it, inserted] = labels_.emplace(e.label, &e);
     if (!inserted)
-      error(e.label_span, fmt::format("duplicate label '{}'", e.label),
+      error(e.label_span, fmt::format("duplicate label '{}'", shown(e.label)),
             fmt::format("first defined at {}", position(it->second->label_span)));
   }
 
@@ -532,9 +544,13 @@ class Resolver : public Reporter {
     if (e.is_reference) {
       const auto it = labels_.find(e.label);
       if (it == labels_.end()) {
+        if (full()) {  // not worth a search through every label
+          ++more;
+          return -1;
+        }
         auto names = stage_names();
         for (const auto& [label, _] : labels_) names.push_back(label);
-        error(e.label_span, fmt::format("unknown label or stage '{}'", e.label),
+        error(e.label_span, fmt::format("unknown label or stage '{}'", shown(e.label)),
               suggestion_or_list(e.label, "labels and stages", names));
         return -1;
       }
@@ -554,7 +570,7 @@ class Resolver : public Reporter {
     if (node.spec)
       resolve_params(node, definition.call.args);
     else
-      error(node.span, fmt::format("unknown stage '{}'", definition.call.name),
+      error(node.span, fmt::format("unknown stage '{}'", shown(definition.call.name)),
             suggestion_or_list(definition.call.name, "stages", stage_names()));
     return node;
   }
@@ -581,7 +597,7 @@ class Resolver : public Reporter {
       } else {
         const auto it = std::ranges::find(names, arg.key);
         if (it == names.end()) {
-          error(arg.key_span, fmt::format("unknown parameter '{}' for stage '{}'", arg.key, spec.name),
+          error(arg.key_span, fmt::format("unknown parameter '{}' for stage '{}'", shown(arg.key), spec.name),
                 suggestion_or_list(arg.key, "parameters", names));
           continue;
         }
@@ -597,7 +613,8 @@ class Resolver : public Reporter {
       Value value;
       if (auto problem = convert(param, arg.value, value)) {
         error(arg.value_span,
-              fmt::format("invalid {} '{}' for '{}': {}", to_string(param.type), arg.value, param.name, problem->error),
+              fmt::format("invalid {} '{}' for '{}': {}", to_string(param.type), shown(arg.value), param.name,
+                          problem->error),
               std::move(problem->note));
         continue;
       }
@@ -664,34 +681,62 @@ std::string_view source_line(std::string_view text, int number) {
 
 }  // namespace
 
-DescriptionError::DescriptionError(std::string where, std::string text, std::vector<Diagnostic> diagnostics)
-    : diagnostics_(std::move(diagnostics)), formatted_(format_diagnostics(where, text, diagnostics_)) {}
+DescriptionError::DescriptionError(std::string where, std::string text, std::vector<Diagnostic> diagnostics,
+                                   size_t more)
+    : diagnostics_(std::move(diagnostics)) {
+  if (diagnostics_.size() > max_diagnostics) {
+    more += diagnostics_.size() - max_diagnostics;
+    diagnostics_.resize(max_diagnostics);
+  }
+  formatted_ = format_diagnostics(where, text, diagnostics_);
+  if (more) formatted_ += fmt::format("{}: {} more error{} not shown\n", where, more, more == 1 ? "" : "s");
+}
 
 std::string format_diagnostics(std::string_view where, std::string_view text,
                                const std::vector<Diagnostic>& diagnostics) {
   std::string out;
   auto it = std::back_inserter(out);
+  // Of a longer line, the part around the error: a whole line could be a megabyte.
+  constexpr size_t excerpt_width = 160;
+  constexpr size_t excerpt_before = 40;
   for (const auto& d : diagnostics) {
-    const auto line = source_line(text, d.span.line);
+    std::string_view line = source_line(text, d.span.line);
+    size_t col = static_cast<size_t>(std::max(d.span.col, 1));  // 1-based, in `shown`
+    size_t tildes = static_cast<size_t>(std::max(d.span.length - 1, 0));
+    std::string excerpt;
+    if (line.size() > excerpt_width) {
+      const size_t at = col - 1;
+      const size_t begin = std::min(at > excerpt_before ? at - excerpt_before : 0, line.size() - excerpt_width);
+      const bool cut_before = begin > 0;
+      const bool cut_after = begin + excerpt_width < line.size();
+      excerpt = fmt::format("{}{}{}", cut_before ? "..." : "", line.substr(begin, excerpt_width), cut_after ? "..." : "");
+      line = excerpt;
+      col = col - begin + (cut_before ? 3 : 0);
+      tildes = std::min(tildes, line.size() > col ? line.size() - col : 0);
+    }
     const int width = std::max(5, static_cast<int>(fmt::formatted_size("{}", d.span.line)));
     fmt::format_to(it, "{}:{}:{}: error: {}\n{:>{}} | {}\n", where, d.span.line, d.span.col, d.message,
                    d.span.line, width, line);
     // Copy the line's tabs into the padding so the caret lines up whatever the tab width.
     std::string padding;
-    for (size_t i = 0; i + 1 < static_cast<size_t>(d.span.col); ++i)
-      padding += i < line.size() && line[i] == '\t' ? '\t' : ' ';
-    fmt::format_to(it, "{:>{}} | {}^{}\n", "", width, padding,
-                   std::string(static_cast<size_t>(std::max(d.span.length - 1, 0)), '~'));
+    for (size_t i = 0; i + 1 < col; ++i) padding += i < line.size() && line[i] == '\t' ? '\t' : ' ';
+    fmt::format_to(it, "{:>{}} | {}^{}\n", "", width, padding, std::string(tildes, '~'));
     if (!d.note.empty()) fmt::format_to(it, "note: {}\n", d.note);
   }
   return out;
 }
 
 Syntax parse_syntax(std::string_view where, std::string_view text) {
+  if (text.size() > max_description_size)
+    throw DescriptionError(std::string(where), std::string(text.substr(0, 4096)),
+                           {{{1, 1, 1},
+                             fmt::format("the description is {} bytes long, more than the {} accepted", text.size(),
+                                         max_description_size),
+                             "is this the file you meant?"}});
   Parser parser(text);
   Syntax syntax = parser.parse();
   if (!parser.diagnostics.empty())
-    throw DescriptionError(std::string(where), std::string(text), std::move(parser.diagnostics));
+    throw DescriptionError(std::string(where), std::string(text), std::move(parser.diagnostics), parser.more);
   return syntax;
 }
 
@@ -703,7 +748,7 @@ Pipeline parse_pipeline(std::string_view where, std::string_view text) {
     std::ranges::stable_sort(resolver.diagnostics, {}, [](const Diagnostic& d) {
       return std::pair(d.span.line, d.span.col);
     });
-    throw DescriptionError(pipeline.where, pipeline.text, std::move(resolver.diagnostics));
+    throw DescriptionError(pipeline.where, pipeline.text, std::move(resolver.diagnostics), resolver.more);
   }
   return pipeline;
 }
@@ -716,22 +761,27 @@ bool parse_value(const ParamSpec& spec, std::string_view text, Value& out, std::
 
 std::string_view closest_match(std::string_view word, const std::vector<std::string_view>& candidates) {
   // Optimal string alignment: like Levenshtein, but swapping two neighbours costs one edit, the
-  // commonest typo (`mrege`, `pacp`).
+  // commonest typo (`mrege`, `pacp`). Three rows of the table are all it needs.
   const auto distance = [](std::string_view a, std::string_view b) {
-    std::vector<std::vector<size_t>> d(a.size() + 1, std::vector<size_t>(b.size() + 1));
-    for (size_t i = 0; i <= a.size(); ++i) d[i][0] = i;
-    for (size_t j = 0; j <= b.size(); ++j) d[0][j] = j;
-    for (size_t i = 1; i <= a.size(); ++i)
+    std::vector<size_t> before(b.size() + 1), previous(b.size() + 1), row(b.size() + 1);
+    for (size_t j = 0; j <= b.size(); ++j) previous[j] = j;
+    for (size_t i = 1; i <= a.size(); ++i) {
+      row[0] = i;
       for (size_t j = 1; j <= b.size(); ++j) {
-        d[i][j] = std::min({d[i - 1][j] + 1, d[i][j - 1] + 1, d[i - 1][j - 1] + (a[i - 1] == b[j - 1] ? 0 : 1)});
-        if (i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1])
-          d[i][j] = std::min(d[i][j], d[i - 2][j - 2] + 1);
+        row[j] = std::min({previous[j] + 1, row[j - 1] + 1, previous[j - 1] + (a[i - 1] == b[j - 1] ? 0 : 1)});
+        if (i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1]) row[j] = std::min(row[j], before[j - 2] + 1);
       }
-    return d[a.size()][b.size()];
+      std::swap(before, previous);
+      std::swap(previous, row);
+    }
+    return previous[b.size()];
   };
   std::string_view best;
   size_t best_distance = std::max<size_t>(1, word.size() / 3) + 1;
   for (const auto candidate : candidates) {
+    // The distance is at least the difference in length: no need to compute it for far words.
+    const size_t apart = word.size() > candidate.size() ? word.size() - candidate.size() : candidate.size() - word.size();
+    if (apart >= best_distance) continue;
     const size_t d = distance(word, candidate);
     if (d > 0 && d < best_distance) {
       best = candidate;

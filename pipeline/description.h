@@ -31,10 +31,17 @@ struct Diagnostic {
   std::string note;  // empty, or the valid choices / a "did you mean"
 };
 
+// Bounds that keep a hostile or mistaken description cheap whatever its size: a longer text is
+// refused at once; no more than max_diagnostics are kept and printed (the others only counted); a
+// long source line is printed as an excerpt around the error, long names and values in messages too.
+inline constexpr size_t max_description_size = size_t{1} << 20;
+inline constexpr size_t max_diagnostics = 50;
+
 // A parse or validation failure: every diagnostic of the description, formatted like a compiler's.
+// Beyond max_diagnostics (including `more` found but not kept), the rest are counted on a last line.
 class DescriptionError : public std::exception {
  public:
-  DescriptionError(std::string where, std::string text, std::vector<Diagnostic> diagnostics);
+  DescriptionError(std::string where, std::string text, std::vector<Diagnostic> diagnostics, size_t more = 0);
   const char* what() const noexcept override { return formatted_.c_str(); }
   const std::vector<Diagnostic>& diagnostics() const { return diagnostics_; }
 

@@ -87,9 +87,12 @@ Plan make_plan(const Pipeline& pipeline) {
       }
     }
   }
+  // Marked once rather than searched for each node: a description may have thousands of sources.
+  std::vector<bool> listed(pipeline.nodes.size());
+  for (int id : plan.sources) listed[id] = true;
+  for (int id : plan.events) listed[id] = true;
   for (const auto& n : pipeline.nodes) {
-    const auto listed = [&](const std::vector<int>& ids) { return std::find(ids.begin(), ids.end(), n.id) != ids.end(); };
-    const bool used = n.id == plan.sink || n.id == plan.merger || n.id == plan.pacer || listed(plan.sources) || listed(plan.events);
+    const bool used = n.id == plan.sink || n.id == plan.merger || n.id == plan.pacer || listed[n.id];
     if (!used && is_source(n) && n.outputs.empty())
       errors.push_back({n.span, "this source feeds nothing", "connect it with `-> merge-label`"});
     else if (!used)

@@ -3,6 +3,7 @@
 # then the same suite built with AddressSanitizer + UndefinedBehaviorSanitizer (the 4 GiB test
 # aside: it exercises nothing the others do not, and takes minutes under ASan), and the concurrency
 # tests (injection, control socket, live source, pacer, nic) under ThreadSanitizer.
+# Last, a one-minute fuzz smoke run of the libFuzzer targets (fuzz/), built with clang in build-fuzz/.
 set -euo pipefail
 here=$(cd "$(dirname "$0")/.." && pwd)
 bash "$here/scripts/build.sh"
@@ -16,3 +17,14 @@ cmake -S "$here" -B "$tsan" -G Ninja -DVEIPIPE_SANITIZE=thread -DVEIPIPE_BUILD_B
 ninja -C "$tsan" veipipe_tests
 TSAN_OPTIONS="suppressions=$here/tests/tsan.supp halt_on_error=1" \
   "$tsan/tests/veipipe_tests" -tc='*inject*,control*,live*,pace*,nic*'
+
+# The fuzz smoke test (tests/fuzz_smoke.sh, about a minute): the libFuzzer targets need clang, so they
+# build in a directory of their own (build-fuzz/). It runs when the whole suite does (no ctest
+# arguments), or with VEIPIPE_FUZZ_SMOKE=1; VEIPIPE_FUZZ_SMOKE=0 skips it.
+if [[ ${VEIPIPE_FUZZ_SMOKE:-$(($# == 0))} == 1 ]]; then
+  fuzz=${VEIPIPE_FUZZ_BUILD_DIR:-$here/build-fuzz}
+  CC=clang CXX=clang++ cmake -S "$here" -B "$fuzz" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+    -DVEIPIPE_FUZZ=ON -DVEIPIPE_BUILD_BENCHMARKS=OFF >/dev/null
+  ninja -C "$fuzz" fuzzers
+  ctest --test-dir "$fuzz" --output-on-failure -R '^fuzz_smoke$'
+fi

@@ -21,7 +21,6 @@ namespace vei {
 namespace {
 
 constexpr size_t max_connections = 64;
-constexpr size_t max_line = 64 * 1024;
 constexpr size_t max_pending_output = 1024 * 1024;
 // How long accepting pauses after accept() failed for want of descriptors: the listener stays
 // readable meanwhile, so polling it at once would spin.
@@ -221,22 +220,33 @@ bool ControlSocket::serve(Connection& c, short revents) {
 }
 
 bool ControlSocket::take(Connection& c, std::string_view data) {
-  c.in.append(data);
-  size_t start = 0;
-  for (size_t end; (end = c.in.find('\n', start)) != std::string::npos; start = end + 1) {
-    if (end - start > max_line) break;
-    answer(c, std::string_view(c.in).substr(start, end - start));
-  }
-  c.in.erase(0, start);
-  if (c.in.size() > max_line) {
-    c.out += "error: line too long\n";
-    return false;
-  }
-  return true;
+  const control::Taken taken = control::take_lines(c.in, data, handler_, c.out);
+  lines_.fetch_add(taken.answered, std::memory_order_relaxed);
+  return !taken.overlong;
 }
 
-void ControlSocket::answer(Connection& c, std::string_view line) {
-  lines_.fetch_add(1, std::memory_order_relaxed);
+namespace control {
+
+Taken take_lines(std::string& pending, std::string_view data, const ControlSocket::Handler& handler,
+                 std::string& out) {
+  Taken taken;
+  pending.append(data);
+  size_t start = 0;
+  for (size_t end; (end = pending.find('\n', start)) != std::string::npos; start = end + 1) {
+    if (end - start > max_line) break;
+    out += answer_line(handler, std::string_view(pending).substr(start, end - start));
+    out += '\n';
+    ++taken.answered;
+  }
+  pending.erase(0, start);
+  if (pending.size() > max_line) {
+    out += "error: line too long\n";
+    taken.overlong = true;
+  }
+  return taken;
+}
+
+std::string answer_line(const ControlSocket::Handler& handler, std::string_view line) {
   // Clients such as `nc` or telnet may end their lines with CRLF.
   if (line.ends_with('\r')) line.remove_suffix(1);
   std::string reply;
@@ -244,7 +254,7 @@ void ControlSocket::answer(Connection& c, std::string_view line) {
     reply = "error: NUL byte in line";
   } else {
     try {
-      reply = handler_(line);
+      reply = handler(line);
     } catch (const std::exception& e) {
       reply = fmt::format("error: {}", e.what());
     } catch (...) {
@@ -252,9 +262,10 @@ void ControlSocket::answer(Connection& c, std::string_view line) {
     }
   }
   std::replace(reply.begin(), reply.end(), '\n', ' ');
-  c.out += reply;
-  c.out += '\n';
+  return reply;
 }
+
+}  // namespace control
 
 std::string control_request(const std::string& path, std::string_view line, std::chrono::milliseconds timeout) {
   if (line.find('\n') != std::string_view::npos) fail(path, "a request is one line, without newline");

@@ -8,6 +8,7 @@
 
 #include <atomic>
 #include <chrono>
+#include <cstddef>
 #include <cstdint>
 #include <functional>
 #include <string>
@@ -47,7 +48,6 @@ class ControlSocket {
   bool serve(Connection& c, short revents);
   // Answers the complete lines in `data`; false when the connection is to be dropped.
   bool take(Connection& c, std::string_view data);
-  void answer(Connection& c, std::string_view line);
 
   std::string path_;
   Handler handler_;
@@ -58,6 +58,31 @@ class ControlSocket {
   std::atomic<uint64_t> dropped_{0};
   std::thread thread_;
 };
+
+// What a connection does with the bytes it receives, apart from any socket, so that the unit
+// tests and the fuzzer (fuzz/) drive exactly what the server runs.
+namespace control {
+
+// A line longer than this (without its newline) is not answered: the connection is dropped.
+inline constexpr size_t max_line = 64 * 1024;
+
+struct Taken {
+  size_t answered = 0;    // complete lines answered, each with one reply line
+  bool overlong = false;  // a line is longer than max_line: "error: line too long" was appended
+                          // to `out` and the connection is to be dropped
+};
+
+// Appends `data` to `pending` (the start of a line whose newline has not come yet), answers each
+// complete line in it through answer_line(), appending the replies to `out` with a newline each,
+// and keeps the rest in `pending`.
+Taken take_lines(std::string& pending, std::string_view data, const ControlSocket::Handler& handler,
+                 std::string& out);
+
+// The reply to one line (without its newline): a CR ending the line is dropped, a line with a NUL
+// byte is refused, an exception from `handler` becomes "error: <what>", newlines become spaces.
+std::string answer_line(const ControlSocket::Handler& handler, std::string_view line);
+
+}  // namespace control
 
 // The client side, used by `veipipe inject SOCKET 'stage'`: connects, sends `line` (which must not
 // contain a newline) and returns the reply line. Throws std::runtime_error naming the path on

@@ -4,6 +4,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstdint>
 #include <cstdio>
 #include <cstring>
 #include <fmt/format.h>
@@ -61,7 +62,8 @@ class PcapngReader final : public TimelineSource {
     info_.precision = pcap::Precision::ns;
     info_.pcapng = true;
     advance();
-    if (pending_) info_.first_ts_ns = timestamp();
+    // A first time out of range is dropped when read: the source then starts at 0, like an empty one.
+    if (pending_ && timestamp() != INT64_MIN && timestamp() != INT64_MAX) info_.first_ts_ns = timestamp();
   }
   ~PcapngReader() override { pcap_close(handle_); }
 
@@ -92,8 +94,15 @@ class PcapngReader final : public TimelineSource {
   }
 
  private:
+  // pcapng times are 64-bit counts of if_tsresol units plus an if_tsoffset: libpcap's seconds can
+  // lie far beyond the ±292 years that int64 nanoseconds hold. Those saturate to INT64_MIN or
+  // INT64_MAX, which admit() drops as unrepresentable.
   int64_t timestamp() const {
-    return int64_t{header_->ts.tv_sec} * pcap::ns_per_s + header_->ts.tv_usec;
+    constexpr int64_t max_sec = INT64_MAX / pcap::ns_per_s - 1;
+    const int64_t sec = header_->ts.tv_sec;
+    if (sec > max_sec) return INT64_MAX;
+    if (sec < -max_sec) return INT64_MIN;
+    return sec * pcap::ns_per_s + header_->ts.tv_usec;
   }
 
   void advance() {

@@ -6,6 +6,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <string_view>
 
 #include "stages/batch.h"
 #include "stages/bpf_filter.h"
@@ -63,7 +64,8 @@ class TimelineSource {
  protected:
   // Maps, filters and checks the record whose header starts at `offset` from batch.base, and
   // appends it to the batch. Returns false when the record is dropped; clears `time_kept` when
-  // its output time differs from what the file says.
+  // its output time differs from what the file says. A `file_ts_ns` of INT64_MIN or INT64_MAX
+  // stands for a file time beyond what int64 nanoseconds hold: such a record is dropped.
   bool admit(Batch& batch, uint32_t offset, int64_t file_ts_ns, uint32_t caplen, uint32_t len, bool& time_kept);
   // Reports what a finished source saw (disorder) once.
   void finish();
@@ -75,6 +77,10 @@ class TimelineSource {
   pcap::Precision output_precision_ = pcap::Precision::us;
 
  private:
+  static constexpr uint64_t max_listed_drops = 10;
+  // Counts a record dropped for its time; the first few are reported one by one.
+  void drop(uint64_t seq, std::string_view why);
+
   std::unique_ptr<BpfFilter> filter_;
   uint64_t next_seq_ = 0;
   int64_t last_ts_ = INT64_MIN;

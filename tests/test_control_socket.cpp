@@ -327,3 +327,25 @@ TEST_CASE("control socket: control_request failures name the path") {
 
   CHECK(message([&] { control_request(missing, "icmp 1\nicmp 2", 1s); }).starts_with(missing + ": "));
 }
+
+TEST_CASE("control::take_lines: the server's framing, without a socket") {
+  Recorder rec;
+  const auto handler = rec.handler();
+  std::string pending, out;
+  auto taken = control::take_lines(pending, "icmp 1\nicmp 2\r\nbog", handler, out);
+  CHECK(taken.answered == 2);
+  CHECK_FALSE(taken.overlong);
+  CHECK(pending == "bog");
+  taken = control::take_lines(pending, "us\n\nicmp", handler, out);
+  CHECK(taken.answered == 2);
+  CHECK(pending == "icmp");
+  CHECK(out == "ok 1\nok 2\nerror: unknown stage 'bogus'\nerror: unknown stage ''\n");
+  CHECK(control::answer_line(handler, std::string_view("icmp\0x", 6)) == "error: NUL byte in line");
+  CHECK(control::answer_line([](std::string_view) -> std::string { return "two\nlines"; }, "x") == "two lines");
+
+  out.clear();
+  taken = control::take_lines(pending, std::string(control::max_line, 'x') + "\nicmp 3\n", handler, out);
+  CHECK(taken.answered == 0);
+  CHECK(taken.overlong);
+  CHECK(out == "error: line too long\n");
+}

@@ -1,0 +1,304 @@
+// What each fuzz target does with one input, in plain C++ so that the libFuzzer targets (fuzz/*.cpp,
+// clang only) and the unit tests (tests/test_fuzz_regressions.cpp, any compiler) run the same code:
+// the unit tests replay every input kept in tests/fuzz_regressions/<target>/.
+//
+// An expected outcome returns normally: a DescriptionError for a bad description, a runtime_error
+// naming the file for a capture that cannot be opened, an "error: ..." reply on the control socket.
+// Anything else is a bug and aborts: a crash, a sanitizer report, another exception escaping, a leaked
+// descriptor, or a broken invariant of what the code hands on (checked here with FUZZ_CHECK).
+#pragma once
+
+#include <fcntl.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cstddef>
+#include <cstdint>
+#include <cstdio>
+#include <cstdlib>
+#include <limits>
+#include <memory>
+#include <stdexcept>
+#include <string>
+#include <string_view>
+
+#include "pipeline/description.h"
+#include "pipeline/plan.h"
+#include "pipeline/source_factory.h"
+#include "stages/batch.h"
+#include "stages/control_socket.h"
+#include "stages/pcap_format.h"
+#include "stages/report.h"
+#include "stages/timeline_source.h"
+
+namespace vei::fuzz {
+
+[[noreturn]] inline void broken(const char* what, const char* file, int line) {
+  std::fprintf(stderr, "%s:%d: fuzz invariant broken: %s\n", file, line, what);
+  std::abort();
+}
+
+#define FUZZ_CHECK(cond) ((cond) ? void(0) : ::vei::fuzz::broken(#cond, __FILE__, __LINE__))
+
+// The lowest free descriptor: it grows when a run leaks one.
+inline int lowest_free_fd() {
+  const int fd = ::open("/dev/null", O_RDONLY | O_CLOEXEC);
+  FUZZ_CHECK(fd >= 0);
+  ::close(fd);
+  return fd;
+}
+
+// ---- the description parser --------------------------------------------------------------------
+
+inline void check_diagnostics(const DescriptionError& e, std::string_view text) {
+  FUZZ_CHECK(!e.diagnostics().empty());
+  FUZZ_CHECK(std::string_view(e.what()).find("error: ") != std::string_view::npos);
+  const auto lines = static_cast<int>(std::count(text.begin(), text.end(), '\n')) + 1;
+  for (const auto& d : e.diagnostics()) {
+    FUZZ_CHECK(d.span.line >= 1 && d.span.line <= lines);
+    FUZZ_CHECK(d.span.col >= 1 && d.span.length >= 1);
+    FUZZ_CHECK(!d.message.empty());
+  }
+}
+
+// parse_pipeline, then make_plan and describe_plan on what parses: a DescriptionError is the only
+// failure allowed.
+inline void description(std::string_view text) {
+  try {
+    const Pipeline pipeline = parse_pipeline("<fuzz>", text);
+    FUZZ_CHECK(!pipeline.nodes.empty());
+    for (const auto& node : pipeline.nodes) {
+      FUZZ_CHECK(node.spec != nullptr);
+      for (int id : node.inputs) FUZZ_CHECK(id >= 0 && static_cast<size_t>(id) < pipeline.nodes.size());
+      for (int id : node.outputs) FUZZ_CHECK(id >= 0 && static_cast<size_t>(id) < pipeline.nodes.size());
+    }
+    try {
+      const Plan plan = make_plan(pipeline);
+      FUZZ_CHECK(plan.sink >= 0 && !plan.sources.empty());
+      FUZZ_CHECK(!describe_plan(plan, false).empty());
+      FUZZ_CHECK(!describe_plan(plan, true).empty());
+    } catch (const DescriptionError& e) {
+      check_diagnostics(e, text);
+    }
+  } catch (const DescriptionError& e) {
+    check_diagnostics(e, text);
+  }
+}
+
+// ---- capture readers ---------------------------------------------------------------------------
+
+struct CaptureRun {
+  bool pipe = false;           // a pipe (the reader's streaming mode) rather than a regular file
+  size_t arena = 64 * 1024;    // the batch's arena: small ones exercise records cut at its end
+  bool clamp_disorder = true;  // disorder=clamp or keep
+  bool rebase = false;         // map the first record to 1 s, in ns, as `at=` does
+  const char* filter = nullptr;
+};
+
+// A descriptor reading `bytes`: a memfd (a regular file) or a pipe holding them all.
+inline int input_fd(std::string_view bytes, bool pipe) {
+  int fds[2];
+  int write_fd;
+  int read_fd;
+  if (pipe) {
+    FUZZ_CHECK(::pipe2(fds, O_CLOEXEC) == 0);
+    read_fd = fds[0];
+    write_fd = fds[1];
+    // All of it must fit before the reader starts: 1 MiB is the default pipe-max-size.
+    if (bytes.size() > 65536 && ::fcntl(write_fd, F_SETPIPE_SZ, static_cast<int>(bytes.size())) < 0) {
+      ::close(read_fd);
+      ::close(write_fd);
+      return -1;
+    }
+  } else {
+    read_fd = write_fd = ::memfd_create("fuzz", MFD_CLOEXEC);
+    FUZZ_CHECK(read_fd >= 0);
+  }
+  for (std::string_view rest = bytes; !rest.empty();) {
+    const ssize_t n = ::write(write_fd, rest.data(), rest.size());
+    FUZZ_CHECK(n > 0);
+    rest.remove_prefix(static_cast<size_t>(n));
+  }
+  if (pipe) ::close(write_fd);
+  return read_fd;
+}
+
+// Opens `bytes` as a capture through open_capture("/proc/self/fd/N") and reads it to its end.
+inline void capture(std::string_view bytes, const CaptureRun& run) {
+  const int fd = input_fd(bytes, run.pipe);
+  if (fd < 0) return;
+  Report report;
+  report.set_quiet(true);
+  SourceOptions options;
+  options.name = "fuzz";
+  options.report = &report;
+  options.clamp_disorder = run.clamp_disorder;
+  if (run.filter) options.filter = run.filter;
+  std::unique_ptr<TimelineSource> source;
+  try {
+    source = open_capture("/proc/self/fd/" + std::to_string(fd), options);
+  } catch (const std::runtime_error& e) {
+    FUZZ_CHECK(std::string_view(e.what()).starts_with("fuzz: "));
+    ::close(fd);
+    return;
+  }
+  ::close(fd);  // the reader opened its own
+
+  if (run.filter) {
+    try {
+      source->compile_filter();
+    } catch (const std::runtime_error&) {  // a link type libpcap cannot compile filters for
+    }
+  }
+  const auto precision = run.rebase ? pcap::Precision::ns : pcap::Precision::us;
+  int64_t offset = 0;
+  if (run.rebase) {
+    // The engine's `at=1s`: the first record goes to 1 s. Saturated: the first time may be anything.
+    const int64_t first = source->info().first_ts_ns.value_or(0);
+    if (__builtin_sub_overflow(pcap::ns_per_s, first, &offset)) offset = first < 0 ? INT64_MAX : INT64_MIN;
+  }
+  source->set_mapping(offset, precision);
+
+  Batch batch;
+  batch.reserve_arena(run.arena);
+  int64_t last_ts = INT64_MIN;
+  uint64_t delivered = 0;
+  // Every fill but the last makes progress through the input (a whole record at least).
+  const size_t max_fills = bytes.size() / record_header_size + 3;
+  for (size_t fills = 0;; ++fills) {
+    FUZZ_CHECK(fills < max_fills);
+    source->fill(batch);
+    FUZZ_CHECK(batch.used <= batch.capacity());
+    uint64_t sum = 0;
+    size_t next = 0;
+    for (const Record& r : batch.records) {
+      FUZZ_CHECK(r.offset + record_header_size + r.caplen <= batch.used);
+      FUZZ_CHECK(pcap::representable(r.ts_ns));
+      if (run.clamp_disorder) FUZZ_CHECK(r.ts_ns >= last_ts);
+      last_ts = std::max(last_ts, r.ts_ns);
+      if (batch.raw_is_output) {
+        // Back to back, and the header in the arena is the one the output wants.
+        FUZZ_CHECK(r.offset == next);
+        const std::byte* h = batch.data() + r.offset;
+        FUZZ_CHECK(pcap::load32(h + 8, false) == r.caplen && pcap::load32(h + 12, false) == r.len);
+        const int64_t sec = pcap::load32(h, false);
+        const int64_t frac = pcap::load32(h + 4, false);
+        FUZZ_CHECK(sec == r.ts_ns / pcap::ns_per_s &&
+                   frac == (precision == pcap::Precision::ns ? r.ts_ns % pcap::ns_per_s
+                                                             : r.ts_ns % pcap::ns_per_s / 1000));
+        next = r.offset + record_header_size + r.caplen;
+      }
+      // Reads every byte handed on, so that ASan checks them.
+      const std::byte* p = batch.data() + r.offset + record_header_size;
+      for (uint32_t i = 0; i < r.caplen; ++i) sum += static_cast<uint8_t>(p[i]);
+    }
+    if (batch.raw_is_output) FUZZ_CHECK(next == batch.used);
+    volatile uint64_t sink = sum;
+    (void)sink;
+    delivered += batch.records.size();
+    if (batch.last) break;
+  }
+  FUZZ_CHECK(source->stats().packets == delivered);
+  // A finished source stays finished.
+  source->fill(batch);
+  FUZZ_CHECK(batch.last && batch.records.empty());
+}
+
+// Each input is read twice: from a regular file with the engine's usual settings, and from a pipe
+// through a small arena with the other options.
+inline void captures(std::string_view bytes) {
+  const int fd = lowest_free_fd();
+  capture(bytes, {});
+  capture(bytes, {.pipe = true, .arena = 256, .clamp_disorder = false, .rebase = true, .filter = "len >= 60"});
+  FUZZ_CHECK(lowest_free_fd() == fd);  // every descriptor closed, on every path
+}
+
+// The pcapng path: the input always starts with a Section Header Block's type, so that every input
+// reaches libpcap's pcapng reader through the prefix cookie.
+inline void pcapng_captures(std::string_view bytes) {
+  std::string data(bytes);
+  const uint32_t magic = pcap::magic_pcapng;
+  if (data.size() < 4) data.resize(4);
+  std::memcpy(data.data(), &magic, 4);
+  captures(data);
+}
+
+// ---- the control socket's line handling ---------------------------------------------------------
+
+// What the engine's control handler does with a line (Engine::Impl::inject_stage), short of
+// injecting: parse it as one source stage and build it. Only `icmp` is built: `pcap(...)` would
+// open whatever path the input names. Errors are answered like the engine's.
+inline std::string control_handler(std::string_view line) {
+  try {
+    const auto description = parse_pipeline("<inject>", line);
+    if (description.nodes.size() != 1 || description.nodes[0].spec->kind != StageKind::timeline_source)
+      return "error: inject takes one source stage";
+    const Node& node = description.nodes[0];
+    if (node.spec->name != "icmp") return "ok 0";
+    Report report;
+    report.set_quiet(true);
+    SourceOptions options;
+    options.report = &report;
+    options.rank = 1;
+    auto source = make_timeline_source(node, std::move(options), SourceContext{});
+    source->set_mapping(-source->info().first_ts_ns.value_or(0), pcap::Precision::ns);
+    // The first few batches: enough to build the packets, bounded whatever the count.
+    Batch batch;
+    batch.reserve_arena(16 * 1024);
+    size_t packets = 0;
+    for (int i = 0; i < 4; ++i) {
+      source->fill(batch);
+      packets += batch.records.size();
+      for (const Record& r : batch.records) FUZZ_CHECK(r.offset + record_header_size + r.caplen <= batch.used);
+      if (batch.last) break;
+    }
+    return "ok " + std::to_string(packets);
+  } catch (const DescriptionError& e) {
+    std::string message;
+    for (const auto& d : e.diagnostics()) message += (message.empty() ? "col " : "; col ") + std::to_string(d.span.col) + ": " + d.message;
+    return "error: " + message;
+  } catch (const std::logic_error& e) {
+    std::fprintf(stderr, "logic_error: %s\n", e.what());
+    broken("a logic_error escaped", __FILE__, __LINE__);
+  } catch (const std::runtime_error& e) {
+    return std::string("error: ") + e.what();
+  }
+  return {};
+}
+
+struct ControlResult {
+  std::string out;
+  size_t answered = 0;
+  bool overlong = false;
+};
+
+// Feeds `bytes` to control::take_lines in chunks of `chunk` bytes, as recv() would hand them over,
+// until the end or until the connection is dropped.
+inline ControlResult control_lines(std::string_view bytes, size_t chunk) {
+  ControlResult result;
+  std::string pending;
+  const ControlSocket::Handler handler = control_handler;
+  for (size_t at = 0; at < bytes.size() && !result.overlong; at += chunk) {
+    const auto taken = control::take_lines(pending, bytes.substr(at, chunk), handler, result.out);
+    result.answered += taken.answered;
+    result.overlong = taken.overlong;
+    FUZZ_CHECK(pending.size() <= control::max_line || taken.overlong);
+  }
+  return result;
+}
+
+// The same bytes cut into the server's 16 KiB reads and into small pieces give the same replies:
+// one line each, in order.
+inline void control(std::string_view bytes) {
+  const size_t small = bytes.empty() ? 1 : 1 + static_cast<uint8_t>(bytes[0]) % 13;
+  const ControlResult whole = control_lines(bytes, 16 * 1024);
+  const ControlResult pieces = control_lines(bytes, small);
+  FUZZ_CHECK(whole.out == pieces.out);
+  FUZZ_CHECK(whole.answered == pieces.answered && whole.overlong == pieces.overlong);
+  const auto replies = static_cast<size_t>(std::count(whole.out.begin(), whole.out.end(), '\n'));
+  FUZZ_CHECK(replies == whole.answered + (whole.overlong ? 1 : 0));
+  FUZZ_CHECK(whole.out.empty() || whole.out.back() == '\n');
+}
+
+}  // namespace vei::fuzz

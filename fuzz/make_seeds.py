@@ -1,0 +1,96 @@
+#!/usr/bin/env python3
+"""Lays out the seed corpora of the fuzz targets under OUT/<target>/, from the repository's tests and
+shared/corpus, so that the seeds follow the tests as they change:
+
+  description  every string literal of tests/test_*.cpp and every quoted string of tests/*.sh that
+               looks like a pipeline description (a stage call or an arrow)
+  control      the same texts as control-socket lines (one per seed, newline ended), the lines the
+               control tests send, and a few multi-line conversations
+  pcap         every file of shared/corpus (the classic pcap reader's own and the others that
+               open_capture turns away or hands to libpcap), cut to its first 64 KiB
+  pcapng       the pcapng files of shared/corpus, cut likewise
+
+usage: make_seeds.py REPO CORPUS OUT
+"""
+import hashlib
+import pathlib
+import re
+import sys
+
+MAX_CAPTURE = 64 * 1024
+STAGES = ("pcap", "icmp", "merge", "file", "control", "live", "pace", "nic")
+
+
+def cpp_literals(text):
+    """String literals of a C++ source, adjacent ones joined, escapes resolved (roughly)."""
+    token = re.compile(r'R"([^(\s]*)\((.*?)\)\1"|"((?:[^"\\\n]|\\.)*)"|//[^\n]*|/\*.*?\*/|\'(?:[^\'\\]|\\.)\'', re.S)
+    out, current, last_end = [], None, 0
+    for m in token.finditer(text):
+        between = text[last_end:m.start()]
+        is_literal = m.group(2) is not None or m.group(3) is not None
+        if current is not None and (not is_literal or between.strip()):
+            out.append(current)
+            current = None
+        last_end = m.end()
+        if not is_literal:
+            continue
+        if m.group(2) is not None:
+            value = m.group(2)
+        else:
+            value = m.group(3)
+            value = re.sub(r'\\(["\\\'?])', r'\1', value)
+            value = value.replace("\\n", "\n").replace("\\t", "\t").replace("\\r", "\r")
+        current = (current or "") + value
+    if current is not None:
+        out.append(current)
+    return out
+
+
+def shell_strings(text):
+    return [m.group(1) or m.group(2) or "" for m in re.finditer(r'"((?:[^"\\]|\\.)*)"|\'([^\']*)\'', text, re.S)]
+
+
+def looks_like_description(s):
+    return "->" in s or any(re.search(rf"\b{stage}\s*\(", s) for stage in STAGES)
+
+
+def write(directory, data):
+    directory.mkdir(parents=True, exist_ok=True)
+    if isinstance(data, str):
+        data = data.encode()
+    (directory / hashlib.sha1(data).hexdigest()).write_bytes(data)
+
+
+def main():
+    repo, corpus, out = map(pathlib.Path, sys.argv[1:4])
+    texts = set()
+    for path in sorted((repo / "tests").glob("test_*.cpp")):
+        texts.update(s for s in cpp_literals(path.read_text(errors="replace")) if looks_like_description(s))
+    for path in sorted((repo / "tests").glob("*.sh")):
+        texts.update(s for s in shell_strings(path.read_text(errors="replace")) if looks_like_description(s))
+    texts.discard("")
+    for t in texts:
+        write(out / "description", t)
+        write(out / "control", t.replace("\n", " ") + "\n")
+    for line in ["icmp(dst=10.0.0.9, count=3, rate=100pps)\n", "icmp(dst=10.0.0.1-10.0.0.3, src=10.1.0.1-10.1.0.2, "
+                 "count=5, replies=true, rtt=2ms, size=0, ttl=1, id=0, srcmac=aa:bb:cc:dd:ee:ff)\n",
+                 "icmpp(dst=10.0.0.9)\n", "merge\n", "icmp 1\nicmp 2\r\nbogus\n\nicmp 3\n",
+                 "\xff\xfe\x01\x80zz\n", "icmp\0x\n", "icmp(dst=10.0.0.7, cou",
+                 "pcap(a.pcap) -> file(b.pcap)\n", "icmp(dst=10.0.0.9, rate=1e-9pps)\n"]:
+        write(out / "control", line.encode("latin-1"))
+    # The longest line answered (64 KiB), and one longer that drops the connection.
+    write(out / "control", "icmp " + "x" * (64 * 1024 - 5) + "\nicmp 2\n")
+    write(out / "control", "icmp 1\n" + "i" * (64 * 1024 + 1) + "\nicmp 2\n")
+    for path in sorted(corpus.iterdir()):
+        if path.name in ("MANIFEST.tsv", "SHA256SUMS") or not path.is_file():
+            continue
+        data = path.read_bytes()[:MAX_CAPTURE]
+        write(out / "pcap", data)  # all of them: open_capture sorts them out by their magic
+        if data[:4] == b"\x0a\x0d\x0d\x0a":
+            write(out / "pcapng", data)
+    for target in ("description", "control", "pcap", "pcapng"):
+        print(f"{target}: {len(list((out / target).iterdir()))} seeds", file=sys.stderr)
+
+
+if __name__ == "__main__":
+    main()

@@ -50,6 +50,23 @@ int64_t clock_ns(clockid_t clock) {
   return int64_t{t.tv_sec} * 1'000'000'000 + t.tv_nsec;
 }
 
+// CLOCK_MONOTONIC - CLOCK_REALTIME, from the tightest of three monotonic brackets around a
+// realtime read: a thread preempted between two clock reads would otherwise skew it by the
+// preemption (tens of ms on a loaded machine) and misplace a whole live batch.
+int64_t realtime_to_monotonic() {
+  int64_t best_width = INT64_MAX, offset = 0;
+  for (int i = 0; i < 3; ++i) {
+    const int64_t before = clock_ns(CLOCK_MONOTONIC);
+    const int64_t real = clock_ns(CLOCK_REALTIME);
+    const int64_t after = clock_ns(CLOCK_MONOTONIC);
+    if (after - before < best_width) {
+      best_width = after - before;
+      offset = before + (after - before) / 2 - real;
+    }
+  }
+  return offset;
+}
+
 // Hands merged batches (and, while pacing, event batches) from the graph to the output thread,
 // which never runs graph tasks: a sink that sleeps or waits on the disk must not starve the
 // graph's two workers.
@@ -191,6 +208,7 @@ struct Engine::Impl {
   std::vector<std::unique_ptr<LiveCapture>> lives;
   std::vector<std::unique_ptr<BatchPool>> live_pools;
   std::vector<std::string> live_names;
+  std::vector<int64_t> live_last_stamp;  // output thread: a live source's packets keep capture order
 
   // Hands an event batch to the merge node, or while pacing to the output thread; false (and the
   // batch released) once the pipeline takes no more events.
@@ -579,8 +597,9 @@ void Engine::Impl::paced_output_loop() {
 // keeps its spacing (moved whole to the floor when late); live records keep their capture times,
 // each raised to the floor on its own, so that a late batch never lands after the next one's head.
 void Engine::Impl::stamp_paced_event(Batch& b) {
-  const int64_t floor = std::max(last_out_ts, origin);
   const bool live = b.source >= live_rank(0);
+  int64_t* live_last = live ? &live_last_stamp[b.source - live_rank(0)] : nullptr;
+  const int64_t floor = std::max({last_out_ts, origin, live ? *live_last : INT64_MIN});
   int64_t base = b.event_at.value_or(pacer->timeline_now().value_or(origin));
   if (!live && base < floor) {
     if (b.event_at) paced_late.fetch_add(b.records.size(), std::memory_order_relaxed);
@@ -594,6 +613,7 @@ void Engine::Impl::stamp_paced_event(Batch& b) {
     }
     pcap::write_record_header(b.data() + r.offset, r.ts_ns, precision, r.caplen, r.len);
   }
+  if (live && !b.records.empty()) *live_last = b.records.back().ts_ns;
   paced_events.fetch_add(b.records.size(), std::memory_order_relaxed);
 }
 
@@ -623,10 +643,7 @@ void Engine::Impl::deliver_live(Batch* b) {
   const int64_t first = b->records.front().ts_ns;
   for (auto& r : b->records) r.ts_ns -= first;
   b->event_at.reset();
-  if (pacer) {
-    const int64_t realtime_to_monotonic = clock_ns(CLOCK_MONOTONIC) - clock_ns(CLOCK_REALTIME);
-    b->event_at = pacer->timeline_at(first + realtime_to_monotonic);
-  }
+  if (pacer) b->event_at = pacer->timeline_at(first + realtime_to_monotonic());
   submit_event(b);
 }
 
@@ -742,6 +759,7 @@ void Engine::start() {
                                            pcap::linktype_name(linktype), linktype));
     d.live_pools.push_back(std::make_unique<BatchPool>(live_batches, live_arena_size));
     d.live_names.push_back(!n.label.empty() ? n.label : fmt::format("live {}", options.interface));
+    d.live_last_stamp.push_back(INT64_MIN);
   }
   d.sink = d.open_sink();
   for (int id : d.plan.events)

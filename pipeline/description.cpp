@@ -730,8 +730,7 @@ Syntax parse_syntax(std::string_view where, std::string_view text) {
   if (text.size() > max_description_size)
     throw DescriptionError(std::string(where), std::string(text.substr(0, 4096)),
                            {{{1, 1, 1},
-                             fmt::format("the description is {} bytes long, more than the {} accepted", text.size(),
-                                         max_description_size),
+                             fmt::format("the description is longer than the {} bytes accepted", max_description_size),
                              "is this the file you meant?"}});
   Parser parser(text);
   Syntax syntax = parser.parse();

@@ -23,11 +23,15 @@ struct Input {
 Input read_description(const std::string& expression, const std::string& file) {
   if (!expression.empty()) return {"<command line>", expression};
   if (file.empty()) throw CLI::ValidationError("give a description with -e '<description>' or a FILE");
-  std::ifstream in(file);
+  std::ifstream in(file, std::ios::binary);
   if (!in) throw std::runtime_error(fmt::format("{}: cannot read the description", file));
-  std::ostringstream text;
-  text << in.rdbuf();
-  return {file, text.str()};
+  // One byte more than the parser accepts is enough for it to refuse a huge file: memory stays
+  // bounded whatever was passed as FILE.
+  std::string text(vei::max_description_size + 1, '\0');
+  in.read(text.data(), static_cast<std::streamsize>(text.size()));
+  text.resize(static_cast<size_t>(in.gcount()));
+  if (in.bad()) throw std::runtime_error(fmt::format("{}: cannot read the description", file));
+  return {file, std::move(text)};
 }
 
 std::string json_escape(std::string_view s) {

@@ -6,7 +6,6 @@
 #include <csignal>
 #include <fstream>
 #include <optional>
-#include <sstream>
 #include <thread>
 
 #include "pipeline/engine.h"

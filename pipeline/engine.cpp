@@ -141,6 +141,7 @@ struct Engine::Impl {
   std::function<std::unique_ptr<Sink>()> open_sink;
   uint64_t total_input_bytes = 0;  // of the regular files among the inputs, for the ETA
   std::unique_ptr<Sink> sink;
+  std::mutex sink_mutex;  // held around every write to the sink; freeze_output() takes it for good
   OutputQueue output;
 
   flow::graph graph;
@@ -491,6 +492,7 @@ Batch* Engine::Impl::next_batch(size_t rank, tbb::flow_control& fc) {
 }
 
 bool Engine::Impl::send(const Batch& b, size_t first, size_t count) {
+  std::lock_guard lock(sink_mutex);
   try {
     sink->consume(b, first, count);
     written_packets.store(sink->stats().packets, std::memory_order_relaxed);
@@ -791,6 +793,8 @@ int Engine::wait() {
 }
 
 void Engine::stop() { impl_->halt(); }
+
+void Engine::freeze_output() { impl_->sink_mutex.lock(); }
 
 size_t Engine::inject(std::span<const InjectedFrame> frames, std::optional<int64_t> at_ns) {
   return impl_->inject(frames, at_ns, impl_->api_rank());

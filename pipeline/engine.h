@@ -95,6 +95,9 @@ class Engine {
   // Stops reading; everything already merged is still written. Safe from any thread or a signal
   // handler's helper thread.
   void stop();
+  // Waits until no write to the sink is under way and keeps any more from starting, for good: the
+  // caller is about to exit at once (a second Ctrl-C) and the output must end on a whole record.
+  void freeze_output();
 
   // Injects frames as events of the `api` source, from any thread, before or during the run: each
   // is stamped at the output timeline's now (the last time written; before the run, the

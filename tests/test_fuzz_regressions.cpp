@@ -106,7 +106,7 @@ TEST_CASE("limits: a pcapng block claiming 4 GiB is refused by libpcap's bound, 
   CHECK_THROWS_AS(read_capture(regressions / "pcapng" / "item7-shb-claims-4GiB.pcapng"), std::runtime_error);
 }
 
-TEST_CASE("limits: a 100 MB description is refused at once, naming its size") {
+TEST_CASE("limits: a 100 MB description is refused at once, naming the limit") {
   const std::string text(100 << 20, 'a');
   const auto start = std::chrono::steady_clock::now();
   try {

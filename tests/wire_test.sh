@@ -81,8 +81,8 @@ echo "wire_test: realtime 2000 x 1 ms: |gap error| p50 ${p50} us, p99 ${p99} us,
 if [[ $(count "$tmp/paced.pcap") == 2000 ]]; then pass; else fail "2000 paced frames arrive"; fi
 # Generous bounds: CI shares two cores with the rest of the suite, which delays any thread at times.
 if awk -v s="$span" 'BEGIN { exit !(s > 1.949 && s < 2.049) }'; then pass; else fail "2 s replay spans 1.999 s +- 50 ms" "span $span"; fi
-if awk -v p="$p50" -v q="$p99" 'BEGIN { exit !(p < 200 && q < 10000) }'; then pass
-else fail "|gap error| p50 under 200 us, p99 under 10 ms" "p50 $p50 us, p99 $p99 us"; fi
+if awk -v p="$p50" -v q="$p99" 'BEGIN { exit !(p < 500 && q < 10000) }'; then pass
+else fail "|gap error| p50 under 500 us, p99 under 10 ms" "p50 $p50 us, p99 $p99 us"; fi
 if grep -q "pacing lateness: p50" "$tmp/err"; then pass; else fail "the run reports its lateness" "$(cat "$tmp/err")"; fi
 
 # pps replaces the capture's timing: 2000 frames at 2000 pps take 1 s.

@@ -102,7 +102,8 @@ void write_stats_json(const std::string& path, const vei::Stats& s, int status) 
 }
 
 // SIGINT/SIGTERM are taken by one thread with sigwait, so the engine is stopped from ordinary code.
-// The first stops reading (everything merged is still written); a second one exits at once.
+// The first stops reading (everything merged is still written); a second one exits at once, as
+// soon as no write to the output is under way.
 class SignalGuard {
  public:
   SignalGuard() {
@@ -118,6 +119,8 @@ class SignalGuard {
       received_ = sig;
       engine.stop();
       sigwait(&set_, &sig);
+      // A write cut by the exit would leave half a record: wait for the one in progress, if any.
+      engine.freeze_output();
       _exit(128 + sig);
     }).detach();
   }

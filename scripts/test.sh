@@ -14,7 +14,7 @@ VEIPIPE_BUILD_DIR=$asan bash "$here/scripts/build.sh" -DVEIPIPE_SANITIZE=address
 ctest --test-dir "$asan" --output-on-failure -j2 -E large_file_test "$@"
 tsan=${VEIPIPE_TSAN_BUILD_DIR:-$here/build-tsan}
 cmake -S "$here" -B "$tsan" -G Ninja -DVEIPIPE_SANITIZE=thread -DVEIPIPE_BUILD_BENCHMARKS=OFF >/dev/null
-ninja -C "$tsan" veipipe_tests
+ninja -C "$tsan" veipipe_tests veigen
 TSAN_OPTIONS="suppressions=$here/tests/tsan.supp halt_on_error=1" \
   "$tsan/tests/veipipe_tests" -tc='*inject*,control*,live*,pace*,nic*'
 

@@ -275,30 +275,44 @@ struct ControlResult {
 
 // Feeds `bytes` to control::take_lines in chunks of `chunk` bytes, as recv() would hand them over,
 // until the end or until the connection is dropped.
-inline ControlResult control_lines(std::string_view bytes, size_t chunk) {
+inline ControlResult control_lines(std::string_view bytes, size_t chunk, const ControlSocket::Handler& handler,
+                                   size_t limit) {
   ControlResult result;
   std::string pending;
-  const ControlSocket::Handler handler = control_handler;
   for (size_t at = 0; at < bytes.size() && !result.overlong; at += chunk) {
-    const auto taken = control::take_lines(pending, bytes.substr(at, chunk), handler, result.out);
+    const auto taken = control::take_lines(pending, bytes.substr(at, chunk), handler, result.out, limit);
     result.answered += taken.answered;
     result.overlong = taken.overlong;
-    FUZZ_CHECK(pending.size() <= control::max_line || taken.overlong);
+    FUZZ_CHECK(pending.size() <= limit || taken.overlong);
   }
+  const auto replies = static_cast<size_t>(std::count(result.out.begin(), result.out.end(), '\n'));
+  FUZZ_CHECK(replies == result.answered + (result.overlong ? 1 : 0));
+  FUZZ_CHECK(result.out.empty() || result.out.back() == '\n');
   return result;
 }
 
 // The same bytes cut into the server's 16 KiB reads and into small pieces give the same replies:
-// one line each, in order.
+// one line each, in order. Twice: with the engine-like handler and the server's line limit, then
+// with a cheap echoing handler and a small limit (16 to 271 bytes, from the first byte), so that
+// small inputs reach the overlong-line case.
 inline void control(std::string_view bytes) {
-  const size_t small = bytes.empty() ? 1 : 1 + static_cast<uint8_t>(bytes[0]) % 13;
-  const ControlResult whole = control_lines(bytes, 16 * 1024);
-  const ControlResult pieces = control_lines(bytes, small);
+  const auto first = bytes.empty() ? 0 : static_cast<uint8_t>(bytes[0]);
+  const size_t small = 1 + first % 13;
+  const ControlSocket::Handler handler = control_handler;
+  const ControlResult whole = control_lines(bytes, 16 * 1024, handler, control::max_line);
+  const ControlResult pieces = control_lines(bytes, small, handler, control::max_line);
   FUZZ_CHECK(whole.out == pieces.out);
   FUZZ_CHECK(whole.answered == pieces.answered && whole.overlong == pieces.overlong);
-  const auto replies = static_cast<size_t>(std::count(whole.out.begin(), whole.out.end(), '\n'));
-  FUZZ_CHECK(replies == whole.answered + (whole.overlong ? 1 : 0));
-  FUZZ_CHECK(whole.out.empty() || whole.out.back() == '\n');
+
+  const size_t limit = 16 + first;
+  const ControlSocket::Handler echo = [limit](std::string_view line) {
+    FUZZ_CHECK(line.size() <= limit && line.find('\0') == std::string_view::npos);
+    return std::to_string(line.size()) + " " + std::string(line);
+  };
+  const ControlResult limited_whole = control_lines(bytes, 16 * 1024, echo, limit);
+  const ControlResult limited_pieces = control_lines(bytes, small, echo, limit);
+  FUZZ_CHECK(limited_whole.out == limited_pieces.out);
+  FUZZ_CHECK(limited_whole.answered == limited_pieces.answered && limited_whole.overlong == limited_pieces.overlong);
 }
 
 }  // namespace vei::fuzz

@@ -78,9 +78,8 @@ def main():
                  "\xff\xfe\x01\x80zz\n", "icmp\0x\n", "icmp(dst=10.0.0.7, cou",
                  "pcap(a.pcap) -> file(b.pcap)\n", "icmp(dst=10.0.0.9, rate=1e-9pps)\n"]:
         write(out / "control", line.encode("latin-1"))
-    # The longest line answered (64 KiB), and one longer that drops the connection.
-    write(out / "control", "icmp " + "x" * (64 * 1024 - 5) + "\nicmp 2\n")
-    write(out / "control", "icmp 1\n" + "i" * (64 * 1024 + 1) + "\nicmp 2\n")
+    # Lines around the harness's small line limit (16 + the first byte), so the overlong case is near.
+    write(out / "control", "\x10" + "x" * 31 + "\nicmp 2\n" + "y" * 33 + "\nicmp 3\n")
     for path in sorted(corpus.iterdir()):
         if path.name in ("MANIFEST.tsv", "SHA256SUMS") or not path.is_file():
             continue

@@ -294,12 +294,21 @@ void Engine::Impl::open_sources() {
     const bool rebase_first = rebase.text.empty() ? at.given : rebase.text == "first";
     int64_t offset = param(n, "shift").integer;
     const auto first = sources[rank]->info().first_ts_ns;
+    // Durations are checked one by one, not their sums: out of int64 nanoseconds, no time is right.
+    bool overflow = false;
+    const auto add = [&overflow](int64_t& to, int64_t v) { overflow |= __builtin_add_overflow(to, v, &to); };
     if (rank == 0) {
-      if (at.given) offset += at.integer;
-      bg_start = bg_first + offset;
+      if (at.given) add(offset, at.integer);
+      bg_start = bg_first;
+      add(bg_start, offset);
     } else if (rebase_first && first) {
-      offset += bg_start + at.integer - *first;
+      add(offset, bg_start);
+      add(offset, at.integer);
+      add(offset, -*first);
     }
+    if (overflow)
+      errors.push_back({(at.given ? at : param(n, "shift")).span, "this places the source beyond the representable time",
+                        "timestamps are nanoseconds since 1970 within about ±292 years"});
     sources[rank]->set_mapping(offset, precision);
   }
 
@@ -685,6 +694,12 @@ size_t Engine::Impl::inject_stage(std::string_view stage, uint16_t rank) {
   if (description.nodes.size() != 1 || description.nodes[0].spec->kind != StageKind::timeline_source)
     throw InjectError("inject takes one source stage, e.g. icmp(dst=10.0.0.9, count=3) or pcap(attack.pcap)");
   const Node& node = description.nodes[0];
+  // Read whole on the injecting thread: standard input or a FIFO could block it for ever.
+  if (const Value& file = param(node, "file"); file.given) {
+    std::error_code ec;
+    if (file.text == "-" || !std::filesystem::is_regular_file(file.text, ec))
+      throw InjectError(fmt::format("{}: an injected capture must be a regular file", file.text));
+  }
   SourceOptions options;
   options.rank = rank;
   options.report = &report;

@@ -228,18 +228,18 @@ bool ControlSocket::take(Connection& c, std::string_view data) {
 namespace control {
 
 Taken take_lines(std::string& pending, std::string_view data, const ControlSocket::Handler& handler,
-                 std::string& out) {
+                 std::string& out, size_t limit) {
   Taken taken;
   pending.append(data);
   size_t start = 0;
   for (size_t end; (end = pending.find('\n', start)) != std::string::npos; start = end + 1) {
-    if (end - start > max_line) break;
+    if (end - start > limit) break;
     out += answer_line(handler, std::string_view(pending).substr(start, end - start));
     out += '\n';
     ++taken.answered;
   }
   pending.erase(0, start);
-  if (pending.size() > max_line) {
+  if (pending.size() > limit) {
     out += "error: line too long\n";
     taken.overlong = true;
   }

@@ -74,9 +74,10 @@ struct Taken {
 
 // Appends `data` to `pending` (the start of a line whose newline has not come yet), answers each
 // complete line in it through answer_line(), appending the replies to `out` with a newline each,
-// and keeps the rest in `pending`.
+// and keeps the rest in `pending`. `limit` stands for max_line (the server's); a test or a fuzzer
+// may pass a smaller one to reach the overlong case with small inputs.
 Taken take_lines(std::string& pending, std::string_view data, const ControlSocket::Handler& handler,
-                 std::string& out);
+                 std::string& out, size_t limit = max_line);
 
 // The reply to one line (without its newline): a CR ending the line is dropped, a line with a NUL
 // byte is refused, an exception from `handler` becomes "error: <what>", newlines become spaces.

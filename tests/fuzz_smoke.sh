@@ -32,8 +32,7 @@ for t in "${targets[@]}"; do
   [[ -x $exe ]] || { fail "$exe is missing (build the fuzzers: ninja fuzzers)"; continue; }
   options=(-timeout=10 -rss_limit_mb=2048 -seed="$seed" -artifact_prefix="$PWD/$t-")
   case $t in
-    description) options+=(-dict="$here/fuzz/description.dict" -max_len=4096) ;;
-    control) options+=(-dict="$here/fuzz/description.dict" -max_len=70000) ;;  # past the 64 KiB line limit
+    description | control) options+=(-dict="$here/fuzz/description.dict" -max_len=4096) ;;
     pcap | pcapng) options+=(-max_len=65536) ;;
   esac
 

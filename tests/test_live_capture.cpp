@@ -161,15 +161,6 @@ class Collector {
   size_t bad_batches_ = 0;
 };
 
-std::string error_of(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const std::runtime_error& e) {
-    return e.what();
-  }
-  return "";
-}
-
 // The frames' tags in capture order: what `frame` wrote into bytes 14..17.
 std::vector<uint32_t> tags(const std::vector<Captured>& frames) {
   std::vector<uint32_t> out;
@@ -303,21 +294,21 @@ TEST_CASE("live capture: opening errors name the interface") {
   LIVE_REQUIRE_ENV();
   SUBCASE("missing") {
     const std::string name = fmt::format("vlnone{}", ::getpid() % 1000000);
-    const std::string error = error_of([&] { LiveCapture capture(options(name), rank); });
+    const std::string error = test::error_of([&] { LiveCapture capture(options(name), rank); });
     CHECK(error == fmt::format("live {}: no such interface", name));
   }
   SUBCASE("name too long") {
-    const std::string error = error_of([&] { LiveCapture capture(options("a-name-far-too-long"), rank); });
+    const std::string error = test::error_of([&] { LiveCapture capture(options("a-name-far-too-long"), rank); });
     CHECK(error.find("live a-name-far-too-long: no such interface") == 0);
   }
   SUBCASE("down") {
     Veth veth("vl", /*up=*/false);
-    const std::string error = error_of([&] { LiveCapture capture(options(veth.b()), rank); });
+    const std::string error = test::error_of([&] { LiveCapture capture(options(veth.b()), rank); });
     CHECK(error.find(fmt::format("live {}: interface is down", veth.b())) == 0);
   }
   SUBCASE("bad filter") {
     Veth veth("vl");
-    const std::string error = error_of([&] { LiveCapture capture(options(veth.b(), "ether proto nonsense"), rank); });
+    const std::string error = test::error_of([&] { LiveCapture capture(options(veth.b(), "ether proto nonsense"), rank); });
     CHECK(error.find(fmt::format("live {}: filter 'ether proto nonsense': ", veth.b())) == 0);
     MESSAGE(error);
   }
@@ -330,7 +321,7 @@ TEST_CASE("live capture: opening errors name the interface") {
       if (::syscall(SYS_capget, &header, data) != 0) return;
       data[0].effective &= ~(1u << CAP_NET_RAW);
       if (::syscall(SYS_capset, &header, data) != 0) return;
-      error = error_of([&] { LiveCapture capture(options("lo", ""), rank); });
+      error = test::error_of([&] { LiveCapture capture(options("lo", ""), rank); });
     }).join();
     CHECK(error.find("live lo: permission denied: capturing needs CAP_NET_RAW") == 0);
   }

@@ -168,15 +168,6 @@ uint64_t rx_packets(const std::string& interface) {
   return n;
 }
 
-std::string error_of(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const std::runtime_error& e) {
-    return e.what();
-  }
-  return "";
-}
-
 }  // namespace
 
 TEST_CASE("nic: every frame arrives on the veth peer, byte-identical and in order") {
@@ -330,7 +321,7 @@ TEST_CASE("nic: a frame over the MTU is an error naming its record, or is trunca
     SUBCASE("error") {
       Capture capture(veth.b(), 1);
       NicWriter writer(veth.a(), {.method = method});
-      const std::string error = error_of([&] { writer.consume(*batch); });
+      const std::string error = test::error_of([&] { writer.consume(*batch); });
       CHECK(error.find(veth.a()) != std::string::npos);
       CHECK(error.find("record 1 ") != std::string::npos);
       CHECK(error.find("MTU") != std::string::npos);
@@ -342,7 +333,7 @@ TEST_CASE("nic: a frame over the MTU is an error naming its record, or is trunca
     SUBCASE("an untagged frame may not use the tag's 4 bytes") {
       fill(*batch, {frame(0, 1518)});
       NicWriter writer(veth.a(), {.method = method});
-      CHECK(error_of([&] { writer.consume(*batch); }).find("record 0 ") != std::string::npos);
+      CHECK(test::error_of([&] { writer.consume(*batch); }).find("record 0 ") != std::string::npos);
     }
     SUBCASE("truncated") {
       Capture capture(veth.b(), sent.size());
@@ -381,7 +372,7 @@ TEST_CASE("nic: a missing interface is named in a clear error") {
   NIC_REQUIRE_ENV();
   const std::string name = fmt::format("vpnone{}", ::getpid() % 1000000);
   FOR_EACH_METHOD(method) {
-    const std::string error = error_of([&] { NicWriter writer(name, {.method = method}); });
+    const std::string error = test::error_of([&] { NicWriter writer(name, {.method = method}); });
     CHECK(error.find(name) != std::string::npos);
     CHECK(error.find("no such interface") != std::string::npos);
   }
@@ -392,7 +383,7 @@ TEST_CASE("nic: an interface that is down is named in a clear error") {
   FOR_EACH_METHOD(method) {
     SUBCASE("down when opened") {
       Veth veth(/*up=*/false);
-      const std::string error = error_of([&] { NicWriter writer(veth.a(), {.method = method}); });
+      const std::string error = test::error_of([&] { NicWriter writer(veth.a(), {.method = method}); });
       CHECK(error.find(veth.a()) != std::string::npos);
       CHECK(error.find("down") != std::string::npos);
     }
@@ -405,7 +396,7 @@ TEST_CASE("nic: an interface that is down is named in a clear error") {
       writer.consume(*batch);
       CHECK(writer.nic_stats().sent == 2);
       REQUIRE(Veth::set_up(veth.a(), false) == 0);
-      const std::string error = error_of([&] { writer.consume(*batch); });
+      const std::string error = test::error_of([&] { writer.consume(*batch); });
       CHECK(error.find(veth.a()) != std::string::npos);
       CHECK(error.find("down") != std::string::npos);
       pool.release(batch);

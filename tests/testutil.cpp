@@ -113,6 +113,15 @@ void Veth::remove() {
   created_ = false;
 }
 
+std::string error_of(const std::function<void()>& f) {
+  try {
+    f();
+  } catch (const std::runtime_error& e) {
+    return e.what();
+  }
+  return "";
+}
+
 std::string veth_unavailable() {
   if (::geteuid() != 0) return "not root";
   if (sh("ip -V") != 0) return "`ip` is missing";

@@ -4,6 +4,7 @@
 
 #include <cstdint>
 #include <filesystem>
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -65,6 +66,9 @@ class Veth {
 
 // Why veth pairs cannot be made here ("not root", ...), empty when they can.
 std::string veth_unavailable();
+
+// The message of the std::runtime_error f throws, empty when it throws none.
+std::string error_of(const std::function<void()>& f);
 
 // Runs a pipeline description quietly; returns the exit status (0, 1, 2, 3) like `veipipe run`.
 int run_pipeline(const std::string& description);

@@ -14,7 +14,6 @@
 
 #include "pipeline/plan.h"
 #include "pipeline/source_factory.h"
-#include "pipeline/tsan.h"
 #include "stages/control_socket.h"
 #include "stages/file_writer.h"
 #include "stages/live_capture.h"
@@ -439,13 +438,10 @@ void Engine::Impl::build_graph() {
   merger->set_origin(origin);
   merge_node = std::make_unique<flow::function_node<Batch*, flow::continue_msg>>(
       graph, flow::serial, [this](Batch* b) {
-        handoff_acquire(b);
-        handoff_acquire(merger.get());
         const bool event = b->event;
         merger->push(b);
         if (event) events_in_flight.fetch_sub(1);
         maybe_finish();
-        handoff_release(merger.get());
         return flow::continue_msg();
       });
   source_done.assign(n, 0);
@@ -459,13 +455,7 @@ void Engine::Impl::build_graph() {
     // A batch back in its pool lets the source read one more: memory stays at the pool's size.
     pools.back()->set_on_release([l = limiter.get()] { l->decrementer().try_put(flow::continue_msg()); });
     auto& input = input_nodes.emplace_back(std::make_unique<flow::input_node<Batch*>>(
-        graph, [this, rank](tbb::flow_control& fc) {
-          handoff_acquire(sources[rank].get());
-          Batch* b = next_batch(rank, fc);
-          handoff_release(sources[rank].get());
-          handoff_release(b);
-          return b;
-        }));
+        graph, [this, rank](tbb::flow_control& fc) { return next_batch(rank, fc); }));
     flow::make_edge(*input, *limiter);
     flow::make_edge(*limiter, *merge_node);
   }
@@ -641,7 +631,6 @@ bool Engine::Impl::submit_event(Batch* b) {
     output.push(b);
   } else {
     events_in_flight.fetch_add(1);
-    handoff_release(b);
     merge_node->try_put(b);
   }
   return true;
@@ -797,8 +786,6 @@ int Engine::wait() {
   auto& d = *impl_;
   if (!d.running) return exit_failure;
   d.graph.wait_for_all();
-  handoff_acquire(d.merger.get());
-  for (auto& source : d.sources) handoff_acquire(source.get());
   d.output_thread.join();
   d.controls.clear();
   for (auto& live : d.lives) live->stop();

@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Builds veipipe and runs the whole test suite (unit, corpus, command-line, wire, large-file tests),
 # then the same suite built with AddressSanitizer + UndefinedBehaviorSanitizer (the 4 GiB test
-# aside: it exercises nothing the others do not, and takes minutes under ASan), and the concurrency
-# tests (injection, control socket, live source, pacer, nic) under ThreadSanitizer.
+# aside: it exercises nothing the others do not, and takes minutes under ASan), and once more under
+# ThreadSanitizer.
 # Last, a one-minute fuzz smoke run of the libFuzzer targets (fuzz/), built with clang in build-fuzz/.
 set -euo pipefail
 here=$(cd "$(dirname "$0")/.." && pwd)
@@ -13,12 +13,16 @@ asan=${VEIPIPE_ASAN_BUILD_DIR:-$here/build-asan}
 VEIPIPE_BUILD_DIR=$asan bash "$here/scripts/build.sh" -DVEIPIPE_SANITIZE=address,undefined -DVEIPIPE_BUILD_BENCHMARKS=OFF
 ctest --test-dir "$asan" --output-on-failure -j2 -E large_file_test "$@"
 tsan=${VEIPIPE_TSAN_BUILD_DIR:-$here/build-tsan}
-cmake -S "$here" -B "$tsan" -G Ninja -DVEIPIPE_SANITIZE=thread -DVEIPIPE_BUILD_BENCHMARKS=OFF >/dev/null
-ninja -C "$tsan" veipipe_tests veigen
-# Not yet fatal: one run in four still fails here, undiagnosed (issue 5 stays open until it is clean).
-TSAN_OPTIONS="suppressions=$here/tests/tsan.supp halt_on_error=1" \
-  "$tsan/tests/veipipe_tests" -tc='*inject*,control*,live*,pace*,nic*' ||
-  echo "test.sh: the ThreadSanitizer stage FAILED (reported, not yet fatal: see issue 5)" >&2
+# TSan needs a libtbb built with it (Debian's own source, scripts/tsan-tbb.sh), or it reports TBB's
+# task hand-offs as races. No suppressions: every report fails the stage. TSan's one-second sleep
+# at exit is cut to 100 ms, which the tests that time an exit allow for. The limits test stays out:
+# it bounds RSS, which TSan's shadow memory multiplies; the plain and ASan runs check it.
+tbb_config=$(bash "$here/scripts/tsan-tbb.sh" "$tsan-tbb")
+cmake -S "$here" -B "$tsan" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DVEIPIPE_SANITIZE=thread \
+  -DVEIPIPE_BUILD_BENCHMARKS=OFF -DTBB_DIR="$tbb_config" >/dev/null
+ninja -C "$tsan"
+TSAN_OPTIONS="halt_on_error=1 atexit_sleep_ms=100" \
+  ctest --test-dir "$tsan" --output-on-failure -j2 -E 'large_file_test|limits_test' "$@"
 
 # The fuzz smoke test (tests/fuzz_smoke.sh, about a minute): the libFuzzer targets need clang, so they
 # build in a directory of their own (build-fuzz/). It runs when the whole suite does (no ctest

@@ -3,8 +3,11 @@
 #include <fmt/format.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <csignal>
 #include <fstream>
+#include <memory>
+#include <mutex>
 #include <optional>
 #include <thread>
 
@@ -103,7 +106,8 @@ void write_stats_json(const std::string& path, const vei::Stats& s, int status) 
 
 // SIGINT/SIGTERM are taken by one thread with sigwait, so the engine is stopped from ordinary code.
 // The first stops reading (everything merged is still written); a second one exits at once, as
-// soon as no write to the output is under way.
+// soon as no write to the output is under way. The engine is reached only under a mutex, and only
+// while run() watches it: a signal that arrives as the run ends must not touch a destroyed engine.
 class SignalGuard {
  public:
   SignalGuard() {
@@ -111,30 +115,48 @@ class SignalGuard {
     sigaddset(&set_, SIGINT);
     sigaddset(&set_, SIGTERM);
     pthread_sigmask(SIG_BLOCK, &set_, nullptr);
+    std::thread([this] { take_signals(); }).detach();
   }
-  void watch(vei::Engine& engine) {
-    std::thread([this, &engine] {
-      int sig = 0;
-      sigwait(&set_, &sig);
-      received_ = sig;
-      engine.stop();
-      sigwait(&set_, &sig);
-      // A write cut by the exit would leave half a record: wait for the one in progress, if any.
-      engine.freeze_output();
-      _exit(128 + sig);
-    }).detach();
+
+  // Stops the engine on the first signal (at once, if one came already) until the result is destroyed.
+  [[nodiscard]] auto watch(vei::Engine& engine) {
+    set_engine(&engine);
+    auto unwatch = [this](SignalGuard*) { set_engine(nullptr); };
+    return std::unique_ptr<SignalGuard, decltype(unwatch)>(this, unwatch);
   }
   int received() const { return received_; }
 
  private:
+  void set_engine(vei::Engine* engine) {
+    std::lock_guard lock(mutex_);
+    engine_ = engine;
+    if (engine_ && received_) engine_->stop();
+  }
+  void take_signals() {
+    int sig = 0;
+    sigwait(&set_, &sig);
+    {
+      std::lock_guard lock(mutex_);
+      received_ = sig;
+      if (engine_) engine_->stop();
+    }
+    sigwait(&set_, &sig);
+    std::lock_guard lock(mutex_);
+    // A write cut by the exit would leave half a record: wait for the one in progress, if any.
+    if (engine_) engine_->freeze_output();
+    _exit(128 + sig);
+  }
+
   sigset_t set_{};
+  std::mutex mutex_;
+  vei::Engine* engine_ = nullptr;  // under mutex_
   std::atomic<int> received_{0};
 };
 
 int run(const Input& input, bool quiet, const std::string& stats_json, SignalGuard& signals) {
   // Warnings about the inputs are printed even with -q: quiet is for progress and statistics.
   auto engine = vei::Engine::from_description(input.where, input.text);
-  signals.watch(engine);
+  const auto watching = signals.watch(engine);
   engine.start();
   std::atomic<bool> done{false};
   std::optional<std::thread> progress;

@@ -69,7 +69,7 @@ std::span<const StageSpec> builtin_stages() {
           }},
       StageSpec{
           "live", StageKind::event_source,
-          "Captures from a network interface (libpcap, immediate mode, nanosecond timestamps) on its own "
+          "Captures from a network interface (libpcap, TPACKET_V3 with a 1 ms timeout, nanosecond timestamps) on its own "
           "thread. Its packets are events: each is stamped on the output timeline at the moment it was "
           "captured (while pacing in real time, the background time matching the wall clock; at top speed, "
           "the time of the last packet written) and merged within the merge's `lateness`.",
@@ -134,7 +134,9 @@ std::span<const StageSpec> builtin_stages() {
               {"mbps", ParamType::bitrate, "", "a constant bit rate (wire bytes) instead of the capture's timing, e.g. `100mbps`"},
               {"loop", ParamType::integer, "1",
                "play the timeline sources this many times; the timeline continues (each pass starts one "
-               "average packet gap after the previous pass's last packet of the first source)"},
+               "average packet gap after the previous pass's last packet of the first source; a source that "
+               "lasts longer overlaps its next pass, whose records before the previous pass's last are clamped "
+               "to its time, as disorder=clamp does)"},
           }},
       StageSpec{
           "file", StageKind::sink,

@@ -25,8 +25,11 @@ void LoopingSource::fill(Batch& batch) {
     if (!batch.last || pass_ + 1 == passes_) return;
     before_ = stats_;
     ++pass_;
+    const int64_t last = current_->last_ts();
     current_ = open_();
     current_->set_mapping(offset_ + static_cast<int64_t>(pass_) * period_ns_, output_precision_);
+    // A source that lasts longer than the period overlaps its next pass.
+    current_->follow(last);
     batch.last = false;
     // A pass that ends with an empty batch goes on with the next pass's first records.
     if (!batch.records.empty()) return;

@@ -55,6 +55,10 @@ class TimelineSource {
     output_precision_ = precision;
   }
   int64_t offset() const { return offset_; }
+  // Continues a timeline another instance delivered up to `ts`: a record older than that counts
+  // as disordered (and is clamped, unless disorder=keep), as it would within one file.
+  void follow(int64_t ts) { last_ts_ = ts; }
+  int64_t last_ts() const { return last_ts_; }
   // Compiles `options().filter` for the link type found on opening; throws on a bad expression.
   void compile_filter();
 

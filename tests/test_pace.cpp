@@ -67,6 +67,33 @@ TEST_CASE("pace: loop=3 plays every source three times on one continuing timelin
   }
 }
 
+TEST_CASE("pace: a looped source longer than the background overlaps its next pass in time order") {
+  test::TempDir dir;
+  test::write_raw(dir / "bg.pcap", trace(10, 1000));           // period 10 ms
+  test::write_raw(dir / "long.pcap", trace(4, 5000, 100));      // at +1 ms: 1, 6, 11, 16 ms
+  const auto out = dir / "out.pcap";
+  Stats stats;
+  REQUIRE(test::run_pipeline(fmt::format("pcap({}) -> m: merge(end=all) -> pace(topspeed, loop=2) -> file({}, precision=ns)\n"
+                                         "pcap({}, at=1ms) -> m",
+                                         (dir / "bg.pcap").string(), out.string(), (dir / "long.pcap").string()),
+                             &stats) == 0);
+  const auto got = test::read_raw(out);
+  REQUIRE(got.records.size() == 28);
+  for (size_t i = 1; i < got.records.size(); ++i) {
+    CAPTURE(i);
+    CHECK(got.records[i].ts_ns(true) >= got.records[i - 1].ts_ns(true));
+  }
+  // Pass 2 of long.pcap starts at 11 ms, before pass 1's last record (16 ms): 11 ms is raised to 16 ms.
+  REQUIRE(stats.sources.size() == 2);
+  CHECK(stats.sources[1].packets == 8);
+  CHECK(stats.sources[1].disordered == 1);
+  std::vector<int64_t> long_times;
+  for (const auto& r : got.records)
+    if (tag_of(r) >= 100) long_times.push_back(r.ts_ns(true) - t0_ns);
+  CHECK(long_times == std::vector<int64_t>{1'000'000, 6'000'000, 11'000'000, 16'000'000, 16'000'000, 16'000'000,
+                                           21'000'000, 26'000'000});
+}
+
 TEST_CASE("pace: events injected during a paced replay are merged in time order within its span") {
   test::TempDir dir;
   test::write_raw(dir / "bg.pcap", trace(400, 1000));  // 0.4 s of timeline, played at 2x: 0.2 s

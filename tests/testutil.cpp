@@ -128,10 +128,12 @@ std::string veth_unavailable() {
   return {};
 }
 
-int run_pipeline(const std::string& description) {
+int run_pipeline(const std::string& description, Stats* stats) {
   auto engine = Engine::from_description("<test>", description, true);
   engine.start();
-  return engine.wait();
+  const int status = engine.wait();
+  if (stats) *stats = engine.stats();
+  return status;
 }
 
 }  // namespace vei::test

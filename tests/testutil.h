@@ -8,6 +8,8 @@
 #include <string>
 #include <vector>
 
+#include "pipeline/engine.h"
+
 namespace vei::test {
 
 struct RawRecord {
@@ -71,6 +73,6 @@ std::string veth_unavailable();
 std::string error_of(const std::function<void()>& f);
 
 // Runs a pipeline description quietly; returns the exit status (0, 1, 2, 3) like `veipipe run`.
-int run_pipeline(const std::string& description);
+int run_pipeline(const std::string& description, Stats* stats = nullptr);
 
 }  // namespace vei::test

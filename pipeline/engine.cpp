@@ -232,7 +232,7 @@ struct Engine::Impl {
   std::vector<std::unique_ptr<ControlSocket>> controls;
   std::string control_line(std::string_view line);
   void open_sources();
-  std::unique_ptr<TimelineSource> open_again(size_t rank);
+  std::unique_ptr<TimelineSource> open_again(size_t rank, uint64_t pass);
   void loop_sources(const Value& loop);
   void build_graph();
   Batch* next_batch(size_t rank, tbb::flow_control& fc);
@@ -385,8 +385,10 @@ void Engine::Impl::open_sources() {
   }
 }
 
-std::unique_ptr<TimelineSource> Engine::Impl::open_again(size_t rank) {
+std::unique_ptr<TimelineSource> Engine::Impl::open_again(size_t rank, uint64_t pass) {
   SourceOptions options;
+  // Messages about a later pass (its disorder, a damaged record) say which pass they mean.
+  options.name = fmt::format("{} (loop pass {})", sources[rank]->options().name, pass + 1);
   options.rank = static_cast<uint16_t>(rank);
   options.report = &report;
   auto source = make_timeline_source(pipeline->nodes[plan.sources[rank]], std::move(options), context);
@@ -419,7 +421,7 @@ void Engine::Impl::loop_sources(const Value& loop) {
   const int64_t period = span + (count > 1 ? span / static_cast<int64_t>(count - 1) : 1'000'000);
   for (size_t rank = 0; rank < sources.size(); ++rank) {
     const int64_t offset = sources[rank]->offset();
-    sources[rank] = std::make_unique<LoopingSource>(std::move(sources[rank]), [this, rank] { return open_again(rank); },
+    sources[rank] = std::make_unique<LoopingSource>(std::move(sources[rank]), [this, rank](uint64_t pass) { return open_again(rank, pass); },
                                                     static_cast<uint64_t>(loop.integer), period);
     sources[rank]->set_mapping(offset, precision);
   }

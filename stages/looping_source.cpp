@@ -26,7 +26,7 @@ void LoopingSource::fill(Batch& batch) {
     before_ = stats_;
     ++pass_;
     const int64_t last = current_->last_ts();
-    current_ = open_();
+    current_ = open_(pass_);
     current_->set_mapping(offset_ + static_cast<int64_t>(pass_) * period_ns_, output_precision_);
     // A source that lasts longer than the period overlaps its next pass.
     current_->follow(last);

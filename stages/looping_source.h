@@ -13,8 +13,8 @@ namespace vei {
 
 class LoopingSource final : public TimelineSource {
  public:
-  // Opens the source again, its filter compiled, for the next pass.
-  using Opener = std::function<std::unique_ptr<TimelineSource>()>;
+  // Opens the source again, its filter compiled, for pass `pass` (counted from 0).
+  using Opener = std::function<std::unique_ptr<TimelineSource>(uint64_t pass)>;
 
   // `first` is the first pass's instance, already open, mapped and filtered.
   LoopingSource(std::unique_ptr<TimelineSource> first, Opener open, uint64_t passes, int64_t period_ns);

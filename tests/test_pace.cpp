@@ -87,6 +87,9 @@ TEST_CASE("pace: a looped source longer than the background overlaps its next pa
   REQUIRE(stats.sources.size() == 2);
   CHECK(stats.sources[1].packets == 8);
   CHECK(stats.sources[1].disordered == 1);
+  REQUIRE(stats.warnings.size() == 1);
+  CHECK(stats.warnings[0].find("long.pcap (loop pass 2): 1 record(s) older than a record before them") !=
+        std::string::npos);
   std::vector<int64_t> long_times;
   for (const auto& r : got.records)
     if (tag_of(r) >= 100) long_times.push_back(r.ts_ns(true) - t0_ns);

@@ -14,6 +14,7 @@
 
 #include "pipeline/plan.h"
 #include "pipeline/source_factory.h"
+#include "pipeline/transform_factory.h"
 #include "stages/control_socket.h"
 #include "stages/file_writer.h"
 #include "stages/live_capture.h"
@@ -210,6 +211,23 @@ struct Engine::Impl {
   std::vector<std::string> live_names;
   std::vector<int64_t> live_last_stamp;  // output thread: a live source's packets keep capture order
 
+  // Transforms by node id, null for other stages: apply() is const, so one instance serves every
+  // thread. chains[rank]: the transforms a rank's packets go through, its own then the output's.
+  struct TransformCounts {
+    std::atomic<uint64_t> changed{0}, dropped{0};
+  };
+  std::vector<std::unique_ptr<Transform>> transforms;
+  std::unique_ptr<TransformCounts[]> transform_counts;
+  std::vector<std::vector<int>> chains;
+  void make_transforms(std::vector<Diagnostic>& errors);
+  void run_transforms(Batch& b, size_t rank) {
+    for (int id : chains[rank]) {
+      const TransformStats t = transforms[id]->apply(b);
+      if (t.changed) transform_counts[id].changed.fetch_add(t.changed, std::memory_order_relaxed);
+      if (t.dropped) transform_counts[id].dropped.fetch_add(t.dropped, std::memory_order_relaxed);
+    }
+  }
+
   // Hands an event batch to the merge node, or while pacing to the output thread; false (and the
   // batch released) once the pipeline takes no more events.
   bool submit_event(Batch* b);
@@ -326,6 +344,7 @@ void Engine::Impl::open_sources() {
                         "writing it would destroy the input before it is read"});
     total_input_bytes += std::filesystem::file_size(in_path, ec) * !ec;
   }
+  make_transforms(errors);
   if (!errors.empty()) throw DescriptionError(pipeline->where, pipeline->text, std::move(errors));
   if (plan.pacer) {
     if (const Value& loop = param(nodes[*plan.pacer], "loop"); loop.integer > 1) loop_sources(loop);
@@ -366,8 +385,14 @@ void Engine::Impl::open_sources() {
       return std::unique_ptr<Sink>(std::move(writer));
     };
   } else {
-    open_sink = [path = out_path, precision = precision, snaplen = snaplen, linktype = bg.linktype, labels] {
-      return std::unique_ptr<Sink>(std::make_unique<FileWriter>(path, precision, snaplen, linktype, labels));
+    // A snaplen() after the merge cuts every packet: the header says so, as editcap -s writes it.
+    uint32_t header_snaplen = snaplen;
+    if (!param(sink_node, "snaplen").given)
+      for (int id : plan.output_transforms)
+        if (nodes[id].spec->name == "snaplen")
+          header_snaplen = std::min(header_snaplen, static_cast<uint32_t>(param(nodes[id], "length").integer));
+    open_sink = [path = out_path, precision = precision, header_snaplen, linktype = bg.linktype, labels] {
+      return std::unique_ptr<Sink>(std::make_unique<FileWriter>(path, precision, header_snaplen, linktype, labels));
     };
   }
   if (plan.pacer) {
@@ -383,6 +408,25 @@ void Engine::Impl::open_sources() {
       pacer->set_delay(plan.merger ? param(nodes[*plan.merger], "lateness").integer : 0);
     }
   }
+}
+
+void Engine::Impl::make_transforms(std::vector<Diagnostic>& errors) {
+  const auto& nodes = pipeline->nodes;
+  const uint32_t linktype = sources[0]->info().linktype;  // every source's, checked before
+  transforms.resize(nodes.size());
+  transform_counts = std::make_unique<TransformCounts[]>(nodes.size());
+  const auto chain = [&](const std::vector<int>& own) {
+    std::vector<int> ids = own;
+    ids.insert(ids.end(), plan.output_transforms.begin(), plan.output_transforms.end());
+    for (int id : ids)
+      if (!transforms[id]) transforms[id] = make_transform(nodes[id], linktype, snaplen, errors);
+    return ids;
+  };
+  for (const auto& own : plan.source_transforms) chains.push_back(chain(own));
+  chains.push_back(chain({}));  // api_rank
+  chains.push_back(chain({}));  // control_rank
+  for (size_t i = 0; i < plan.events.size(); ++i)
+    if (nodes[plan.events[i]].spec->name == "live") chains.push_back(chain(plan.event_transforms[i]));
 }
 
 std::unique_ptr<TimelineSource> Engine::Impl::open_again(size_t rank, uint64_t pass) {
@@ -477,7 +521,10 @@ Batch* Engine::Impl::next_batch(size_t rank, tbb::flow_control& fc) {
   }
   bool end = stopping;
   try {
-    if (!end) sources[rank]->fill(*b);
+    if (!end) {
+      sources[rank]->fill(*b);
+      run_transforms(*b, rank);
+    }
   } catch (const std::exception& e) {
     fail(e.what());
     end = true;
@@ -621,6 +668,11 @@ void Engine::Impl::stamp_paced_event(Batch& b) {
 }
 
 bool Engine::Impl::submit_event(Batch* b) {
+  run_transforms(*b, b->source);
+  if (b->records.empty()) {  // all filtered out
+    b->pool->release(b);
+    return true;
+  }
   std::shared_lock lock(inject_mutex);
   if (!accepting) {
     b->pool->release(b);
@@ -846,6 +898,12 @@ Stats Engine::stats() const {
   for (const auto& live : d.lives) {
     const auto st = live->stats();
     s.live.push_back({d.live_names[&live - d.lives.data()], st.packets, st.bytes, st.kernel_dropped, st.if_dropped});
+  }
+  for (size_t id = 0; id < d.transforms.size(); ++id) {
+    if (!d.transforms[id]) continue;
+    const Node& n = d.pipeline->nodes[id];
+    s.transforms.push_back({fmt::format("{} at {}:{}", n.label.empty() ? n.spec->name : n.label, n.span.line, n.span.col),
+                            d.transform_counts[id].changed.load(), d.transform_counts[id].dropped.load()});
   }
   const auto end = d.running ? std::chrono::steady_clock::now() : d.finished;
   s.seconds = std::chrono::duration<double>(end - d.started).count();

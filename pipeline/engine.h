@@ -43,6 +43,12 @@ struct PaceSummary {
   uint64_t samples = 0;
 };
 
+struct TransformSummary {
+  std::string name;      // the stage and where it is written: `snaplen at 1:20`
+  uint64_t changed = 0;  // packets edited
+  uint64_t dropped = 0;  // packets removed
+};
+
 struct NicSummary {
   uint64_t sent = 0, failed = 0, retried = 0;
 };
@@ -59,6 +65,7 @@ struct Stats {
   uint64_t events = 0;           // injected frames merged into the output
   uint64_t late_events = 0;      // asked for a time already past: written at "now" instead
   std::vector<LiveSummary> live;
+  std::vector<TransformSummary> transforms;
   std::optional<PaceSummary> pace;  // with a pace stage that waits
   std::optional<NicSummary> nic;    // with a nic sink
   double seconds = 0;

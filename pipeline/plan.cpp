@@ -32,6 +32,25 @@ void check_pacer(const Node& pace, std::vector<Diagnostic>& errors) {
     errors.push_back({loop->span, "loop must be at least 1", ""});
 }
 
+// Walks upstream from `id` through a chain of transforms, each with one input. Returns the first
+// stage that is not a transform (-1 after an error) and the transforms passed, nearest it first.
+int through_transforms(const Pipeline& pipeline, int id, std::vector<int>& chain, std::vector<Diagnostic>& errors) {
+  chain.clear();
+  // A bound on the walk: labels could make a transform feed itself.
+  for (size_t steps = 0; pipeline.nodes[id].spec->kind == StageKind::transform; ++steps) {
+    const Node& t = pipeline.nodes[id];
+    if (t.inputs.size() != 1 || steps == pipeline.nodes.size()) {
+      errors.push_back({t.span, t.inputs.empty() ? "nothing feeds this transform" : "a transform takes one input",
+                        "transforms sit in a chain: `pcap(in.pcap) -> snaplen(96) -> m`"});
+      return -1;
+    }
+    chain.push_back(id);
+    id = t.inputs[0];
+  }
+  std::reverse(chain.begin(), chain.end());
+  return id;
+}
+
 }  // namespace
 
 Plan make_plan(const Pipeline& pipeline) {
@@ -59,21 +78,33 @@ Plan make_plan(const Pipeline& pipeline) {
       plan.pacer = fed->id;
       check_pacer(*fed, errors);
     }
+    const int feeder_id =
+        fed->inputs.empty() ? -1 : through_transforms(pipeline, fed->inputs[0], plan.output_transforms, errors);
     if (fed->inputs.empty()) {
       errors.push_back({fed->span, fmt::format("nothing feeds this {}", fed->spec->name), "connect a source to it with `->`"});
-    } else {
-      const Node& feeder = pipeline.nodes[fed->inputs[0]];
+    } else if (feeder_id >= 0) {
+      const Node& feeder = pipeline.nodes[feeder_id];
       if (feeder.spec->kind == StageKind::merger) {
         plan.merger = feeder.id;
-        for (int id : feeder.inputs) {
+        for (int input : feeder.inputs) {
+          std::vector<int> chain;
+          const int id = through_transforms(pipeline, input, chain, errors);
+          if (id < 0) continue;
           const Node& in = pipeline.nodes[id];
-          if (in.spec->kind == StageKind::event_source)
+          if (in.spec->kind == StageKind::event_source) {
+            // A control socket's injections share one path into the engine, whichever socket they came by.
+            if (in.spec->name == "control" && !chain.empty())
+              errors.push_back({pipeline.nodes[chain.front()].span, "a control socket's packets take only the transforms after the merge",
+                                "move this transform after the merge, where it applies to every packet"});
             plan.events.push_back(id);
-          else if (is_source(in))
+            plan.event_transforms.push_back(std::move(chain));
+          } else if (is_source(in)) {
             plan.sources.push_back(id);
-          else
+            plan.source_transforms.push_back(std::move(chain));
+          } else {
             errors.push_back({in.span, fmt::format("'{}' cannot feed a merger here", in.spec->name),
                               "a merger takes sources"});
+          }
         }
         if (feeder.inputs.empty()) errors.push_back({feeder.span, "this merger has no inputs", ""});
         else if (plan.sources.empty())
@@ -81,6 +112,7 @@ Plan make_plan(const Pipeline& pipeline) {
                             "the first timeline source (e.g. a pcap) is the background whose timeline the output follows"});
       } else if (feeder.spec->kind == StageKind::timeline_source) {
         plan.sources.push_back(feeder.id);
+        plan.source_transforms.emplace_back();
       } else {
         errors.push_back({feeder.span, fmt::format("'{}' cannot feed the {} here", feeder.spec->name, fed->spec->name),
                           "feed it from a source or a merge"});
@@ -91,6 +123,10 @@ Plan make_plan(const Pipeline& pipeline) {
   std::vector<bool> listed(pipeline.nodes.size());
   for (int id : plan.sources) listed[id] = true;
   for (int id : plan.events) listed[id] = true;
+  for (const auto* chains : {&plan.source_transforms, &plan.event_transforms})
+    for (const auto& chain : *chains)
+      for (int id : chain) listed[id] = true;
+  for (int id : plan.output_transforms) listed[id] = true;
   for (const auto& n : pipeline.nodes) {
     const bool used = n.id == plan.sink || n.id == plan.merger || n.id == plan.pacer || listed[n.id];
     if (!used && is_source(n) && n.outputs.empty())
@@ -106,7 +142,10 @@ std::string describe_plan(const Plan& plan, bool dot) {
   const auto& nodes = plan.pipeline->nodes;
   std::vector<int> order = plan.sources;
   order.insert(order.end(), plan.events.begin(), plan.events.end());
+  for (const auto* chains : {&plan.source_transforms, &plan.event_transforms})
+    for (const auto& chain : *chains) order.insert(order.end(), chain.begin(), chain.end());
   if (plan.merger) order.push_back(*plan.merger);
+  order.insert(order.end(), plan.output_transforms.begin(), plan.output_transforms.end());
   if (plan.pacer) order.push_back(*plan.pacer);
   order.push_back(plan.sink);
   std::string out;
@@ -121,13 +160,20 @@ std::string describe_plan(const Plan& plan, bool dot) {
       for (int to : nodes[id].outputs) out += fmt::format("  n{} -> n{};\n", id, to);
     return out + "}\n";
   }
+  const auto then = [&](const std::vector<int>& chain) {
+    std::string text;
+    for (int id : chain) text += " -> " + stage_text(nodes[id]);
+    return text;
+  };
   for (size_t rank = 0; rank < plan.sources.size(); ++rank) {
     const Node& n = nodes[plan.sources[rank]];
-    out += fmt::format("source {}{}: {}\n", rank, rank == 0 ? " (background, output timeline)" : "",
-                       stage_text(n));
+    out += fmt::format("source {}{}: {}{}\n", rank, rank == 0 ? " (background, output timeline)" : "",
+                       stage_text(n), then(plan.source_transforms[rank]));
   }
-  for (int id : plan.events) out += fmt::format("event source: {}\n", stage_text(nodes[id]));
+  for (size_t i = 0; i < plan.events.size(); ++i)
+    out += fmt::format("event source: {}{}\n", stage_text(nodes[plan.events[i]]), then(plan.event_transforms[i]));
   if (plan.merger) out += fmt::format("merge: {}\n", stage_text(nodes[*plan.merger]));
+  for (int id : plan.output_transforms) out += fmt::format("transform: {}\n", stage_text(nodes[id]));
   if (plan.pacer) out += fmt::format("pace: {}\n", stage_text(nodes[*plan.pacer]));
   out += fmt::format("sink: {}\n", stage_text(nodes[plan.sink]));
   return out;

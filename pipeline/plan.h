@@ -17,6 +17,11 @@ struct Plan {
   std::optional<int> merger;
   std::optional<int> pacer;  // between the merger (or the source) and the sink
   int sink = -1;
+  // Transforms' node ids, nearest the source first: between sources[rank] and the merge, between
+  // events[i] and the merge, and after the merge (these apply to every packet).
+  std::vector<std::vector<int>> source_transforms;
+  std::vector<std::vector<int>> event_transforms;
+  std::vector<int> output_transforms;
 };
 
 // Throws DescriptionError for a graph the engine cannot run: no sink or several, a stage that

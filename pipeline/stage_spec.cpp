@@ -108,6 +108,36 @@ std::span<const StageSpec> builtin_stages() {
               {"dstmac", ParamType::string, "", "destination Ethernet address (default: as for srcmac)"},
           }},
       StageSpec{
+          "filter", StageKind::transform,
+          "Keeps only the packets a BPF expression matches. Placed after a source, it sees that source's "
+          "packets; after the merge, every packet, events included (a source's own `filter=` is the same "
+          "for that source alone).",
+          {
+              {"expression", ParamType::string, "", "BPF expression (tcpdump syntax), e.g. `tcp port 80`", {}, true, true},
+          }},
+      StageSpec{
+          "snaplen", StageKind::transform,
+          "Keeps at most this many captured bytes of each packet, as `editcap -s` does; the original length "
+          "stays in the record.",
+          {
+              {"length", ParamType::size, "", "captured bytes kept, at least 1, e.g. `96`", {}, true, true},
+          }},
+      StageSpec{
+          "rewrite", StageKind::transform,
+          "Rewrites addresses as tcprewrite does: IPv4 networks mapped onto others of the same prefix length "
+          "(host bits kept), Ethernet addresses set. The IPv4 header checksum and, in a first fragment, the "
+          "TCP or UDP checksum are updated for the new addresses (RFC 1624), so a packet valid before stays "
+          "valid; other protocols, IPv6 and bytes beyond the capture are left alone.",
+          {
+              {"ip", ParamType::string, "",
+               "`OLD:NEW` maps, space-separated, for source and destination addresses: `10.0.0.0/8:172.16.0.0/8` "
+               "or `10.0.0.1:192.168.1.1`; the first that matches applies"},
+              {"srcip", ParamType::string, "", "the same, for source addresses only (tried before `ip`)"},
+              {"dstip", ParamType::string, "", "the same, for destination addresses only (tried before `ip`)"},
+              {"srcmac", ParamType::string, "", "set the Ethernet source address, `aa:bb:cc:dd:ee:ff`"},
+              {"dstmac", ParamType::string, "", "set the Ethernet destination address"},
+          }},
+      StageSpec{
           "merge", StageKind::merger,
           "Merges its inputs into one stream by timestamp. Exact for timeline sources: equal timestamps "
           "are ordered by input declaration order, then record order, so the same inputs always give "

@@ -54,16 +54,9 @@ Ipv4Range parse_ipv4_range(std::string_view text, std::string_view param) {
 
 packets::Mac parse_mac(std::string_view text, std::string_view param) {
   text = trim(text);
-  packets::Mac mac{};
-  auto hex = [](char c) { return c >= '0' && c <= '9' ? c - '0' : (c | 0x20) >= 'a' && (c | 0x20) <= 'f' ? (c | 0x20) - 'a' + 10 : -1; };
-  bool ok = text.size() == 17;
-  for (size_t i = 0; ok && i < 6; ++i) {
-    const int hi = hex(text[3 * i]), lo = hex(text[3 * i + 1]);
-    ok = hi >= 0 && lo >= 0 && (i == 5 || text[3 * i + 2] == ':');
-    mac[i] = static_cast<uint8_t>(hi << 4 | lo);
-  }
-  if (!ok) bad(param, fmt::format("'{}' is not an Ethernet address (expected the form aa:bb:cc:dd:ee:ff)", text));
-  return mac;
+  const auto mac = packets::parse_mac(text);
+  if (!mac) bad(param, fmt::format("'{}' is not an Ethernet address (expected the form aa:bb:cc:dd:ee:ff)", text));
+  return *mac;
 }
 
 IcmpSource::IcmpSource(IcmpOptions icmp, uint32_t linktype, const std::string& background_path,

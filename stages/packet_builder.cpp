@@ -374,4 +374,19 @@ Mac local_mac(uint32_t ip) {
   return {0x02, 0x00, uint8_t(ip >> 24), uint8_t(ip >> 16 & 0xff), uint8_t(ip >> 8 & 0xff), uint8_t(ip & 0xff)};
 }
 
+std::optional<Mac> parse_mac(std::string_view text) {
+  const auto hex = [](char c) {
+    const int lower = c | 0x20;
+    return c >= '0' && c <= '9' ? c - '0' : lower >= 'a' && lower <= 'f' ? lower - 'a' + 10 : -1;
+  };
+  if (text.size() != 17) return std::nullopt;
+  Mac mac{};
+  for (size_t i = 0; i < 6; ++i) {
+    const int hi = hex(text[3 * i]), lo = hex(text[3 * i + 1]);
+    if (hi < 0 || lo < 0 || (i < 5 && text[3 * i + 2] != ':')) return std::nullopt;
+    mac[i] = static_cast<uint8_t>(hi << 4 | lo);
+  }
+  return mac;
+}
+
 }  // namespace vei::packets

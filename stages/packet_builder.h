@@ -5,6 +5,8 @@
 #include <array>
 #include <cstddef>
 #include <cstdint>
+#include <optional>
+#include <string_view>
 #include <vector>
 
 namespace vei::packets {
@@ -40,5 +42,8 @@ std::vector<TimedFrame> http_post_jpg(uint32_t linktype, const Endpoint& client,
 
 // A locally administered MAC address derived from an IPv4 address (02:00:ip:ip:ip:ip).
 Mac local_mac(uint32_t ip);
+
+// `aa:bb:cc:dd:ee:ff`, hex digits in either case; none when the text is anything else.
+std::optional<Mac> parse_mac(std::string_view text);
 
 }  // namespace vei::packets

@@ -17,35 +17,12 @@ namespace {
 
 constexpr int64_t t0_ns = int64_t{1'700'000'000} * 1'000'000'000;
 
-// `count` tagged frames `gap_us` apart from t0.
-test::RawFile trace(uint32_t count, uint32_t gap_us, uint32_t first_tag = 0) {
-  test::RawFile f;
-  f.snaplen = 262144;
-  f.linktype = 1;
-  for (uint32_t i = 0; i < count; ++i) {
-    test::RawRecord r;
-    const uint64_t us = uint64_t{i} * gap_us;
-    r.sec = static_cast<uint32_t>(1'700'000'000 + us / 1'000'000);
-    r.frac = static_cast<uint32_t>(us % 1'000'000);
-    r.bytes = test::tagged_frame(first_tag + i, 64);
-    r.caplen = r.len = 64;
-    f.records.push_back(std::move(r));
-  }
-  return f;
-}
-
-uint32_t tag_of(const test::RawRecord& r) {
-  uint32_t tag = 0;
-  for (int i = 0; i < 4; ++i) tag |= uint32_t{r.bytes[i]} << (8 * i);
-  return tag;
-}
-
 }  // namespace
 
 TEST_CASE("pace: loop=3 plays every source three times on one continuing timeline") {
   test::TempDir dir;
-  test::write_raw(dir / "bg.pcap", trace(10, 1000));        // 0..9 ms: period 10 ms
-  test::write_raw(dir / "probe.pcap", trace(2, 500, 100));  // at +2.25 ms: 2.25, 2.75 ms
+  test::write_raw(dir / "bg.pcap", test::tagged_trace(10, 1000));        // 0..9 ms: period 10 ms
+  test::write_raw(dir / "probe.pcap", test::tagged_trace(2, 500, 64, 100));  // at +2.25 ms: 2.25, 2.75 ms
   const auto out = dir / "out.pcap";
   REQUIRE(test::run_pipeline(fmt::format("pcap({}) -> m: merge -> pace(topspeed, loop=3) -> file({}, precision=ns)\n"
                                          "pcap({}, at=2250us) -> m",
@@ -63,14 +40,14 @@ TEST_CASE("pace: loop=3 plays every source three times on one continuing timelin
   for (size_t i = 0; i < expected.size(); ++i) {
     CAPTURE(i);
     CHECK(got.records[i].ts_ns(true) == expected[i].first);
-    CHECK(tag_of(got.records[i]) == expected[i].second);
+    CHECK(test::tag_of(got.records[i]) == expected[i].second);
   }
 }
 
 TEST_CASE("pace: a looped source longer than the background overlaps its next pass in time order") {
   test::TempDir dir;
-  test::write_raw(dir / "bg.pcap", trace(10, 1000));           // period 10 ms
-  test::write_raw(dir / "long.pcap", trace(4, 5000, 100));      // at +1 ms: 1, 6, 11, 16 ms
+  test::write_raw(dir / "bg.pcap", test::tagged_trace(10, 1000));           // period 10 ms
+  test::write_raw(dir / "long.pcap", test::tagged_trace(4, 5000, 64, 100));      // at +1 ms: 1, 6, 11, 16 ms
   const auto out = dir / "out.pcap";
   Stats stats;
   REQUIRE(test::run_pipeline(fmt::format("pcap({}) -> m: merge(end=all) -> pace(topspeed, loop=2) -> file({}, precision=ns)\n"
@@ -92,14 +69,14 @@ TEST_CASE("pace: a looped source longer than the background overlaps its next pa
         std::string::npos);
   std::vector<int64_t> long_times;
   for (const auto& r : got.records)
-    if (tag_of(r) >= 100) long_times.push_back(r.ts_ns(true) - t0_ns);
+    if (test::tag_of(r) >= 100) long_times.push_back(r.ts_ns(true) - t0_ns);
   CHECK(long_times == std::vector<int64_t>{1'000'000, 6'000'000, 11'000'000, 16'000'000, 16'000'000, 16'000'000,
                                            21'000'000, 26'000'000});
 }
 
 TEST_CASE("pace: events injected during a paced replay are merged in time order within its span") {
   test::TempDir dir;
-  test::write_raw(dir / "bg.pcap", trace(400, 1000));  // 0.4 s of timeline, played at 2x: 0.2 s
+  test::write_raw(dir / "bg.pcap", test::tagged_trace(400, 1000));  // 0.4 s of timeline, played at 2x: 0.2 s
   const auto out = dir / "out.pcap";
   auto engine = Engine::from_description(
       "<test>", fmt::format("pcap({}) -> pace(2x) -> file({}, precision=ns)", (dir / "bg.pcap").string(), out.string()),
@@ -125,8 +102,8 @@ TEST_CASE("pace: events injected during a paced replay are merged in time order 
   for (const auto& r : got.records) {
     CHECK(r.ts_ns(true) >= last);
     last = r.ts_ns(true);
-    if (tag_of(r) & 0x80000000) {
-      CHECK(tag_of(r) == (0x80000000 | next_injected++));
+    if (test::tag_of(r) & 0x80000000) {
+      CHECK(test::tag_of(r) == (0x80000000 | next_injected++));
       // Stamped with the timeline's now: inside the background's span (they all came during it).
       CHECK(r.ts_ns(true) >= t0_ns);
       CHECK(r.ts_ns(true) <= t0_ns + 399'000'000);
@@ -137,7 +114,7 @@ TEST_CASE("pace: events injected during a paced replay are merged in time order 
 
 TEST_CASE("pace: stop() ends a real-time replay at once, writing what was merged") {
   test::TempDir dir;
-  test::write_raw(dir / "bg.pcap", trace(600, 100'000));  // 60 s of timeline
+  test::write_raw(dir / "bg.pcap", test::tagged_trace(600, 100'000));  // 60 s of timeline
   const auto out = dir / "out.pcap";
   auto engine = Engine::from_description(
       "<test>", fmt::format("pcap({}) -> pace(realtime) -> file({})", (dir / "bg.pcap").string(), out.string()), true);
@@ -151,5 +128,5 @@ TEST_CASE("pace: stop() ends a real-time replay at once, writing what was merged
   // Everything merged before the stop is written, in order: a prefix of the input.
   CHECK(got.records.size() >= 3);
   CHECK(got.records.size() <= 600);
-  for (size_t i = 0; i < got.records.size(); ++i) CHECK(tag_of(got.records[i]) == i);
+  for (size_t i = 0; i < got.records.size(); ++i) CHECK(test::tag_of(got.records[i]) == i);
 }

@@ -76,6 +76,28 @@ std::vector<unsigned char> tagged_frame(uint32_t tag, size_t size) {
   return b;
 }
 
+uint32_t tag_of(const RawRecord& record) {
+  uint32_t tag = 0;
+  for (int i = 0; i < 4; ++i) tag |= uint32_t{record.bytes[i]} << (8 * i);
+  return tag;
+}
+
+RawFile tagged_trace(uint32_t count, uint32_t gap_us, size_t size, uint32_t first_tag) {
+  RawFile f;
+  f.snaplen = 262144;
+  f.linktype = 1;
+  for (uint32_t i = 0; i < count; ++i) {
+    RawRecord r;
+    const uint64_t us = uint64_t{i} * gap_us;
+    r.sec = static_cast<uint32_t>(1'700'000'000 + us / 1'000'000);
+    r.frac = static_cast<uint32_t>(us % 1'000'000);
+    r.bytes = tagged_frame(first_tag + i, size);
+    r.caplen = r.len = static_cast<uint32_t>(size);
+    f.records.push_back(std::move(r));
+  }
+  return f;
+}
+
 TempDir::TempDir() {
   std::string tmpl = (std::filesystem::temp_directory_path() / "veipipe-test-XXXXXX").string();
   if (!mkdtemp(tmpl.data())) throw std::runtime_error("mkdtemp failed");

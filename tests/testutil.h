@@ -34,6 +34,11 @@ void write_raw(const std::filesystem::path& path, const RawFile& file);
 
 // A frame of `size` bytes whose content encodes `tag`, so records can be told apart.
 std::vector<unsigned char> tagged_frame(uint32_t tag, size_t size);
+// The tag of a tagged frame (its first four bytes, little-endian).
+uint32_t tag_of(const RawRecord& record);
+// A trace of `count` tagged frames of `size` bytes, tags first_tag.., `gap_us` apart from
+// 1,700,000,000 s (microsecond Ethernet pcap).
+RawFile tagged_trace(uint32_t count, uint32_t gap_us, size_t size = 64, uint32_t first_tag = 0);
 
 // A directory removed with everything in it when the object goes.
 class TempDir {

@@ -64,6 +64,8 @@ void print_stats(const vei::Stats& s) {
   for (const auto& l : s.live)
     fmt::print(stderr, "  {}: {} packets captured, {} dropped by the kernel, {} by the interface\n", l.name, l.packets,
                l.kernel_dropped, l.if_dropped);
+  for (const auto& t : s.transforms)
+    fmt::print(stderr, "  {}: {} packets changed, {} dropped\n", t.name, t.changed, t.dropped);
   if (s.pace)
     fmt::print(stderr, "  pacing lateness: p50 {:.1f} us, p99 {:.1f} us, max {:.1f} us over {} packets\n",
                static_cast<double>(s.pace->p50) / 1e3, static_cast<double>(s.pace->p99) / 1e3,
@@ -84,6 +86,10 @@ void write_stats_json(const std::string& path, const vei::Stats& s, int status) 
   for (const auto& l : s.live)
     live += fmt::format("{}{{\"name\":\"{}\",\"packets\":{},\"bytes\":{},\"kernel_dropped\":{},\"if_dropped\":{}}}",
                         live.empty() ? "" : ",", json_escape(l.name), l.packets, l.bytes, l.kernel_dropped, l.if_dropped);
+  std::string transforms;
+  for (const auto& t : s.transforms)
+    transforms += fmt::format("{}{{\"name\":\"{}\",\"changed\":{},\"dropped\":{}}}", transforms.empty() ? "" : ",",
+                              json_escape(t.name), t.changed, t.dropped);
   std::string extra;
   if (s.pace)
     extra += fmt::format(",\"pace\":{{\"p50_ns\":{},\"p99_ns\":{},\"max_ns\":{},\"samples\":{}}}", s.pace->p50,
@@ -97,10 +103,10 @@ void write_stats_json(const std::string& path, const vei::Stats& s, int status) 
   out << fmt::format(
       "{{\"status\":{},\"packets\":{},\"bytes\":{},\"captured_bytes\":{},\"seconds\":{:.6f},"
       "\"dropped_after_end\":{},\"forwarded_batches\":{},\"copied_batches\":{},\"accepted_events\":{},"
-      "\"events\":{},\"late_events\":{},\"sources\":[{}],\"live\":[{}]{},"
+      "\"events\":{},\"late_events\":{},\"sources\":[{}],\"live\":[{}],\"transforms\":[{}]{},"
       "\"warnings\":[{}],\"error\":\"{}\"}}\n",
       status, s.packets, s.bytes, s.captured_bytes, s.seconds, s.dropped_after_end, s.forwarded_batches,
-      s.copied_batches, s.accepted_events, s.events, s.late_events, sources, live, extra, warnings, json_escape(s.error));
+      s.copied_batches, s.accepted_events, s.events, s.late_events, sources, live, transforms, extra, warnings, json_escape(s.error));
   if (!out) throw std::runtime_error(fmt::format("{}: cannot write the stats", path));
 }
 

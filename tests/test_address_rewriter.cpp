@@ -1,0 +1,467 @@
+// AddressRewriter on frames of the packet builders and on frames built here: addresses mapped by
+// prefix, checksums checked by a plain recomputation of the test's own, and truncated or garbage
+// captures, whose bytes past caplen must stay as they were (and, under ASan, are never read).
+#include <doctest/doctest.h>
+
+#include <climits>
+#include <cstring>
+#include <random>
+#include <set>
+#include <vector>
+
+#include "stages/address_rewriter.h"
+#include "stages/packet_builder.h"
+#include "stages/pcap_format.h"
+
+using namespace vei;
+
+namespace {
+
+using Frame = std::vector<uint8_t>;
+
+constexpr uint32_t ip(unsigned a, unsigned b, unsigned c, unsigned d) { return a << 24 | b << 16 | c << 8 | d; }
+
+uint16_t be16(const uint8_t* p) { return static_cast<uint16_t>(p[0] << 8 | p[1]); }
+uint32_t be32(const uint8_t* p) { return uint32_t{be16(p)} << 16 | be16(p + 2); }
+void put16(uint8_t* p, unsigned v) {
+  p[0] = static_cast<uint8_t>(v >> 8);
+  p[1] = static_cast<uint8_t>(v);
+}
+void put32(uint8_t* p, uint32_t v) {
+  put16(p, v >> 16);
+  put16(p + 2, v & 0xffff);
+}
+
+// RFC 1071, written plainly: the folded one's complement sum of 16-bit words; 0xffff over data
+// that holds its own valid checksum.
+uint16_t ones_sum(const uint8_t* p, size_t n, uint32_t sum = 0) {
+  for (size_t i = 0; i < n; ++i) sum += i % 2 ? p[i] : p[i] << 8;
+  while (sum > 0xffff) sum = (sum & 0xffff) + (sum >> 16);
+  return static_cast<uint16_t>(sum);
+}
+
+size_t header_size(const uint8_t* ip) { return (ip[0] & 0xfu) * 4; }
+bool ip_checksum_ok(const uint8_t* ip) { return ones_sum(ip, header_size(ip)) == 0xffff; }
+uint32_t pseudo_header(const uint8_t* ip, size_t l4_size) { return ones_sum(ip + 12, 8) + ip[9] + static_cast<uint32_t>(l4_size); }
+
+// TCP or UDP, over the pseudo-header too.
+bool l4_checksum_ok(const uint8_t* ip) {
+  const size_t l4_size = be16(ip + 2) - header_size(ip);
+  return ones_sum(ip + header_size(ip), l4_size, pseudo_header(ip, l4_size)) == 0xffff;
+}
+
+void fix_ip_checksum(uint8_t* ip) {
+  put16(ip + 10, 0);
+  put16(ip + 10, static_cast<uint16_t>(~ones_sum(ip, header_size(ip))));
+}
+
+Frame frame_of(const std::vector<std::byte>& f) {
+  const auto* p = reinterpret_cast<const uint8_t*>(f.data());
+  return {p, p + f.size()};
+}
+
+size_t link_size(uint32_t linktype) { return linktype == 1 ? 14 : linktype == 113 ? 16 : 0; }
+
+const packets::Endpoint client{packets::local_mac(ip(10, 1, 0, 5)), ip(10, 1, 0, 5), 49152};
+const packets::Endpoint server{packets::local_mac(ip(192, 0, 2, 80)), ip(192, 0, 2, 80), 80};
+
+std::vector<Frame> conversation(uint32_t linktype) {
+  std::vector<Frame> frames;
+  for (const auto& f : packets::http_post_jpg(linktype, client, server, 1000, 5000, 1000)) frames.push_back(frame_of(f.bytes));
+  return frames;
+}
+
+// The first segment of the request: a TCP frame with a payload.
+Frame tcp_frame(uint32_t linktype) { return conversation(linktype).at(3); }
+
+Frame icmp_frame(uint32_t src, uint32_t dst) {
+  return frame_of(packets::icmp_echo(1, {packets::local_mac(src), src, 0}, {packets::local_mac(dst), dst, 0}, 7, 1, 64, 32, false));
+}
+
+// A raw IPv4 UDP packet with valid checksums; `udp_checksum` false leaves the UDP one 0 ("none").
+Frame udp_packet(uint32_t src, uint32_t dst, const Frame& payload, bool udp_checksum = true) {
+  const size_t udp_size = 8 + payload.size();
+  Frame f(20 + udp_size);
+  f[0] = 0x45;
+  put16(&f[2], static_cast<unsigned>(f.size()));
+  f[8] = 64;
+  f[9] = 17;
+  put32(&f[12], src);
+  put32(&f[16], dst);
+  fix_ip_checksum(f.data());
+  put16(&f[20], 5353);
+  put16(&f[22], 53);
+  put16(&f[24], static_cast<unsigned>(udp_size));
+  std::memcpy(&f[28], payload.data(), payload.size());
+  if (udp_checksum) {
+    const uint16_t c = static_cast<uint16_t>(~ones_sum(&f[20], udp_size, pseudo_header(f.data(), udp_size)));
+    put16(&f[26], c ? c : 0xffff);
+  }
+  return f;
+}
+
+// Frames as the records of a batch of their own, back to back in an arena of exactly their size,
+// so that ASan sees a read past the last one. A record captures `caplen` bytes of its frame (all by
+// default); the frame's bytes stored after them stand for what follows a record in an arena.
+struct Records {
+  Batch batch;
+
+  explicit Records(const std::vector<Frame>& frames, uint32_t caplen = UINT32_MAX) {
+    size_t total = 0;
+    for (const Frame& f : frames) total += record_header_size + f.size();
+    batch.reserve_arena(total);
+    for (const Frame& f : frames) {
+      Record r{};
+      r.seq = batch.records.size();
+      r.offset = static_cast<uint32_t>(batch.used);
+      r.len = static_cast<uint32_t>(f.size());
+      r.caplen = std::min(caplen, r.len);
+      std::byte* at = batch.data() + batch.used;
+      pcap::write_record_header(at, 0, pcap::Precision::ns, r.caplen, r.len);
+      if (!f.empty()) std::memcpy(at + record_header_size, f.data(), f.size());
+      batch.records.push_back(r);
+      batch.used += record_header_size + f.size();
+    }
+  }
+
+  // Record i's bytes and those stored after them, up to the next record.
+  Frame stored(size_t i) const {
+    const size_t end = i + 1 < batch.records.size() ? batch.records[i + 1].offset : batch.used;
+    const auto* p = reinterpret_cast<const uint8_t*>(batch.data());
+    return {p + batch.records[i].offset + record_header_size, p + end};
+  }
+
+  TransformStats rewrite(const RewriteOptions& options, uint32_t linktype) {
+    return AddressRewriter(options, linktype).apply(batch);
+  }
+};
+
+// One frame through the rewriter.
+Frame rewritten(const Frame& f, const RewriteOptions& options, uint32_t linktype) {
+  Records r({f});
+  r.rewrite(options, linktype);
+  return r.stored(0);
+}
+
+std::set<size_t> differences(const Frame& a, const Frame& b) {
+  REQUIRE(a.size() == b.size());
+  std::set<size_t> at;
+  for (size_t i = 0; i < a.size(); ++i)
+    if (a[i] != b[i]) at.insert(i);
+  return at;
+}
+
+// Client and server networks both ways, as a pseudo-NAT of a whole conversation.
+const RewriteOptions both_ways = [] {
+  const std::vector maps{parse_address_map("10.1.0.0/16:172.16.0.0/16"), parse_address_map("192.0.2.0/24:198.51.100.0/24")};
+  return RewriteOptions{.src_ip = maps, .dst_ip = maps};
+}();
+
+}  // namespace
+
+TEST_CASE("rewrite: parse_address_map reads networks and addresses") {
+  auto check = [](const char* text, uint32_t from, uint32_t to, uint32_t mask) {
+    CAPTURE(text);
+    const AddressMap m = parse_address_map(text);
+    CHECK(m.from_net == from);
+    CHECK(m.to_net == to);
+    CHECK(m.mask == mask);
+  };
+  check("10.1.0.0/16:172.16.0.0/16", ip(10, 1, 0, 0), ip(172, 16, 0, 0), 0xffff0000);
+  check("10.0.0.1:10.9.9.9", ip(10, 0, 0, 1), ip(10, 9, 9, 9), 0xffffffff);
+  check("10.0.0.1/32:10.9.9.9", ip(10, 0, 0, 1), ip(10, 9, 9, 9), 0xffffffff);
+  check("192.0.2.128/25:198.51.100.0/25", ip(192, 0, 2, 128), ip(198, 51, 100, 0), 0xffffff80);
+  check("0.0.0.0/0:0.0.0.0/0", 0, 0, 0);
+
+  auto fails = [](const char* text, const char* message) {
+    CAPTURE(text);
+    CHECK_THROWS_WITH_AS(parse_address_map(text), doctest::Contains(message), std::invalid_argument);
+  };
+  fails("10.0.0.1", "address map '10.0.0.1': expected FROM:TO");
+  fails("", "address map '': expected FROM:TO");
+  fails("10.1.0.0/16:172.16.0.0/24", "address map '10.1.0.0/16:172.16.0.0/24': the prefix lengths differ (/16 and /24)");
+  fails("10.0.0.1:10.9.0.0/16", "the prefix lengths differ (/32 and /16)");
+  fails("10.1.2.0/16:172.16.0.0/16", "'10.1.2.0/16' has host bits set");
+  fails("10.1.0.0/16:172.16.0.1/16", "'172.16.0.1/16' has host bits set");
+  fails("10.0.0.256:10.0.0.1", "'10.0.0.256' is not an IPv4 address");
+  fails(":10.0.0.1", "'' is not an IPv4 address");
+  fails("10.0.0.1:10.0.0.2:10.0.0.3", "'10.0.0.2:10.0.0.3' is not an IPv4 address");
+  fails("10.0.0.0/33:10.0.0.0/33", "'/33' is not a prefix length (0 to 32)");
+  fails("10.0.0.0/:10.0.0.0/8", "'/' is not a prefix length");
+  fails("10.0.0.0/8x:10.0.0.0/8", "'/8x' is not a prefix length");
+  fails("10.0.0.0/-8:10.0.0.0/8", "'/-8' is not a prefix length");
+}
+
+TEST_CASE("rewrite: addresses map by prefix, host bits kept, the first matching map wins") {
+  const RewriteOptions options{
+      .src_ip = {parse_address_map("10.1.0.0/16:172.16.0.0/16"), parse_address_map("10.0.0.0/8:11.0.0.0/8"),
+                 parse_address_map("10.1.2.3:9.9.9.9")},
+      .dst_ip = {parse_address_map("192.0.2.0/24:198.51.100.0/24")}};
+  struct Case {
+    uint32_t src, dst, new_src, new_dst;
+  };
+  const Case cases[] = {
+      {ip(10, 1, 2, 3), ip(192, 0, 2, 7), ip(172, 16, 2, 3), ip(198, 51, 100, 7)},      // both, first src map
+      {ip(10, 2, 3, 4), ip(203, 0, 113, 9), ip(11, 2, 3, 4), ip(203, 0, 113, 9)},       // source only
+      {ip(198, 51, 100, 1), ip(192, 0, 2, 200), ip(198, 51, 100, 1), ip(198, 51, 100, 200)},  // destination only
+      {ip(203, 0, 113, 9), ip(10, 1, 2, 3), ip(203, 0, 113, 9), ip(10, 1, 2, 3)},       // a source map on the destination: no
+  };
+  std::vector<Frame> frames;
+  for (const Case& c : cases) frames.push_back(icmp_frame(c.src, c.dst));
+  Records records(frames);
+  const TransformStats stats = records.rewrite(options, 1);
+  CHECK(stats.changed == 3);
+  CHECK(stats.dropped == 0);
+  for (size_t i = 0; i < frames.size(); ++i) {
+    CAPTURE(i);
+    const Frame after = records.stored(i);
+    const uint8_t* ip4 = after.data() + 14;
+    CHECK(be32(ip4 + 12) == cases[i].new_src);
+    CHECK(be32(ip4 + 16) == cases[i].new_dst);
+    CHECK(ip_checksum_ok(ip4));
+    CHECK(ones_sum(ip4 + 20, after.size() - 34) == 0xffff);  // ICMP: no pseudo-header, nothing to fix
+    for (size_t at : differences(frames[i], after)) CHECK((at >= 14 + 10 && at < 14 + 20));
+  }
+  CHECK(records.stored(3) == frames[3]);
+
+  SUBCASE("a map onto itself changes nothing") {
+    const Frame f = icmp_frame(ip(10, 1, 2, 3), ip(192, 0, 2, 7));
+    Records same({f});
+    CHECK(same.rewrite({.src_ip = {parse_address_map("10.0.0.0/8:10.0.0.0/8")}}, 1).changed == 0);
+    CHECK(same.stored(0) == f);
+  }
+}
+
+TEST_CASE("rewrite: IP and TCP checksums verify over a whole HTTP conversation") {
+  for (uint32_t linktype : {1u, 101u, 228u, 113u}) {
+    CAPTURE(linktype);
+    const auto frames = conversation(linktype);
+    Records records(frames);
+    CHECK(records.rewrite(both_ways, linktype).changed == frames.size());
+    const size_t link = link_size(linktype);
+    for (size_t i = 0; i < frames.size(); ++i) {
+      CAPTURE(i);
+      const uint8_t* before = frames[i].data() + link;
+      REQUIRE((ip_checksum_ok(before) && l4_checksum_ok(before)));  // the checker itself
+      const Frame after = records.stored(i);
+      const uint8_t* ip4 = after.data() + link;
+      const bool from_client = be32(before + 12) == client.ip;
+      CHECK(be32(ip4 + 12) == (from_client ? ip(172, 16, 0, 5) : ip(198, 51, 100, 80)));
+      CHECK(be32(ip4 + 16) == (from_client ? ip(198, 51, 100, 80) : ip(172, 16, 0, 5)));
+      CHECK(ip_checksum_ok(ip4));
+      CHECK(l4_checksum_ok(ip4));
+      const size_t tcp_checksum = link + 20 + 16;
+      for (size_t at : differences(frames[i], after))
+        CHECK(((at >= link + 10 && at < link + 20) || at == tcp_checksum || at == tcp_checksum + 1));
+    }
+  }
+}
+
+TEST_CASE("rewrite: UDP checksums, 0 kept as none, a computed 0 sent as 0xffff") {
+  const Frame payload{'v', 'e', 'i', 'p', 'i', 'p', 'e', '!', 1, 2, 3};
+  SUBCASE("a valid checksum stays valid") {
+    const Frame after = rewritten(udp_packet(ip(10, 1, 9, 9), ip(192, 0, 2, 53), payload), both_ways, 101);
+    CHECK(be32(&after[12]) == ip(172, 16, 9, 9));
+    CHECK(be32(&after[16]) == ip(198, 51, 100, 53));
+    CHECK(ip_checksum_ok(after.data()));
+    CHECK(l4_checksum_ok(after.data()));
+  }
+  SUBCASE("no checksum stays none") {
+    const Frame after = rewritten(udp_packet(ip(10, 1, 9, 9), ip(192, 0, 2, 53), payload, false), both_ways, 101);
+    CHECK(be32(&after[12]) == ip(172, 16, 9, 9));
+    CHECK(ip_checksum_ok(after.data()));
+    CHECK(be16(&after[26]) == 0);
+  }
+  SUBCASE("a checksum that comes to 0") {
+    // A first payload word chosen so that, with the new addresses, the checksum computes to 0.
+    Frame tuned = payload;
+    put16(tuned.data(), 0);
+    const Frame target = udp_packet(ip(172, 16, 9, 9), ip(198, 51, 100, 53), tuned, false);
+    const size_t udp_size = target.size() - 20;
+    put16(tuned.data(), static_cast<uint16_t>(~ones_sum(&target[20], udp_size, pseudo_header(target.data(), udp_size))));
+    const Frame before = udp_packet(ip(10, 1, 9, 9), ip(192, 0, 2, 53), tuned);
+    REQUIRE(be16(&before[26]) != 0xffff);
+    const Frame after = rewritten(before, both_ways, 101);
+    CHECK(be32(&after[12]) == ip(172, 16, 9, 9));
+    CHECK(be16(&after[26]) == 0xffff);
+    CHECK(l4_checksum_ok(after.data()));
+  }
+  SUBCASE("a capture holding the UDP header only") {
+    const Frame f = udp_packet(ip(10, 1, 9, 9), ip(192, 0, 2, 53), payload);
+    const Frame whole = rewritten(f, both_ways, 101);
+    Records records({f}, 28);
+    records.rewrite(both_ways, 101);
+    const Frame after = records.stored(0);
+    CHECK(Frame(after.begin(), after.begin() + 28) == Frame(whole.begin(), whole.begin() + 28));
+    CHECK(Frame(after.begin() + 28, after.end()) == Frame(f.begin() + 28, f.end()));
+  }
+}
+
+TEST_CASE("rewrite: VLAN-tagged frames, one or two tags") {
+  const Frame plain = tcp_frame(1);
+  auto tagged = [&](const std::vector<uint16_t>& tpids) {
+    Frame f(plain.begin(), plain.begin() + 12);
+    for (uint16_t tpid : tpids) f.insert(f.end(), {uint8_t(tpid >> 8), uint8_t(tpid), 0x00, 0x64});
+    f.insert(f.end(), plain.begin() + 12, plain.end());
+    return f;
+  };
+  for (const std::vector<uint16_t>& tpids : {std::vector<uint16_t>{0x8100}, {0x88a8, 0x8100}}) {
+    CAPTURE(tpids.size());
+    const Frame after = rewritten(tagged(tpids), both_ways, 1);
+    const uint8_t* ip4 = after.data() + 14 + 4 * tpids.size();
+    CHECK(be32(ip4 + 12) == ip(172, 16, 0, 5));
+    CHECK(be32(ip4 + 16) == ip(198, 51, 100, 80));
+    CHECK(ip_checksum_ok(ip4));
+    CHECK(l4_checksum_ok(ip4));
+  }
+  const Frame three = tagged({0x88a8, 0x8100, 0x8100});
+  CHECK(rewritten(three, both_ways, 1) == three);
+}
+
+TEST_CASE("rewrite: fragments") {
+  Frame f = tcp_frame(101);
+  SUBCASE("a first fragment has its TCP checksum fixed") {
+    put16(&f[6], 0x2000);  // more fragments, offset 0
+    fix_ip_checksum(f.data());
+    const Frame after = rewritten(f, both_ways, 101);
+    CHECK(be32(&after[12]) == ip(172, 16, 0, 5));
+    CHECK(ip_checksum_ok(after.data()));
+    CHECK(l4_checksum_ok(after.data()));
+  }
+  SUBCASE("a later fragment has only its IP header fixed") {
+    put16(&f[6], 185);  // offset 1480 bytes
+    fix_ip_checksum(f.data());
+    const Frame after = rewritten(f, both_ways, 101);
+    CHECK(be32(&after[12]) == ip(172, 16, 0, 5));
+    CHECK(be32(&after[16]) == ip(198, 51, 100, 80));
+    CHECK(ip_checksum_ok(after.data()));
+    CHECK(Frame(after.begin() + 20, after.end()) == Frame(f.begin() + 20, f.end()));
+  }
+}
+
+TEST_CASE("rewrite: truncated captures, cut at every length") {
+  const packets::Mac new_dst{0x02, 0xaa, 0xbb, 0xcc, 0xdd, 0xee}, new_src{0x02, 0x11, 0x22, 0x33, 0x44, 0x55};
+  const Frame canary(16, 0xa5);
+  for (uint32_t linktype : {1u, 101u, 113u}) {
+    CAPTURE(linktype);
+    RewriteOptions options = both_ways;
+    if (linktype == 1) {
+      options.dst_mac = new_dst;
+      options.src_mac = new_src;
+    }
+    const Frame f = tcp_frame(linktype);
+    const Frame whole = rewritten(f, options, linktype);
+    const size_t ip4 = link_size(linktype), tcp_checksum = ip4 + 20 + 16;
+    for (uint32_t caplen = 0; caplen <= f.size(); ++caplen) {
+      CAPTURE(caplen);
+      // What may change within the capture: the MACs as far as captured, the IP header once all
+      // captured, the TCP checksum once all captured.
+      Frame expected = f;
+      for (size_t i = 0; i < caplen; ++i) {
+        const bool mac = linktype == 1 && i < 12;
+        const bool header = caplen >= ip4 + 20 && i >= ip4 && i < ip4 + 20;
+        const bool checksum = caplen >= tcp_checksum + 2 && (i == tcp_checksum || i == tcp_checksum + 1);
+        if (mac || header || checksum) expected[i] = whole[i];
+      }
+      expected.resize(caplen);
+
+      // Only the captured bytes in the arena: ASan catches any access beyond.
+      Records exact({Frame(f.begin(), f.begin() + caplen)});
+      const TransformStats stats = exact.rewrite(options, linktype);
+      CHECK(exact.stored(0) == expected);
+      CHECK(stats.changed == (expected != Frame(f.begin(), f.begin() + caplen)));
+
+      // The whole frame and a canary after the record: nothing past caplen changes.
+      Frame stored = f;
+      stored.insert(stored.end(), canary.begin(), canary.end());
+      Records cut({stored}, caplen);
+      cut.rewrite(options, linktype);
+      const Frame after = cut.stored(0);
+      CHECK(Frame(after.begin(), after.begin() + caplen) == expected);
+      CHECK(Frame(after.begin() + caplen, after.end()) == Frame(stored.begin() + caplen, stored.end()));
+    }
+  }
+}
+
+TEST_CASE("rewrite: garbage changes nothing past caplen") {
+  std::mt19937 random(20240611);
+  auto byte = [&] { return static_cast<uint8_t>(random()); };
+  const RewriteOptions everything{.src_mac = packets::Mac{2, 0, 0, 0, 0, 1}, .dst_mac = packets::Mac{2, 0, 0, 0, 0, 2},
+                                  .src_ip = {parse_address_map("0.0.0.0/0:0.0.0.0/0"), parse_address_map("0.0.0.0/1:128.0.0.0/1")},
+                                  .dst_ip = {parse_address_map("128.0.0.0/1:0.0.0.0/1")}};
+  for (uint32_t linktype : {1u, 101u, 228u, 113u}) {
+    CAPTURE(linktype);
+    RewriteOptions options = everything;
+    if (linktype != 1) options.src_mac = options.dst_mac = std::nullopt;
+    for (int n = 0; n < 3000; ++n) {
+      Frame f(random() % 100);
+      for (uint8_t& b : f) b = byte();
+      // Headers plausible enough to reach every branch: IPv4 after 0-3 VLAN tags, an IHL of any
+      // value, TCP or UDP, fragment offset 0.
+      size_t at = linktype == 1 ? 12 : linktype == 113 ? 14 : 0;
+      if (linktype == 1)
+        for (unsigned tags = random() % 4; tags > 0 && at + 4 <= f.size(); --tags, at += 4) put16(&f[at], random() % 2 ? 0x8100 : 0x88a8);
+      if (at != 0 && at + 2 <= f.size()) put16(&f[at], 0x0800), at += 2;
+      if (at + 10 <= f.size()) {
+        f[at] = static_cast<uint8_t>(0x40 | (random() % 16));
+        put16(&f[at + 6], random() % 4 ? 0 : byte());
+        f[at + 9] = random() % 2 ? 6 : 17;
+      }
+      const uint32_t caplen = static_cast<uint32_t>(random() % (f.size() + 1));
+      Records records({f}, caplen);
+      records.rewrite(options, linktype);
+      const Frame after = records.stored(0);
+      CHECK(Frame(after.begin() + caplen, after.end()) == Frame(f.begin() + caplen, f.end()));
+    }
+  }
+}
+
+TEST_CASE("rewrite: Ethernet addresses") {
+  const packets::Mac dst{0x02, 0xaa, 0xbb, 0xcc, 0xdd, 0xee}, src{0x02, 0x11, 0x22, 0x33, 0x44, 0x55};
+  const Frame f = icmp_frame(ip(10, 1, 2, 3), ip(192, 0, 2, 7));
+  Records records({f});
+  CHECK(records.rewrite({.src_mac = src, .dst_mac = dst}, 1).changed == 1);
+  Frame expected = f;
+  std::copy(dst.begin(), dst.end(), expected.begin());
+  std::copy(src.begin(), src.end(), expected.begin() + 6);
+  CHECK(records.stored(0) == expected);
+  CHECK(records.rewrite({.src_mac = src, .dst_mac = dst}, 1).changed == 0);  // already set
+
+  Frame arp = f;
+  put16(&arp[12], 0x0806);
+  CHECK(rewritten(arp, {.dst_mac = dst}, 1) == [&] {
+    Frame a = arp;
+    std::copy(dst.begin(), dst.end(), a.begin());
+    return a;
+  }());
+
+  CHECK_THROWS_WITH_AS(AddressRewriter({.src_mac = src}, 101),
+                       "rewrite: Ethernet addresses can only be set on EN10MB (1) packets, not on link type RAW (101)",
+                       std::invalid_argument);
+  CHECK_THROWS_WITH_AS(AddressRewriter({.dst_mac = dst}, 113), doctest::Contains("not on link type LINUX_SLL (113)"),
+                       std::invalid_argument);
+  CHECK_THROWS_WITH_AS(AddressRewriter(both_ways, 105),
+                       doctest::Contains("rewrite: cannot find IPv4 addresses in link type IEEE802_11 (105)"),
+                       std::invalid_argument);
+  CHECK_NOTHROW(AddressRewriter({}, 105));
+}
+
+TEST_CASE("rewrite: IPv6 and other protocols are left alone") {
+  Frame v6(60, 0);
+  v6[0] = 0x60;
+  put32(&v6[12], ip(10, 1, 0, 5));  // where an IPv4 source would be
+  put32(&v6[16], ip(192, 0, 2, 80));
+  CHECK(rewritten(v6, both_ways, 101) == v6);
+
+  Frame ethernet_v6 = tcp_frame(1);
+  put16(&ethernet_v6[12], 0x86dd);
+  CHECK(rewritten(ethernet_v6, both_ways, 1) == ethernet_v6);
+
+  Frame sll_v6 = tcp_frame(113);
+  put16(&sll_v6[14], 0x86dd);
+  CHECK(rewritten(sll_v6, both_ways, 113) == sll_v6);
+
+  Frame short_ihl = tcp_frame(101);
+  short_ihl[0] = 0x44;
+  CHECK(rewritten(short_ihl, both_ways, 101) == short_ihl);
+}

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # veipipe benchmarks: generates the traces with veigen, then times veipipe and its peer side by side
-# (mergecap, tcpdump, editcap, cat, cp) with the page cache warm, and prints a Markdown table
+# (mergecap, tcpdump, editcap, tcprewrite, cat, cp) with the page cache warm, and prints a Markdown table
 # (also written to DIR/results.md).
 #
 #   benchmarks/run.sh [--quick] [--out DIR] [--build DIR] [--plan]
@@ -50,7 +50,7 @@ vei_pinger=$build_dir/vei_pinger
 for b in "$veipipe" "$veigen" "$nech0" "$vei_pinger"; do
   [[ -x $b ]] || die "$b not found: build first (bash scripts/build.sh) or pass --build DIR"
 done
-for t in mergecap editcap tcpdump /usr/bin/time; do
+for t in mergecap editcap tcprewrite tcpdump /usr/bin/time; do
   command -v "$t" >/dev/null || die "$t not found (scripts/setup.sh should have installed it)"
 done
 if [[ -n $(find "$here/stages" "$here/pipeline" "$here/tools" -newer "$veipipe" \( -name '*.cpp' -o -name '*.h' \) -print -quit) ]]; then
@@ -249,6 +249,18 @@ for ((i = 0; i < runs; i++)); do
   run_once pass.editcap null editcap -F pcap "$bg" /dev/null
 done
 
+log "transforms: snaplen, rewrite"
+warm "$bg"
+desc_rewrite="pcap($bg) -> rewrite(ip=\"192.168.0.0/16:10.99.0.0/16\") -> file(/dev/null)"
+for ((i = 0; i < runs; i++)); do
+  run_once snaplen.vei null "${vp[@]}" "pcap($bg) -> snaplen(96) -> file(/dev/null)"
+  check_stats "$(packets_of "$bg")"
+  run_once snaplen.peer null editcap -F pcap -s 96 "$bg" /dev/null
+  run_once rewrite.vei null "${vp[@]}" "$desc_rewrite"
+  check_stats "$(packets_of "$bg")"
+  run_once rewrite.peer null tcprewrite --pnat=192.168.0.0/16:10.99.0.0/16 -i "$bg" -o /dev/null
+done
+
 log "output to a disk file"
 warm "$bg"
 for ((i = 0; i < runs; i++)); do
@@ -303,6 +315,8 @@ r_merge8=$(ratio merge8.vei merge8.peer)
 r_cat=$(ratio pass.vei pass.cat)
 r_editcap=$(ratio pass.vei pass.editcap)
 r_disk=$(ratio disk.vei disk.peer)
+r_snaplen=$(ratio snaplen.vei snaplen.peer)
+r_rewrite=$(ratio rewrite.vei rewrite.peer)
 # Injection's cost: extra transcription time with 1,000 events/s injected, in percent.
 inject_pct=$(awk -v a="$(median <<<"${times[vei.plain]}")" -v b="$(median <<<"${times[vei.inject]}")" \
   'BEGIN { printf "%+.1f", (b / a - 1) * 100 }')
@@ -340,6 +354,12 @@ row() {  # cells -> one Markdown table row, each cell trimmed
   row " pass-through $(human "$bg_size") → /dev/null vs editcap -F pcap " " CPU " \
     " $(fmt_time pass.vei "$b_bg" "$p_bg" GB) " " $(fmt_time pass.editcap "$b_bg" "$p_bg" GB) " \
     " ${r_editcap}× " " $(mib pass.vei) " " $(mib pass.editcap) " " – " " – "
+  row " snaplen(96) of $(human "$bg_size") → /dev/null vs editcap -s 96 -F pcap " " CPU " \
+    " $(fmt_time snaplen.vei "$b_bg" "$p_bg" GB) " " $(fmt_time snaplen.peer "$b_bg" "$p_bg" GB) " \
+    " ${r_snaplen}× " " $(mib snaplen.vei) " " $(mib snaplen.peer) " " – " " – "
+  row " rewrite(ip=192.168/16:10.99/16) of $(human "$bg_size") → /dev/null vs tcprewrite --pnat " " CPU " \
+    " $(fmt_time rewrite.vei "$b_bg" "$p_bg" GB) " " $(fmt_time rewrite.peer "$b_bg" "$p_bg" GB) " \
+    " ${r_rewrite}× " " $(mib rewrite.vei) " " $(mib rewrite.peer) " " – " " – "
   row " $(human "$bg_size") to a disk file vs cp, each \`cmd && sync\` " " end-to-end (disk) " \
     " $(fmt_time disk.vei "$b_bg" "$p_bg" GB) " " $(fmt_time disk.peer "$b_bg" "$p_bg" GB) " \
     " ${r_disk}× " " $(mib disk.vei) " " $(mib disk.peer) " " ≥ 0.9× " " $(verdict "$r_disk" ">=" 0.9) "

@@ -22,14 +22,17 @@
 #include <stdexcept>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "pipeline/description.h"
 #include "pipeline/plan.h"
 #include "pipeline/source_factory.h"
+#include "stages/address_rewriter.h"
 #include "stages/batch.h"
 #include "stages/control_socket.h"
 #include "stages/pcap_format.h"
 #include "stages/report.h"
+#include "stages/snaplen_cutter.h"
 #include "stages/timeline_source.h"
 
 namespace vei::fuzz {
@@ -94,7 +97,26 @@ struct CaptureRun {
   bool clamp_disorder = true;  // disorder=clamp or keep
   bool rebase = false;         // map the first record to 1 s, in ns, as `at=` does
   const char* filter = nullptr;
+  // Run every batch through rewrite (every IPv4 address's top bit flipped, the MACs set) and
+  // snaplen(64), as a chain after the source would.
+  bool transforms = false;
 };
+
+// The transforms a chain would apply to this source's packets: the rewriter only where its link
+// type carries addresses.
+inline std::vector<std::unique_ptr<Transform>> fuzz_chain(uint32_t linktype) {
+  std::vector<std::unique_ptr<Transform>> chain;
+  RewriteOptions rewrite;
+  rewrite.src_ip = {parse_address_map("0.0.0.0/1:128.0.0.0/1"), parse_address_map("128.0.0.0/1:0.0.0.0/1")};
+  rewrite.dst_ip = rewrite.src_ip;
+  if (linktype == 1) rewrite.src_mac = rewrite.dst_mac = packets::Mac{2, 0, 0, 0, 0, 1};
+  try {
+    chain.push_back(std::make_unique<AddressRewriter>(std::move(rewrite), linktype));
+  } catch (const std::invalid_argument&) {  // a link type without IPv4 addresses to find
+  }
+  chain.push_back(std::make_unique<SnaplenCutter>(64));
+  return chain;
+}
 
 // A descriptor reading `bytes`: a memfd (a regular file) or a pipe holding them all.
 inline int input_fd(std::string_view bytes, bool pipe) {
@@ -160,6 +182,7 @@ inline void capture(std::string_view bytes, const CaptureRun& run) {
   }
   source->set_mapping(offset, precision);
 
+  const auto chain = run.transforms ? fuzz_chain(source->info().linktype) : decltype(fuzz_chain(0)){};
   Batch batch;
   batch.reserve_arena(run.arena);
   int64_t last_ts = INT64_MIN;
@@ -169,11 +192,17 @@ inline void capture(std::string_view bytes, const CaptureRun& run) {
   for (size_t fills = 0;; ++fills) {
     FUZZ_CHECK(fills < max_fills);
     source->fill(batch);
+    const size_t filled = batch.records.size();
+    for (const auto& transform : chain) {
+      const TransformStats done = transform->apply(batch);
+      FUZZ_CHECK(done.changed + done.dropped <= filled);
+    }
     FUZZ_CHECK(batch.used <= batch.capacity());
     uint64_t sum = 0;
     size_t next = 0;
     for (const Record& r : batch.records) {
       FUZZ_CHECK(r.offset + record_header_size + r.caplen <= batch.used);
+      FUZZ_CHECK(!run.transforms || r.caplen <= 64);
       FUZZ_CHECK(pcap::representable(r.ts_ns));
       if (run.clamp_disorder) FUZZ_CHECK(r.ts_ns >= last_ts);
       last_ts = std::max(last_ts, r.ts_ns);
@@ -196,7 +225,7 @@ inline void capture(std::string_view bytes, const CaptureRun& run) {
     if (batch.raw_is_output) FUZZ_CHECK(next == batch.used);
     volatile uint64_t sink = sum;
     (void)sink;
-    delivered += batch.records.size();
+    delivered += filled;
     if (batch.last) break;
   }
   FUZZ_CHECK(source->stats().packets == delivered);
@@ -205,11 +234,11 @@ inline void capture(std::string_view bytes, const CaptureRun& run) {
   FUZZ_CHECK(batch.last && batch.records.empty());
 }
 
-// Each input is read twice: from a regular file with the engine's usual settings, and from a pipe
-// through a small arena with the other options.
+// Each input is read twice: from a regular file with the engine's usual settings and a chain of
+// transforms, and from a pipe through a small arena with the other options.
 inline void captures(std::string_view bytes) {
   const int fd = lowest_free_fd();
-  capture(bytes, {});
+  capture(bytes, {.transforms = true});
   capture(bytes, {.pipe = true, .arena = 256, .clamp_disorder = false, .rebase = true, .filter = "len >= 60"});
   FUZZ_CHECK(lowest_free_fd() == fd);  // every descriptor closed, on every path
 }

@@ -118,11 +118,12 @@ class OutputQueue {
 
 // Reads `source` to its end, calling f(batch, record) for every record.
 template <class F>
-void for_each_record(TimelineSource& source, F&& f) {
+void for_each_record(TimelineSource& source, F&& f, std::span<const std::unique_ptr<Transform>> chain = {}) {
   Batch batch;
   batch.reserve_arena(default_arena_size);
   do {
     source.fill(batch);
+    for (const auto& transform : chain) transform->apply(batch);
     for (const auto& r : batch.records) f(batch, r);
   } while (!batch.last);
 }
@@ -723,7 +724,7 @@ size_t Engine::Impl::inject(std::span<const InjectedFrame> frames, std::optional
   for (const auto& f : frames) {
     const auto caplen = static_cast<uint32_t>(f.bytes.size());
     std::memcpy(b->data() + b->used + record_header_size, f.bytes.data(), caplen);
-    b->records.push_back({f.offset_ns, 0, static_cast<uint32_t>(b->used), caplen, caplen, rank, 0});
+    b->records.push_back({f.offset_ns, 0, static_cast<uint32_t>(b->used), caplen, std::max(caplen, f.wire_length), rank, 0});
     b->used += record_header_size + caplen;
   }
   if (!submit_event(b)) throw InjectError("the pipeline has finished; nothing more can be injected");
@@ -734,9 +735,16 @@ size_t Engine::Impl::inject_stage(std::string_view stage, uint16_t rank) {
   // An injection is read whole before it is handed over; this bounds what one line may ask for.
   constexpr size_t max_bytes = size_t{64} << 20;
   const auto description = parse_pipeline("<inject>", stage);
-  if (description.nodes.size() != 1 || description.nodes[0].spec->kind != StageKind::timeline_source)
-    throw InjectError("inject takes one source stage, e.g. icmp(dst=10.0.0.9, count=3) or pcap(attack.pcap)");
-  const Node& node = description.nodes[0];
+  // One source stage, then transforms in a chain: nodes come in the order the line names them.
+  const auto& nodes = description.nodes;
+  bool one_chain = !nodes.empty() && nodes[0].spec->kind == StageKind::timeline_source;
+  for (size_t i = 1; one_chain && i < nodes.size(); ++i)
+    one_chain = nodes[i].spec->kind == StageKind::transform && nodes[i].inputs == std::vector<int>{static_cast<int>(i - 1)} &&
+                nodes[i - 1].outputs.size() == 1;
+  if (!one_chain)
+    throw InjectError("inject takes one source stage, optionally followed by transforms, e.g. icmp(dst=10.0.0.9, count=3) "
+                      "or pcap(attack.pcap) -> rewrite(ip=\"10.0.0.5:192.168.1.66\")");
+  const Node& node = nodes[0];
   // Read whole on the injecting thread: standard input or a FIFO could block it for ever.
   if (const Value& file = param(node, "file"); file.given) {
     std::error_code ec;
@@ -752,6 +760,10 @@ size_t Engine::Impl::inject_stage(std::string_view stage, uint16_t rank) {
     throw InjectError(fmt::format("link type {} differs from the output's {}", pcap::linktype_name(source->info().linktype),
                                   pcap::linktype_name(linktype)));
   source->compile_filter();
+  std::vector<Diagnostic> errors;
+  std::vector<std::unique_ptr<Transform>> chain;
+  for (size_t i = 1; i < nodes.size(); ++i) chain.push_back(make_transform(nodes[i], linktype, snaplen, errors));
+  if (!errors.empty()) throw DescriptionError(description.where, description.text, std::move(errors));
   // Offsets from its own first packet, then from `at`.
   source->set_mapping(-source->info().first_ts_ns.value_or(0), precision);
   const int64_t at = param(node, "at").integer + param(node, "shift").integer;
@@ -763,8 +775,8 @@ size_t Engine::Impl::inject_stage(std::string_view stage, uint16_t rank) {
     if (total > max_bytes) throw InjectError(fmt::format("an injection is limited to {} MiB", max_bytes >> 20));
     const auto* bytes = batch.data() + r.offset + record_header_size;
     storage.emplace_back(bytes, bytes + r.caplen);
-    frames.push_back({storage.back(), r.ts_ns + at});
-  });
+    frames.push_back({storage.back(), r.ts_ns + at, r.len});
+  }, chain);
   return inject(frames, std::nullopt, rank);
 }
 

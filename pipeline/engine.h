@@ -78,6 +78,7 @@ struct Stats {
 struct InjectedFrame {
   std::span<const std::byte> bytes;
   int64_t offset_ns = 0;
+  uint32_t wire_length = 0;  // of a frame captured shorter than it was sent; 0: its size
 };
 
 // Injection refused: a finished pipeline, an empty frame, one longer than the output's snaplen.
@@ -113,9 +114,10 @@ class Engine {
   // InjectError when refused. Every accepted frame is written.
   size_t inject(std::span<const InjectedFrame> frames, std::optional<int64_t> at_ns = {});
   size_t inject(std::span<const std::byte> frame, std::optional<int64_t> at_ns = {});
-  // Injects the packets of one source stage, e.g. `icmp(dst=10.0.0.9, count=3)` or
-  // `pcap(attack.pcap)`: its first packet at now (plus its `at=`), its own spacing kept. Throws
-  // DescriptionError for a bad stage, InjectError when refused.
+  // Injects the packets of one source stage, optionally followed by transforms, e.g.
+  // `icmp(dst=10.0.0.9, count=3)` or `pcap(attack.pcap) -> snaplen(96)`: its first packet at now
+  // (plus its `at=`), its own spacing kept. Throws DescriptionError for a bad stage, InjectError
+  // when refused.
   size_t inject(std::string_view stage);
 
   // The output's link type (LINKTYPE_ value), the background's.

@@ -61,7 +61,8 @@ std::span<const StageSpec> builtin_stages() {
       StageSpec{
           "control", StageKind::event_source,
           "A Unix stream socket (created mode 0600, removed at the end) whose lines are source stages to "
-          "inject now, e.g. `icmp(dst=10.0.0.9, count=3)` or `pcap(attack.pcap)`: the first packet at the "
+          "inject now, each optionally followed by transforms, e.g. `icmp(dst=10.0.0.9, count=3)` or "
+          "`pcap(attack.pcap) -> rewrite(ip=\"10.0.0.5:192.168.1.66\")`: the first packet at the "
           "output timeline's now, the stage's own spacing kept. Each line is answered `ok <packets>` or "
           "`error: <message>`; `veipipe inject SOCKET '<stage>'` is its client.",
           {

@@ -40,6 +40,13 @@ check "exit status 1 for a refused line" test $? -eq 1
 check "unknown stage answered with an error (got '$reply')" grep -q "^error: .*unknown stage 'icmpp'" <<<"$reply"
 reply=$(timeout 10 "$veipipe" inject "$tmp/ctl.sock" 'merge')
 check "a non-source stage is refused (got '$reply')" grep -q '^error: inject takes one source stage' <<<"$reply"
+# A source followed by transforms: moved to another host and cut, each IPv4 header still valid.
+reply=$(timeout 10 "$veipipe" inject "$tmp/ctl.sock" 'icmp(dst=10.0.0.6, count=4) -> rewrite(dstip="10.0.0.6:10.0.0.66") -> snaplen(40)')
+check "a chain of transforms is injected (got '$reply')" test "$reply" = "ok 4"
+reply=$(timeout 10 "$veipipe" inject "$tmp/ctl.sock" 'icmp(dst=10.0.0.5) -> snaplen(0)')
+check "a bad transform is answered with its column (got '$reply')" test "$reply" = "error: col 31: snaplen must be at least 1 byte"
+reply=$(timeout 10 "$veipipe" inject "$tmp/ctl.sock" 'icmp(dst=10.0.0.5) -> file(x.pcap)')
+check "a chain that is not transforms is refused (got '$reply')" grep -q '^error: inject takes one source stage, optionally followed by transforms' <<<"$reply"
 # Garbage, then a client that disconnects mid-line: the run goes on and nothing is injected.
 python3 - "$tmp/ctl.sock" <<'PY'
 import socket, sys
@@ -55,11 +62,13 @@ wait "$run_pid"
 check "the run ends with status 0" test $? -eq 0
 check "the socket file is removed at the end" test ! -e ctl.sock
 icmp=$(tshark -r out.pcap -Y icmp 2>/dev/null | wc -l)
-check "exactly 5 injected ICMP packets written (got $icmp)" test "$icmp" -eq 5
+check "exactly 9 injected ICMP packets written (got $icmp)" test "$icmp" -eq 9
+moved=$(tshark -r out.pcap -o ip.check_checksum:TRUE -Y 'ip.dst==10.0.0.66 && ip.checksum.status=="Good" && frame.cap_len==40 && frame.len==98' 2>/dev/null | wc -l)
+check "4 packets moved to 10.0.0.66, cut to 40 of 98 bytes, IPv4 checksum good (got $moved)" test "$moved" -eq 4
 check "no packet from the abandoned line" test "$(tshark -r out.pcap -Y 'ip.dst==10.0.0.7' 2>/dev/null | wc -l)" -eq 0
-check "background complete: 3005 packets" test "$(capinfos -c -M out.pcap | awk '/Number of packets/ {print $NF}')" -eq 3005
-check "labels list the 5 control packets" test "$(grep -c ',control,event,' labels.csv)" -eq 5
-check "stats count the events" grep -q '"events":5' stats.json
+check "background complete: 3009 packets" test "$(capinfos -c -M out.pcap | awk '/Number of packets/ {print $NF}')" -eq 3009
+check "labels list the 9 control packets" test "$(grep -c ',control,event,' labels.csv)" -eq 9
+check "stats count the events" grep -q '"events":9' stats.json
 check "time never goes back" bash -c "tshark -r out.pcap -T fields -e frame.time_epoch 2>/dev/null | sort -c -g"
 check "tcpdump reads the output" tcpdump -r out.pcap -w /dev/null 2>/dev/null
 

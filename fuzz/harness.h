@@ -27,6 +27,7 @@
 #include "pipeline/description.h"
 #include "pipeline/plan.h"
 #include "pipeline/source_factory.h"
+#include "pipeline/transform_factory.h"
 #include "stages/address_rewriter.h"
 #include "stages/batch.h"
 #include "stages/control_socket.h"
@@ -256,14 +257,22 @@ inline void pcapng_captures(std::string_view bytes) {
 // ---- the control socket's line handling ---------------------------------------------------------
 
 // What the engine's control handler does with a line (Engine::Impl::inject_stage), short of
-// injecting: parse it as one source stage and build it. Only `icmp` is built: `pcap(...)` would
+// injecting: parse it as one source stage and its transforms, and build them. Only `icmp` is built: `pcap(...)` would
 // open whatever path the input names. Errors are answered like the engine's.
 inline std::string control_handler(std::string_view line) {
   try {
     const auto description = parse_pipeline("<inject>", line);
-    if (description.nodes.size() != 1 || description.nodes[0].spec->kind != StageKind::timeline_source)
-      return "error: inject takes one source stage";
-    const Node& node = description.nodes[0];
+    const auto& nodes = description.nodes;
+    bool one_chain = !nodes.empty() && nodes[0].spec->kind == StageKind::timeline_source;
+    for (size_t i = 1; one_chain && i < nodes.size(); ++i)
+      one_chain = nodes[i].spec->kind == StageKind::transform &&
+                  nodes[i].inputs == std::vector<int>{static_cast<int>(i - 1)} && nodes[i - 1].outputs.size() == 1;
+    if (!one_chain) return "error: inject takes one source stage, optionally followed by transforms";
+    std::vector<Diagnostic> errors;
+    std::vector<std::unique_ptr<Transform>> chain;
+    for (size_t i = 1; i < nodes.size(); ++i) chain.push_back(make_transform(nodes[i], 1, pcap::max_snaplen, errors));
+    if (!errors.empty()) throw DescriptionError(description.where, description.text, std::move(errors));
+    const Node& node = nodes[0];
     if (node.spec->name != "icmp") return "ok 0";
     Report report;
     report.set_quiet(true);
@@ -278,6 +287,7 @@ inline std::string control_handler(std::string_view line) {
     size_t packets = 0;
     for (int i = 0; i < 4; ++i) {
       source->fill(batch);
+      for (const auto& transform : chain) transform->apply(batch);
       packets += batch.records.size();
       for (const Record& r : batch.records) FUZZ_CHECK(r.offset + record_header_size + r.caplen <= batch.used);
       if (batch.last) break;

@@ -7,7 +7,7 @@ set -uo pipefail
 veipipe=$(realpath "$1") veigen=$(realpath "$2")
 # shellcheck source=checks.sh
 source "$tests_dir/checks.sh"
-require wire_test tcpdump ip
+require wire_test tcpdump tshark ip
 a=vw$$a b=vw$$b
 tmp=$(mktemp -d)
 capture_pid=
@@ -96,8 +96,8 @@ if awk -v s="$span" 'BEGIN { exit !(s > 0.949 && s < 1.049) }'; then pass; else 
 "$veigen" -o "$tmp/bg3s.pcap" --count 3000 --rate 1kpps --mix 64 2>/dev/null
 # weave NAME FILTER SENDER: plays the 3 s background in real time into NAME.pcap with live($b,
 # filter=FILTER) merged in, while the SENDER description sends onto $a from 0.5 s on; status in rc.
-weave() {
-  "$veipipe" run -e "pcap($tmp/bg3s.pcap) -> m: merge -> pace(realtime) -> file($tmp/$1.pcap, labels=$tmp/$1.csv); live($b, filter=$2) -> m" \
+weave() { # NAME FILTER SENDER [TRANSFORMS]: the live source's packets go through TRANSFORMS
+  "$veipipe" run -e "pcap($tmp/bg3s.pcap) -> m: merge -> pace(realtime) -> file($tmp/$1.pcap, labels=$tmp/$1.csv); live($b, filter=$2)${4:-} -> m" \
     --stats-json "$tmp/$1.json" 2>"$tmp/$1.err" &
   local pid=$!
   sleep 0.5
@@ -115,6 +115,17 @@ if tcpdump -r "$tmp/woven.pcap" -tt -n --nano 2>/dev/null | awk '{ if ($1 < last
 else fail "output timestamps never decrease"; fi
 if grep -q '"live":\[{"name":"live '"$b"'","packets":200,"bytes":[0-9]*,"kernel_dropped":0' "$tmp/woven.json"; then pass
 else fail "stats: 200 captured, none dropped" "$(cat "$tmp/woven.json")"; fi
+
+# A chain after the live source: 50 echoes cut to 60 bytes and moved to another source address,
+# their IPv4 header checksum still right (tcpdump -v says so when it is not).
+weave chained icmp "icmp(dst=10.9.9.9, rate=100pps, count=50) -> pace(realtime) -> nic($a)" \
+  ' -> snaplen(60) -> rewrite(srcip="10.255.0.1:10.77.0.1")'
+moved=$(tcpdump -r "$tmp/chained.pcap" -n -v 'icmp and src host 10.77.0.1' 2>/dev/null | grep -c "length 84)")
+bad=$(tcpdump -r "$tmp/chained.pcap" -n -v icmp 2>/dev/null | grep -c "bad cksum")
+cut=$(tshark -r "$tmp/chained.pcap" -Y 'icmp && frame.cap_len == 60 && frame.len == 98' 2>/dev/null | wc -l)
+if ((rc == 0)) && ((moved == 50)) && ((bad == 0)) && ((cut == 50)) &&
+  grep -q '"transforms":\[{"name":"snaplen at 1:[0-9]*","changed":50,"dropped":0},{"name":"rewrite at 1:[0-9]*","changed":50' "$tmp/chained.json"; then pass
+else fail "a chain after a live source cuts and moves its 50 packets" "rc $rc, moved $moved, bad $bad, cut $cut: $(cat "$tmp/chained.err")"; fi
 
 # 20,000 frames at 20 kpps: none lost on the way to the file.
 "$veigen" -o "$tmp/20k.pcap" --count 20000 --rate 20kpps --mix 64 --seed 3 2>/dev/null

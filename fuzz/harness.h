@@ -262,17 +262,9 @@ inline void pcapng_captures(std::string_view bytes) {
 inline std::string control_handler(std::string_view line) {
   try {
     const auto description = parse_pipeline("<inject>", line);
-    const auto& nodes = description.nodes;
-    bool one_chain = !nodes.empty() && nodes[0].spec->kind == StageKind::timeline_source;
-    for (size_t i = 1; one_chain && i < nodes.size(); ++i)
-      one_chain = nodes[i].spec->kind == StageKind::transform &&
-                  nodes[i].inputs == std::vector<int>{static_cast<int>(i - 1)} && nodes[i - 1].outputs.size() == 1;
-    if (!one_chain) return "error: inject takes one source stage, optionally followed by transforms";
-    std::vector<Diagnostic> errors;
-    std::vector<std::unique_ptr<Transform>> chain;
-    for (size_t i = 1; i < nodes.size(); ++i) chain.push_back(make_transform(nodes[i], 1, pcap::max_snaplen, errors));
-    if (!errors.empty()) throw DescriptionError(description.where, description.text, std::move(errors));
-    const Node& node = nodes[0];
+    if (!is_source_chain(description)) return "error: inject takes one source stage, optionally followed by transforms";
+    const auto chain = make_line_transforms(description, 1, pcap::max_snaplen);
+    const Node& node = description.nodes[0];
     if (node.spec->name != "icmp") return "ok 0";
     Report report;
     report.set_quiet(true);

@@ -735,16 +735,10 @@ size_t Engine::Impl::inject_stage(std::string_view stage, uint16_t rank) {
   // An injection is read whole before it is handed over; this bounds what one line may ask for.
   constexpr size_t max_bytes = size_t{64} << 20;
   const auto description = parse_pipeline("<inject>", stage);
-  // One source stage, then transforms in a chain: nodes come in the order the line names them.
-  const auto& nodes = description.nodes;
-  bool one_chain = !nodes.empty() && nodes[0].spec->kind == StageKind::timeline_source;
-  for (size_t i = 1; one_chain && i < nodes.size(); ++i)
-    one_chain = nodes[i].spec->kind == StageKind::transform && nodes[i].inputs == std::vector<int>{static_cast<int>(i - 1)} &&
-                nodes[i - 1].outputs.size() == 1;
-  if (!one_chain)
+  if (!is_source_chain(description))
     throw InjectError("inject takes one source stage, optionally followed by transforms, e.g. icmp(dst=10.0.0.9, count=3) "
                       "or pcap(attack.pcap) -> rewrite(ip=\"10.0.0.5:192.168.1.66\")");
-  const Node& node = nodes[0];
+  const Node& node = description.nodes[0];
   // Read whole on the injecting thread: standard input or a FIFO could block it for ever.
   if (const Value& file = param(node, "file"); file.given) {
     std::error_code ec;
@@ -760,10 +754,7 @@ size_t Engine::Impl::inject_stage(std::string_view stage, uint16_t rank) {
     throw InjectError(fmt::format("link type {} differs from the output's {}", pcap::linktype_name(source->info().linktype),
                                   pcap::linktype_name(linktype)));
   source->compile_filter();
-  std::vector<Diagnostic> errors;
-  std::vector<std::unique_ptr<Transform>> chain;
-  for (size_t i = 1; i < nodes.size(); ++i) chain.push_back(make_transform(nodes[i], linktype, snaplen, errors));
-  if (!errors.empty()) throw DescriptionError(description.where, description.text, std::move(errors));
+  const auto chain = make_line_transforms(description, linktype, snaplen);
   // Offsets from its own first packet, then from `at`.
   source->set_mapping(-source->info().first_ts_ns.value_or(0), precision);
   const int64_t at = param(node, "at").integer + param(node, "shift").integer;

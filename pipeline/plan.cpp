@@ -138,6 +138,16 @@ Plan make_plan(const Pipeline& pipeline) {
   return plan;
 }
 
+bool is_source_chain(const Pipeline& line) {
+  const auto& nodes = line.nodes;
+  // Nodes come in the order the line names them.
+  bool chain = !nodes.empty() && nodes[0].spec->kind == StageKind::timeline_source;
+  for (size_t i = 1; chain && i < nodes.size(); ++i)
+    chain = nodes[i].spec->kind == StageKind::transform && nodes[i].inputs == std::vector<int>{static_cast<int>(i - 1)} &&
+            nodes[i - 1].outputs.size() == 1;
+  return chain;
+}
+
 std::string describe_plan(const Plan& plan, bool dot) {
   const auto& nodes = plan.pipeline->nodes;
   std::vector<int> order = plan.sources;

@@ -28,6 +28,10 @@ struct Plan {
 // reaches no sink, a source that feeds nothing.
 Plan make_plan(const Pipeline& pipeline);
 
+// A line to inject (a control line, Engine::inject(stage)): one timeline source, optionally
+// followed by transforms in a chain.
+bool is_source_chain(const Pipeline& line);
+
 // The resolved graph as text (one stage per line with every parameter) or as Graphviz DOT.
 std::string describe_plan(const Plan& plan, bool dot);
 

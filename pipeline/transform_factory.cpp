@@ -72,4 +72,12 @@ std::unique_ptr<Transform> make_transform(const Node& node, uint32_t linktype, u
   throw std::logic_error(fmt::format("no builder for transform stage '{}'", stage));
 }
 
+std::vector<std::unique_ptr<Transform>> make_line_transforms(const Pipeline& line, uint32_t linktype, uint32_t snaplen) {
+  std::vector<Diagnostic> errors;
+  std::vector<std::unique_ptr<Transform>> chain;
+  for (size_t i = 1; i < line.nodes.size(); ++i) chain.push_back(make_transform(line.nodes[i], linktype, snaplen, errors));
+  if (!errors.empty()) throw DescriptionError(line.where, line.text, std::move(errors));
+  return chain;
+}
+
 }  // namespace vei

@@ -15,4 +15,8 @@ namespace vei {
 std::unique_ptr<Transform> make_transform(const Node& node, uint32_t linktype, uint32_t snaplen,
                                           std::vector<Diagnostic>& errors);
 
+// The transforms after the source of a line to inject (see is_source_chain), in order; throws
+// DescriptionError for a bad parameter.
+std::vector<std::unique_ptr<Transform>> make_line_transforms(const Pipeline& line, uint32_t linktype, uint32_t snaplen);
+
 }  // namespace vei

@@ -49,28 +49,16 @@ Network parse_network(std::string_view map, std::string_view side) {
   return n;
 }
 
-uint16_t load16(const uint8_t* p) { return static_cast<uint16_t>(p[0] << 8 | p[1]); }
-uint32_t load32(const uint8_t* p) { return uint32_t{load16(p)} << 16 | load16(p + 2); }
-
-void store16(uint8_t* p, uint16_t v) {
-  p[0] = static_cast<uint8_t>(v >> 8);
-  p[1] = static_cast<uint8_t>(v);
-}
-
-void store32(uint8_t* p, uint32_t v) {
-  store16(p, static_cast<uint16_t>(v >> 16));
-  store16(p + 2, static_cast<uint16_t>(v));
-}
+using packets::get16;
+using packets::get32;
+using packets::put16;
+using packets::put32;
 
 // RFC 1624 eqn 3, HC' = ~(~HC + ~m + m'), with `delta` the sum of ~m + m' over the changed words.
-uint16_t adjusted(uint16_t checksum, uint32_t delta) {
-  uint32_t sum = static_cast<uint16_t>(~checksum) + delta;
-  while (sum >> 16) sum = (sum & 0xffff) + (sum >> 16);
-  return static_cast<uint16_t>(~sum);
-}
+uint16_t adjusted(uint16_t checksum, uint32_t delta) { return packets::fold(static_cast<uint16_t>(~checksum) + delta); }
 
 // Writes as much of `mac` as the capture holds at `at`.
-bool set_mac(uint8_t* p, uint32_t caplen, size_t at, const std::optional<packets::Mac>& mac) {
+bool set_mac(std::byte* p, uint32_t caplen, size_t at, const std::optional<packets::Mac>& mac) {
   if (!mac || caplen <= at) return false;
   const size_t n = std::min<size_t>(mac->size(), caplen - at);
   if (std::memcmp(p + at, mac->data(), n) == 0) return false;
@@ -107,11 +95,11 @@ AddressRewriter::AddressRewriter(RewriteOptions options, uint32_t linktype)
 TransformStats AddressRewriter::apply(Batch& batch) const {
   TransformStats stats;
   for (const Record& r : batch.records)
-    stats.changed += rewrite(reinterpret_cast<uint8_t*>(batch.data() + r.offset + record_header_size), r.caplen);
+    stats.changed += rewrite(batch.data() + r.offset + record_header_size, r.caplen);
   return stats;
 }
 
-bool AddressRewriter::rewrite(uint8_t* p, uint32_t caplen) const {
+bool AddressRewriter::rewrite(std::byte* p, uint32_t caplen) const {
   bool changed = false;
   size_t ip = 0;
   if (linktype_ == 1) {
@@ -120,7 +108,7 @@ bool AddressRewriter::rewrite(uint8_t* p, uint32_t caplen) const {
     size_t at = 12;
     for (int tags = 0;; ++tags) {
       if (caplen < at + 2) return changed;
-      const uint16_t type = load16(p + at);
+      const uint16_t type = get16(p + at);
       at += 2;
       if (type == ethertype_ipv4) break;
       if (tags == max_vlan_tags || (type != 0x8100 && type != 0x88a8)) return changed;
@@ -128,21 +116,24 @@ bool AddressRewriter::rewrite(uint8_t* p, uint32_t caplen) const {
     }
     ip = at;
   } else if (linktype_ == 113) {
-    if (caplen < 16 || load16(p + 14) != ethertype_ipv4) return false;
+    if (caplen < 16 || get16(p + 14) != ethertype_ipv4) return false;
     ip = 16;
   }
   // RAW (101) may hold IPv6 as well: the version tells.
-  if (caplen < ip + ipv4_header_size || p[ip] >> 4 != 4 || (p[ip] & 0xf) < 5) return changed;
+  if (caplen < ip + ipv4_header_size) return changed;
+  const auto version_ihl = std::to_integer<unsigned>(p[ip]);
+  const auto protocol = std::to_integer<uint8_t>(p[ip + 9]);
+  if (version_ihl >> 4 != 4 || (version_ihl & 0xf) < 5) return changed;
 
   bool moved = false;
   uint32_t delta = 0;
-  auto map = [&](uint8_t* field, const std::vector<AddressMap>& maps) {
-    const uint32_t from = load32(field);
+  auto map = [&](std::byte* field, const std::vector<AddressMap>& maps) {
+    const uint32_t from = get32(field);
     for (const AddressMap& m : maps) {
       if ((from & m.mask) != m.from_net) continue;
       const uint32_t to = m.to_net | (from & ~m.mask);
       if (to == from) return;
-      store32(field, to);
+      put32(field, to);
       delta += (~from >> 16) + (~from & 0xffff) + (to >> 16) + (to & 0xffff);
       moved = true;
       return;
@@ -152,18 +143,18 @@ bool AddressRewriter::rewrite(uint8_t* p, uint32_t caplen) const {
   map(p + ip + 16, options_.dst_ip);
   if (!moved) return changed;
 
-  store16(p + ip + 10, adjusted(load16(p + ip + 10), delta));
+  put16(p + ip + 10, adjusted(get16(p + ip + 10), delta));
   // The TCP and UDP checksums cover the addresses (pseudo-header); only the first fragment holds them.
-  if ((load16(p + ip + 6) & 0x1fff) != 0) return true;
-  const size_t l4 = ip + (p[ip] & 0xf) * 4;
-  if (p[ip + 9] == proto_tcp && caplen >= l4 + 18) {
-    store16(p + l4 + 16, adjusted(load16(p + l4 + 16), delta));
-  } else if (p[ip + 9] == proto_udp && caplen >= l4 + 8) {
-    const uint16_t checksum = load16(p + l4 + 6);
+  if ((get16(p + ip + 6) & 0x1fff) != 0) return true;
+  const size_t l4 = ip + (version_ihl & 0xf) * 4;
+  if (protocol == proto_tcp && caplen >= l4 + 18) {
+    put16(p + l4 + 16, adjusted(get16(p + l4 + 16), delta));
+  } else if (protocol == proto_udp && caplen >= l4 + 8) {
+    const uint16_t checksum = get16(p + l4 + 6);
     // 0 means the sender computed none; a computed 0 is sent as 0xffff (RFC 768).
     if (checksum != 0) {
       const uint16_t fixed = adjusted(checksum, delta);
-      store16(p + l4 + 6, fixed ? fixed : 0xffff);
+      put16(p + l4 + 6, fixed ? fixed : 0xffff);
     }
   }
   return true;

@@ -41,7 +41,7 @@ class AddressRewriter final : public Transform {
 
  private:
   // True when it changed any of the packet's `caplen` bytes (the only ones it reads or writes).
-  bool rewrite(uint8_t* p, uint32_t caplen) const;
+  bool rewrite(std::byte* p, uint32_t caplen) const;
 
   RewriteOptions options_;
   uint32_t linktype_;

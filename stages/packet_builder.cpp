@@ -22,27 +22,12 @@ constexpr uint8_t proto_tcp = 6;
 constexpr size_t ipv4_header_size = 20;
 constexpr uint16_t mss = 1460;
 
-void put16(std::byte* p, uint16_t v) {
-  p[0] = std::byte(v >> 8);
-  p[1] = std::byte(v & 0xff);
-}
-
-void put32(std::byte* p, uint32_t v) {
-  put16(p, static_cast<uint16_t>(v >> 16));
-  put16(p + 2, static_cast<uint16_t>(v));
-}
-
 // RFC 1071 sum, not yet folded or complemented, so a pseudo-header can be added first.
 uint32_t sum16(std::span<const std::byte> data, uint32_t sum = 0) {
   size_t i = 0;
   for (; i + 1 < data.size(); i += 2) sum += uint32_t(data[i]) << 8 | uint32_t(data[i + 1]);
   if (i < data.size()) sum += uint32_t(data[i]) << 8;
   return sum;
-}
-
-uint16_t fold(uint32_t sum) {
-  while (sum >> 16) sum = (sum & 0xffff) + (sum >> 16);
-  return static_cast<uint16_t>(~sum);
 }
 
 size_t link_header_size(uint32_t linktype) {

@@ -19,6 +19,24 @@ struct Endpoint {
   uint16_t port = 0;
 };
 
+// Network byte order, and the one's complement checksum's last step (RFC 1071): shared by the
+// builders and the rewriter that edits their fields.
+inline void put16(std::byte* p, uint16_t v) {
+  p[0] = std::byte(v >> 8);
+  p[1] = std::byte(v & 0xff);
+}
+inline void put32(std::byte* p, uint32_t v) {
+  put16(p, static_cast<uint16_t>(v >> 16));
+  put16(p + 2, static_cast<uint16_t>(v));
+}
+inline uint16_t get16(const std::byte* p) { return static_cast<uint16_t>(uint32_t(p[0]) << 8 | uint32_t(p[1])); }
+inline uint32_t get32(const std::byte* p) { return uint32_t{get16(p)} << 16 | get16(p + 2); }
+// Folds a 32-bit sum of 16-bit words and complements it.
+inline uint16_t fold(uint32_t sum) {
+  while (sum >> 16) sum = (sum & 0xffff) + (sum >> 16);
+  return static_cast<uint16_t>(~sum);
+}
+
 // True for the link types these builders can frame.
 bool supported_linktype(uint32_t linktype);
 

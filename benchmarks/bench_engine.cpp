@@ -24,11 +24,11 @@
 #include <unordered_map>
 #include <vector>
 
-#include "stages/batch.h"
-#include "stages/pcap_format.h"
-#include "stages/report.h"
-#include "stages/timeline_source.h"
-#include "stages/timestamp_merger.h"
+#include "core/batch.h"
+#include "core/pcap_format.h"
+#include "core/report.h"
+#include "core/timeline_source.h"
+#include "stages/merge.h"
 
 namespace {
 

@@ -28,13 +28,13 @@
 #include "pipeline/plan.h"
 #include "pipeline/source_factory.h"
 #include "pipeline/transform_factory.h"
-#include "stages/address_rewriter.h"
-#include "stages/batch.h"
-#include "stages/control_socket.h"
-#include "stages/pcap_format.h"
-#include "stages/report.h"
-#include "stages/snaplen_cutter.h"
-#include "stages/timeline_source.h"
+#include "stages/rewrite.h"
+#include "core/batch.h"
+#include "stages/control.h"
+#include "core/pcap_format.h"
+#include "core/report.h"
+#include "stages/snaplen.h"
+#include "core/timeline_source.h"
 
 namespace vei::fuzz {
 

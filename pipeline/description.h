@@ -14,7 +14,7 @@
 #include <string_view>
 #include <vector>
 
-#include "pipeline/stage_spec.h"
+#include "core/stage.h"
 
 namespace vei {
 

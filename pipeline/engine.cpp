@@ -15,14 +15,14 @@
 #include "pipeline/plan.h"
 #include "pipeline/source_factory.h"
 #include "pipeline/transform_factory.h"
-#include "stages/control_socket.h"
-#include "stages/file_writer.h"
-#include "stages/live_capture.h"
-#include "stages/looping_source.h"
-#include "stages/nic_writer.h"
-#include "stages/pacer.h"
-#include "stages/timeline_source.h"
-#include "stages/timestamp_merger.h"
+#include "stages/control.h"
+#include "stages/file.h"
+#include "stages/live.h"
+#include "core/looping_source.h"
+#include "stages/nic.h"
+#include "stages/pace.h"
+#include "core/timeline_source.h"
+#include "stages/merge.h"
 
 namespace vei {
 

@@ -15,7 +15,7 @@
 #include <vector>
 
 #include "pipeline/description.h"
-#include "stages/report.h"
+#include "core/report.h"
 
 namespace vei {
 

@@ -4,7 +4,7 @@
 
 #include <stdexcept>
 
-#include "stages/icmp_source.h"
+#include "stages/icmp.h"
 
 namespace vei {
 

@@ -8,7 +8,7 @@
 #include <string>
 
 #include "pipeline/description.h"
-#include "stages/timeline_source.h"
+#include "core/timeline_source.h"
 
 namespace vei {
 

@@ -6,9 +6,9 @@
 #include <stdexcept>
 
 #include "pipeline/source_factory.h"
-#include "stages/address_rewriter.h"
-#include "stages/packet_filter.h"
-#include "stages/snaplen_cutter.h"
+#include "stages/rewrite.h"
+#include "stages/filter.h"
+#include "stages/snaplen.h"
 
 namespace vei {
 

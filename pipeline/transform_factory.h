@@ -6,7 +6,7 @@
 #include <vector>
 
 #include "pipeline/description.h"
-#include "stages/transform.h"
+#include "core/transform.h"
 
 namespace vei {
 

@@ -22,7 +22,7 @@
 #include <vector>
 
 #include "pipeline/engine.h"
-#include "stages/packet_builder.h"
+#include "core/packet_builder.h"
 
 namespace {
 

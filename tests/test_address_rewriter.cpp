@@ -9,9 +9,9 @@
 #include <set>
 #include <vector>
 
-#include "stages/address_rewriter.h"
-#include "stages/packet_builder.h"
-#include "stages/pcap_format.h"
+#include "stages/rewrite.h"
+#include "core/packet_builder.h"
+#include "core/pcap_format.h"
 
 using namespace vei;
 

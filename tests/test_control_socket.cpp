@@ -16,7 +16,7 @@
 #include <thread>
 #include <vector>
 
-#include "stages/control_socket.h"
+#include "stages/control.h"
 #include "testutil.h"
 
 using namespace vei;

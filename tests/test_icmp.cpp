@@ -7,7 +7,7 @@
 #include <string>
 
 #include "pipeline/engine.h"
-#include "stages/packet_builder.h"
+#include "core/packet_builder.h"
 #include "testutil.h"
 
 using namespace vei;

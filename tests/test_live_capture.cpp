@@ -18,9 +18,9 @@
 #include <thread>
 #include <vector>
 
-#include "stages/batch.h"
-#include "stages/live_capture.h"
-#include "stages/pacer.h"
+#include "core/batch.h"
+#include "stages/live.h"
+#include "stages/pace.h"
 #include "testutil.h"
 
 using namespace vei;

@@ -17,8 +17,8 @@
 #include <thread>
 #include <vector>
 
-#include "stages/batch.h"
-#include "stages/nic_writer.h"
+#include "core/batch.h"
+#include "stages/nic.h"
 #include "testutil.h"
 
 using namespace vei;

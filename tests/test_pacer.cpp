@@ -7,7 +7,7 @@
 #include <cstdint>
 #include <vector>
 
-#include "stages/pacer.h"
+#include "stages/pace.h"
 
 using namespace vei;
 

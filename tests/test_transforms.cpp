@@ -11,8 +11,8 @@
 
 #include "pipeline/engine.h"
 #include "pipeline/plan.h"
-#include "stages/pcap_format.h"
-#include "stages/snaplen_cutter.h"
+#include "core/pcap_format.h"
+#include "stages/snaplen.h"
 #include "testutil.h"
 
 using namespace vei;

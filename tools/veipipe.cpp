@@ -13,7 +13,7 @@
 
 #include "pipeline/engine.h"
 #include "pipeline/plan.h"
-#include "stages/control_socket.h"
+#include "stages/control.h"
 
 namespace {
 

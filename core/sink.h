@@ -1,0 +1,28 @@
+// What the graph asks of a sink: take merged batches in order on the output thread, then close.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+
+#include "core/batch.h"
+
+namespace vei {
+
+struct SinkStats {
+  uint64_t packets = 0;
+  uint64_t bytes = 0;  // bytes written, headers included
+};
+
+class Sink {
+ public:
+  virtual ~Sink() = default;
+  // Takes records [first, first + count) of `batch`: they lie back to back in its arena, headers
+  // in the output's format. Throws std::runtime_error naming the output on failure; what was
+  // written before stays valid.
+  virtual void consume(const Batch& batch, size_t first, size_t count) = 0;
+  void consume(const Batch& batch) { consume(batch, 0, batch.records.size()); }
+  virtual void close() = 0;
+  virtual const SinkStats& stats() const = 0;
+};
+
+}  // namespace vei

@@ -1,0 +1,99 @@
+// A source with a timeline of its own (a capture file, a generator). It fills batches whose record
+// headers are already in the output format, with timestamps mapped onto the output timeline.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include "core/batch.h"
+#include "core/bpf_filter.h"
+#include "core/pcap_format.h"
+#include "core/report.h"
+
+namespace vei {
+
+struct SourceOptions {
+  std::string name;  // how messages name the source: its file name
+  uint16_t rank = 0;
+  std::string filter;          // BPF, empty for none
+  bool clamp_disorder = true;  // false: keep timestamps that go back as they are
+  Report* report = nullptr;
+};
+
+struct SourceInfo {
+  uint32_t linktype = 1;
+  uint32_t snaplen = pcap::max_snaplen;
+  pcap::Precision precision = pcap::Precision::us;
+  bool pcapng = false;
+  std::optional<int64_t> first_ts_ns;  // of the first record, before mapping; none when empty
+};
+
+struct SourceStats {
+  uint64_t packets = 0;  // delivered
+  uint64_t bytes = 0;    // captured bytes delivered
+  uint64_t filtered = 0;
+  uint64_t disordered = 0;  // records older than one before them
+  uint64_t first_disordered = 0;
+  uint64_t dropped = 0;  // unrepresentable timestamps
+};
+
+class TimelineSource {
+ public:
+  explicit TimelineSource(SourceOptions options) : options_(std::move(options)) {}
+  virtual ~TimelineSource() = default;
+
+  const SourceOptions& options() const { return options_; }
+  const SourceInfo& info() const { return info_; }
+  const SourceStats& stats() const { return stats_; }
+  // How records map onto the output: `offset_ns` is added to every timestamp, headers are written
+  // in `precision`. Set once, after opening and before the first fill.
+  void set_mapping(int64_t offset_ns, pcap::Precision precision) {
+    offset_ = offset_ns;
+    output_precision_ = precision;
+  }
+  int64_t offset() const { return offset_; }
+  // Continues a timeline another instance delivered up to `ts`: a record older than that counts
+  // as disordered (and is clamped, unless disorder=keep), as it would within one file.
+  void follow(int64_t ts) { last_ts_ = ts; }
+  int64_t last_ts() const { return last_ts_; }
+  // Compiles `options().filter` for the link type found on opening; throws on a bad expression.
+  void compile_filter();
+
+  // Clears `batch` and fills it with the next records; sets batch.last when nothing follows.
+  virtual void fill(Batch& batch) = 0;
+
+ protected:
+  // Maps, filters and checks the record whose header starts at `offset` from batch.base, and
+  // appends it to the batch. Returns false when the record is dropped; clears `time_kept` when
+  // its output time differs from what the file says. A `file_ts_ns` of INT64_MIN or INT64_MAX
+  // stands for a file time beyond what int64 nanoseconds hold: such a record is dropped.
+  bool admit(Batch& batch, uint32_t offset, int64_t file_ts_ns, uint32_t caplen, uint32_t len, bool& time_kept);
+  // Reports what a finished source saw (disorder) once.
+  void finish();
+
+  SourceOptions options_;
+  SourceInfo info_;
+  SourceStats stats_;
+  int64_t offset_ = 0;
+  pcap::Precision output_precision_ = pcap::Precision::us;
+
+ private:
+  static constexpr uint64_t max_listed_drops = 10;
+  // Counts a record dropped for its time; the first few are reported one by one.
+  void drop(uint64_t seq, std::string_view why);
+
+  std::unique_ptr<BpfFilter> filter_;
+  uint64_t next_seq_ = 0;
+  int64_t last_ts_ = INT64_MIN;
+  int64_t first_disorder_lag_ = 0;
+  bool finished_ = false;
+};
+
+// Opens a capture by its content (classic pcap or pcapng); `-` is standard input.
+// Throws std::runtime_error naming the file when it cannot be read as a capture.
+std::unique_ptr<TimelineSource> open_capture(const std::string& path, SourceOptions options);
+
+}  // namespace vei

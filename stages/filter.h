@@ -1,0 +1,23 @@
+// `filter(EXPR)`: keeps only the packets a BPF expression (tcpdump syntax) matches. Unlike a
+// source's `filter=`, it can follow an event source or the merge, where it sees every packet.
+#pragma once
+
+#include <string>
+
+#include "core/bpf_filter.h"
+#include "core/transform.h"
+
+namespace vei {
+
+class PacketFilter final : public Transform {
+ public:
+  // Throws std::runtime_error with libpcap's message when the expression does not compile.
+  PacketFilter(const std::string& expression, uint32_t linktype, uint32_t snaplen)
+      : bpf_(expression, linktype, snaplen) {}
+  TransformStats apply(Batch& batch) const override;
+
+ private:
+  BpfFilter bpf_;
+};
+
+}  // namespace vei

@@ -1,0 +1,188 @@
+#include "stages/icmp.h"
+
+#include <arpa/inet.h>
+#include <pcap/pcap.h>
+
+#include <cmath>
+#include <cstring>
+#include <fmt/format.h>
+#include <stdexcept>
+
+namespace vei {
+
+namespace {
+
+__extension__ typedef unsigned __int128 u128;
+
+constexpr size_t max_payload = 65535 - 20 - 8;  // an IPv4 packet's 16-bit total length
+// How much of the background is searched for MAC addresses: enough for any host that talks.
+constexpr uint64_t mac_scan_packets = 100'000;
+
+[[noreturn]] void bad(std::string_view param, std::string_view what) {
+  throw std::runtime_error(fmt::format("icmp: {}: {}", param, what));
+}
+
+std::string_view trim(std::string_view s) {
+  while (!s.empty() && s.front() == ' ') s.remove_prefix(1);
+  while (!s.empty() && s.back() == ' ') s.remove_suffix(1);
+  return s;
+}
+
+uint32_t parse_ipv4(std::string_view text, std::string_view param) {
+  in_addr addr{};
+  const std::string s(trim(text));
+  if (inet_pton(AF_INET, s.c_str(), &addr) != 1) bad(param, fmt::format("'{}' is not an IPv4 address", s));
+  return ntohl(addr.s_addr);
+}
+
+std::string dotted(uint32_t ip) { return fmt::format("{}.{}.{}.{}", ip >> 24, ip >> 16 & 0xff, ip >> 8 & 0xff, ip & 0xff); }
+
+}  // namespace
+
+Ipv4Range parse_ipv4_range(std::string_view text, std::string_view param) {
+  const auto dash = text.find('-');
+  if (dash == std::string_view::npos) {
+    const uint32_t ip = parse_ipv4(text, param);
+    return {ip, ip};
+  }
+  const Ipv4Range r{parse_ipv4(text.substr(0, dash), param), parse_ipv4(text.substr(dash + 1), param)};
+  if (r.first > r.last)
+    bad(param, fmt::format("range {}-{} is reversed (its first address must not be above its last)", dotted(r.first),
+                           dotted(r.last)));
+  return r;
+}
+
+packets::Mac parse_mac(std::string_view text, std::string_view param) {
+  text = trim(text);
+  const auto mac = packets::parse_mac(text);
+  if (!mac) bad(param, fmt::format("'{}' is not an Ethernet address (expected the form aa:bb:cc:dd:ee:ff)", text));
+  return *mac;
+}
+
+IcmpSource::IcmpSource(IcmpOptions icmp, uint32_t linktype, const std::string& background_path,
+                       SourceOptions options)
+    : TimelineSource(std::move(options)), icmp_(std::move(icmp)) {
+  if (!packets::supported_linktype(linktype))
+    throw std::runtime_error(fmt::format("icmp: cannot frame packets for the output's link type {} ({}); supported: "
+                                         "EN10MB (1), RAW (101), IPV4 (228), LINUX_SLL (113)",
+                                         pcap::linktype_name(linktype), linktype));
+  if (icmp_.count < 1) bad("count", fmt::format("{} requests: at least 1 is needed", icmp_.count));
+  if (icmp_.ttl < 1 || icmp_.ttl > 255) bad("ttl", fmt::format("{} is out of range (1..255)", icmp_.ttl));
+  if (icmp_.ident < 0 || icmp_.ident > 0xffff) bad("id", fmt::format("{} is out of range (0..65535)", icmp_.ident));
+  if (icmp_.size < 0 || icmp_.size > static_cast<int64_t>(max_payload))
+    bad("size", fmt::format("{} bytes of payload do not fit an IPv4 packet (at most {})", icmp_.size, max_payload));
+  if (icmp_.rtt_ns < 0) bad("rtt", "must not be negative");
+  // Timestamps are whole nanoseconds: a faster rate would give requests equal times.
+  if (!(icmp_.rate <= 1e9)) bad("rate", "at most 1Gpps");
+  nano_pps_ = std::llround(icmp_.rate * 1e9);
+  if (nano_pps_ < 1) bad("rate", "at least 1e-9 pps");
+  const u128 span = (u128(icmp_.count - 1) * 1'000'000'000'000'000'000u + u128(nano_pps_ / 2)) / u128(nano_pps_) +
+                    u128(icmp_.rtt_ns);
+  if (span >= u128(pcap::ns_per_s) << 32)
+    bad("count", fmt::format("{} requests at {} pps last longer than a pcap timestamp can cover", icmp_.count, icmp_.rate));
+
+  info_.linktype = linktype;
+  info_.precision = pcap::Precision::ns;
+  info_.first_ts_ns = 0;
+  if (linktype == 1 && !background_path.empty() && background_path != "-" && (!icmp_.srcmac || !icmp_.dstmac))
+    learn_macs(background_path);
+}
+
+void IcmpSource::learn_macs(const std::string& path) {
+  char errbuf[PCAP_ERRBUF_SIZE] = {};
+  pcap_t* p = pcap_open_offline(path.c_str(), errbuf);
+  // The background is already open and readable; a file only the fast reader accepts (a huge
+  // snaplen, say) just leaves the locally administered addresses in place.
+  if (!p) return;
+  pcap_pkthdr* h;
+  const u_char* d;
+  auto wanted = [this](uint32_t ip) { return icmp_.src.contains(ip) || icmp_.dst.contains(ip); };
+  for (uint64_t n = 0; n < mac_scan_packets && pcap_next_ex(p, &h, &d) == 1; ++n) {
+    size_t at = 12;
+    uint16_t type = 0;
+    // Past VLAN tags (802.1Q, 802.1ad) to the IPv4 header.
+    while (h->caplen >= at + 2) {
+      type = static_cast<uint16_t>(d[at] << 8 | d[at + 1]);
+      at += 2;
+      if (type != 0x8100 && type != 0x88a8) break;
+      at += 2;
+    }
+    if (type != 0x0800 || h->caplen < at + 20 || d[at] >> 4 != 4) continue;
+    auto ip_at = [&](size_t off) {
+      return uint32_t{d[at + off]} << 24 | uint32_t{d[at + off + 1]} << 16 | uint32_t{d[at + off + 2]} << 8 | d[at + off + 3];
+    };
+    auto mac_at = [&](size_t off) {
+      packets::Mac m;
+      std::memcpy(m.data(), d + off, 6);
+      return m;
+    };
+    if (const uint32_t src = ip_at(12); wanted(src)) seen_as_source_.try_emplace(src, mac_at(6));
+    if (const uint32_t dst = ip_at(16); wanted(dst)) seen_as_destination_.try_emplace(dst, mac_at(0));
+  }
+  pcap_close(p);
+}
+
+packets::Mac IcmpSource::mac_of(uint32_t ip, const std::optional<packets::Mac>& given) const {
+  if (given) return *given;
+  // A host's own frames tell its address best; frames sent to it (perhaps via a router) next.
+  if (auto it = seen_as_source_.find(ip); it != seen_as_source_.end()) return it->second;
+  if (auto it = seen_as_destination_.find(ip); it != seen_as_destination_.end()) return it->second;
+  return packets::local_mac(ip);
+}
+
+int64_t IcmpSource::request_time(uint64_t i) const {
+  return static_cast<int64_t>((u128(i) * 1'000'000'000'000'000'000u + u128(nano_pps_ / 2)) / u128(nano_pps_));
+}
+
+std::vector<std::byte> IcmpSource::build(uint64_t i, bool reply) const {
+  // Requests cycle through the src × dst pairs, dst varying fastest.
+  const u128 pair = u128(i) % (u128(icmp_.src.size()) * icmp_.dst.size());
+  const uint32_t src_ip = icmp_.src.first + static_cast<uint32_t>(pair / icmp_.dst.size());
+  const uint32_t dst_ip = icmp_.dst.first + static_cast<uint32_t>(pair % icmp_.dst.size());
+  const packets::Endpoint src{mac_of(src_ip, icmp_.srcmac), src_ip};
+  const packets::Endpoint dst{mac_of(dst_ip, icmp_.dstmac), dst_ip};
+  // Sequence numbers start at 1 and wrap like ping's 16-bit counter.
+  const auto sequence = static_cast<uint16_t>(i + 1);
+  const auto ident = static_cast<uint16_t>(icmp_.ident);
+  const auto ttl = static_cast<uint8_t>(icmp_.ttl);
+  const auto size = static_cast<size_t>(icmp_.size);
+  return reply ? packets::icmp_echo(info_.linktype, dst, src, ident, sequence, ttl, size, true)
+               : packets::icmp_echo(info_.linktype, src, dst, ident, sequence, ttl, size, false);
+}
+
+void IcmpSource::fill(Batch& batch) {
+  batch.clear();
+  batch.source = options_.rank;
+  const auto count = static_cast<uint64_t>(icmp_.count);
+  for (;;) {
+    // The reply of an earlier request goes first when it is due no later than the next request.
+    const bool reply_due = icmp_.replies && next_reply_ < next_request_;
+    const int64_t reply_time = reply_due ? request_time(next_reply_) + icmp_.rtt_ns : INT64_MAX;
+    const bool reply = reply_due && (next_request_ == count || reply_time <= request_time(next_request_));
+    if (!reply && next_request_ == count) break;
+    const uint64_t i = reply ? next_reply_ : next_request_;
+    const auto frame = build(i, reply);
+    const size_t size = record_header_size + frame.size();
+    if (batch.used + size > batch.capacity()) {
+      if (batch.used) break;
+      batch.reserve_arena(size);
+    }
+    std::byte* at = batch.data() + batch.used;
+    const auto caplen = static_cast<uint32_t>(frame.size());
+    std::memcpy(at + record_header_size, frame.data(), caplen);
+    bool time_kept = true;
+    if (admit(batch, static_cast<uint32_t>(batch.used), reply ? reply_time : request_time(i), caplen, caplen, time_kept)) {
+      pcap::write_record_header(at, batch.records.back().ts_ns, output_precision_, caplen, caplen);
+      batch.used += size;
+    }
+    ++(reply ? next_reply_ : next_request_);
+  }
+  // Headers are written here in the output format, and a dropped record leaves no gap.
+  batch.raw_is_output = true;
+  if (next_request_ == count && (!icmp_.replies || next_reply_ == count)) {
+    batch.last = true;
+    finish();
+  }
+}
+
+}  // namespace vei

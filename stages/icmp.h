@@ -1,0 +1,65 @@
+// The `icmp` generator: ICMP echo requests (and optionally their replies) on a timeline of its own
+// that starts at 0, so that the engine places it like a capture (`at=`, `shift=`, `rebase=`).
+#pragma once
+
+#include <optional>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+
+#include "core/packet_builder.h"
+#include "core/timeline_source.h"
+
+namespace vei {
+
+// Inclusive, host byte order.
+struct Ipv4Range {
+  uint32_t first = 0;
+  uint32_t last = 0;
+  uint64_t size() const { return uint64_t{last} - first + 1; }
+  bool contains(uint32_t ip) const { return ip >= first && ip <= last; }
+};
+
+// `10.0.0.1` or `10.0.0.1-10.0.0.9`; throws std::runtime_error naming `param` when malformed.
+Ipv4Range parse_ipv4_range(std::string_view text, std::string_view param);
+// `aa:bb:cc:dd:ee:ff`; throws std::runtime_error naming `param` when malformed.
+packets::Mac parse_mac(std::string_view text, std::string_view param);
+
+// Wide types, so that the source itself checks every range and names the parameter.
+struct IcmpOptions {
+  Ipv4Range src{0x0aff0001, 0x0aff0001};
+  Ipv4Range dst;
+  double rate = 1;  // requests per second
+  int64_t count = 10;  // requests
+  int64_t size = 56;  // ICMP payload bytes
+  int64_t ttl = 64;
+  int64_t ident = 0x7665;
+  bool replies = false;
+  int64_t rtt_ns = 1'000'000;
+  std::optional<packets::Mac> srcmac, dstmac;
+};
+
+class IcmpSource final : public TimelineSource {
+ public:
+  // `linktype` is the output's. MAC addresses not given are learned from `background_path` (a
+  // capture; empty or `-` for none) when the link type is Ethernet. Throws std::runtime_error for
+  // an unsupported link type or an option out of range.
+  IcmpSource(IcmpOptions icmp, uint32_t linktype, const std::string& background_path, SourceOptions options);
+
+  void fill(Batch& batch) override;
+
+ private:
+  // Own time of request i: i / rate, rounded to the nanosecond from the index, so nothing drifts.
+  int64_t request_time(uint64_t i) const;
+  std::vector<std::byte> build(uint64_t i, bool reply) const;
+  packets::Mac mac_of(uint32_t ip, const std::optional<packets::Mac>& given) const;
+  void learn_macs(const std::string& path);
+
+  IcmpOptions icmp_;
+  int64_t nano_pps_;  // the rate in packets per 1e9 s: an integer, for exact times
+  std::unordered_map<uint32_t, packets::Mac> seen_as_source_, seen_as_destination_;
+  uint64_t next_request_ = 0;
+  uint64_t next_reply_ = 0;
+};
+
+}  // namespace vei

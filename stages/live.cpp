@@ -1,0 +1,243 @@
+#include "stages/live.h"
+
+#include <net/if.h>
+#include <pcap/pcap.h>
+#include <poll.h>
+#include <sys/eventfd.h>
+#include <sys/ioctl.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <chrono>
+#include <cstring>
+#include <fmt/format.h>
+#include <stdexcept>
+#include <utility>
+
+#include "core/pcap_format.h"
+
+namespace vei {
+
+namespace {
+
+// The longest a frame waits in a ring block before the kernel hands the block over: latency added
+// to flush_ns, and what a stop or a vanished interface may lose.
+constexpr int block_timeout_ms = 1;
+// Frames per pcap_dispatch: bounds the time between looks at the flush deadline and at stop()
+// while frames keep coming.
+constexpr int dispatch_count = 64;
+// How often the kernel's drop counters are read and the interface is checked: libpcap reads
+// /proc/net/dev for every pcap_stats, and says nothing when the interface goes down.
+constexpr int64_t check_interval_ns = 100'000'000;
+// Waiting for a free batch, stop() is looked at this often (pool.acquire() cannot be interrupted).
+constexpr int pool_wait_ms = 1;
+
+int64_t steady_ns() {
+  return std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now().time_since_epoch())
+      .count();
+}
+
+// pcap_datalink gives a DLT_ value; files want the LINKTYPE_ value, which differs for a few types
+// only, of which Linux has these two (libpcap's own mapping, dlt_to_linktype, is not exported).
+uint32_t linktype_of(int dlt) {
+  switch (dlt) {
+    case DLT_ATM_RFC1483: return 100;
+    case DLT_RAW: return 101;
+    default: return static_cast<uint32_t>(dlt);
+  }
+}
+
+}  // namespace
+
+LiveCapture::LiveCapture(LiveOptions options, uint16_t rank) : options_(std::move(options)), rank_(rank) {
+  const std::string& name = options_.interface;
+  if (name.empty() || name.size() >= IFNAMSIZ)
+    fail(fmt::format("no such interface (invalid name, at most {} characters)", IFNAMSIZ - 1));
+  char errbuf[PCAP_ERRBUF_SIZE] = {};
+  handle_ = pcap_create(name.c_str(), errbuf);
+  if (!handle_) fail(errbuf);
+  try {
+    // Not immediate mode: there libpcap gives every frame a ring slot sized for the largest frame
+    // (64 KiB + on links with offloads), so 32 MiB holds a burst of only 256 frames: of 1000 frames
+    // sent back to back on a veth, half were lost. Without it (TPACKET_V3) frames are packed into
+    // ring blocks, which the kernel hands over when full or after block_timeout_ms.
+    pcap_set_timeout(handle_, block_timeout_ms);
+    if (pcap_set_tstamp_precision(handle_, PCAP_TSTAMP_PRECISION_NANO) != 0)
+      fail("libpcap cannot give nanosecond timestamps here");
+    pcap_set_snaplen(handle_, static_cast<int>(std::min<uint32_t>(options_.snaplen, pcap::max_snaplen)));
+    pcap_set_promisc(handle_, options_.promisc ? 1 : 0);
+    pcap_set_buffer_size(handle_, options_.buffer_bytes);
+    const int status = pcap_activate(handle_);
+    if (status < 0) {
+      const std::string detail = pcap_geterr(handle_);
+      switch (status) {
+        case PCAP_ERROR_PERM_DENIED:
+        case PCAP_ERROR_PROMISC_PERM_DENIED:
+          fail("permission denied: capturing needs CAP_NET_RAW (run as root, or `setcap cap_net_raw+ep` on the binary)");
+        case PCAP_ERROR_NO_SUCH_DEVICE: fail("no such interface");
+        case PCAP_ERROR_IFACE_NOT_UP: fail("interface is down (bring it up with `ip link set dev ... up`)");
+        default: fail(fmt::format("cannot capture: {}", detail.empty() ? pcap_statustostr(status) : detail));
+      }
+    }
+    if (!options_.filter.empty()) {
+      bpf_program program{};
+      if (pcap_compile(handle_, &program, options_.filter.c_str(), 1, PCAP_NETMASK_UNKNOWN) != 0)
+        fail(fmt::format("filter '{}': {}", options_.filter, pcap_geterr(handle_)));
+      const int set = pcap_setfilter(handle_, &program);
+      pcap_freecode(&program);
+      if (set != 0) fail(fmt::format("filter '{}': {}", options_.filter, pcap_geterr(handle_)));
+    }
+    // The thread waits in poll() (for frames, the flush deadline or stop), never inside libpcap.
+    if (pcap_setnonblock(handle_, 1, errbuf) != 0) fail(errbuf);
+    stop_fd_ = ::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+    if (stop_fd_ < 0) fail(fmt::format("eventfd: {}", std::strerror(errno)));
+  } catch (...) {
+    pcap_close(handle_);
+    throw;
+  }
+  linktype_ = linktype_of(pcap_datalink(handle_));
+  // Pseudo-interfaces such as "any" have no index, and nothing to check.
+  ifindex_ = ::if_nametoindex(name.c_str());
+}
+
+LiveCapture::~LiveCapture() {
+  stop();
+  pcap_close(handle_);
+  ::close(stop_fd_);
+}
+
+void LiveCapture::fail(const std::string& what) const {
+  throw std::runtime_error(fmt::format("live {}: {}", options_.interface, what));
+}
+
+void LiveCapture::start(BatchPool& pool, std::function<void(Batch*)> deliver,
+                        std::function<void(const std::string&)> on_error) {
+  if (pool_) throw std::logic_error(fmt::format("live {}: started twice", options_.interface));
+  pool_ = &pool;
+  deliver_ = std::move(deliver);
+  on_error_ = std::move(on_error);
+  thread_ = std::thread([this] {
+    std::string error;
+    try {
+      error = run();
+    } catch (const std::exception& e) {
+      error = e.what();
+    }
+    if (!error.empty() && on_error_) on_error_(fmt::format("live {}: {}", options_.interface, error));
+  });
+}
+
+void LiveCapture::stop() {
+  stopping_ = true;
+  const uint64_t one = 1;
+  // Fails only when the counter is full, and then the thread is awake anyway.
+  [[maybe_unused]] const ssize_t woken = ::write(stop_fd_, &one, sizeof one);
+  if (thread_.joinable() && thread_.get_id() != std::this_thread::get_id()) thread_.join();
+}
+
+LiveStats LiveCapture::stats() const {
+  constexpr auto relaxed = std::memory_order_relaxed;
+  return {packets_.load(relaxed), bytes_.load(relaxed), batches_.load(relaxed), kernel_dropped_.load(relaxed),
+          if_dropped_.load(relaxed)};
+}
+
+std::string LiveCapture::run() {
+  pollfd fds[2] = {{pcap_get_selectable_fd(handle_), POLLIN, 0}, {stop_fd_, POLLIN, 0}};
+  int64_t next_check = steady_ns() + check_interval_ns;
+  bool more = false;  // the last dispatch stopped at its count: frames may be waiting
+  std::string error;
+  while (!stopping_) {
+    const int64_t wake = batch_ ? std::min(next_check, flush_at_) : next_check;
+    const int64_t wait = more ? 0 : std::max<int64_t>(0, wake - steady_ns());
+    const timespec timeout{static_cast<time_t>(wait / pcap::ns_per_s), static_cast<long>(wait % pcap::ns_per_s)};
+    if (::ppoll(fds, 2, &timeout, nullptr) < 0 && errno != EINTR) {
+      error = fmt::format("poll: {}", std::strerror(errno));
+      break;
+    }
+    if (stopping_) break;
+    const int n = pcap_dispatch(handle_, dispatch_count, on_packet, reinterpret_cast<u_char*>(this));
+    if (n < 0) {
+      // libpcap says "The interface disappeared" when it is deleted; say which and why.
+      error = interface_problem();
+      if (error.empty()) error = fmt::format("capture failed: {}", pcap_geterr(handle_));
+      break;
+    }
+    more = n == dispatch_count;
+    const int64_t now = steady_ns();
+    if (batch_ && now >= flush_at_) deliver_batch();
+    // The kernel flags the socket (POLLERR) when the interface goes down, but libpcap carries on
+    // without a word, waiting for it to come back up: that is an error here.
+    if ((fds[0].revents & (POLLERR | POLLHUP | POLLNVAL)) || now >= next_check) {
+      next_check = now + check_interval_ns;
+      refresh_kernel_stats();
+      error = interface_problem();
+      if (!error.empty()) break;
+    }
+  }
+  if (batch_) deliver_batch();
+  refresh_kernel_stats();
+  return error;
+}
+
+void LiveCapture::on_packet(unsigned char* self, const pcap_pkthdr* header, const unsigned char* bytes) {
+  reinterpret_cast<LiveCapture*>(self)->append(*header, bytes);
+}
+
+void LiveCapture::append(const pcap_pkthdr& header, const unsigned char* bytes) {
+  const size_t size = record_header_size + header.caplen;
+  if (batch_ && batch_->used + size > batch_->capacity()) deliver_batch();
+  if (!batch_ && !next_batch()) return;
+  Batch& b = *batch_;
+  b.reserve_arena(b.used + size);  // grows an empty batch for a frame larger than its arena
+  std::byte* at = b.data() + b.used;
+  const int64_t ts = int64_t{header.ts.tv_sec} * pcap::ns_per_s + header.ts.tv_usec;  // tv_usec holds ns
+  pcap::write_record_header(at, ts, pcap::Precision::ns, header.caplen, header.len);
+  std::memcpy(at + record_header_size, bytes, header.caplen);
+  b.records.push_back(Record{ts, seq_++, static_cast<uint32_t>(b.used), header.caplen, header.len, rank_, 0});
+  b.used += size;
+  packets_.fetch_add(1, std::memory_order_relaxed);
+  bytes_.fetch_add(header.caplen, std::memory_order_relaxed);
+}
+
+bool LiveCapture::next_batch() {
+  Batch* b;
+  while (!(b = pool_->try_acquire())) {
+    if (stopping_) return false;
+    pollfd stop{stop_fd_, POLLIN, 0};
+    ::poll(&stop, 1, pool_wait_ms);
+  }
+  b->clear();
+  b->source = rank_;
+  b->event = true;
+  batch_ = b;
+  // From when the first frame is read rather than its kernel timestamp: when the thread is behind
+  // (after waiting for the pool, say), batches then still fill instead of leaving one per dispatch.
+  flush_at_ = steady_ns() + options_.flush_ns;
+  return true;
+}
+
+void LiveCapture::deliver_batch() {
+  batches_.fetch_add(1, std::memory_order_relaxed);
+  deliver_(std::exchange(batch_, nullptr));
+}
+
+void LiveCapture::refresh_kernel_stats() {
+  pcap_stat stat{};
+  if (pcap_stats(handle_, &stat) != 0) return;
+  kernel_dropped_.store(stat.ps_drop, std::memory_order_relaxed);
+  if_dropped_.store(stat.ps_ifdrop, std::memory_order_relaxed);
+}
+
+std::string LiveCapture::interface_problem() const {
+  if (ifindex_ == 0) return {};
+  // By index: a new interface of the same name is not the one captured on.
+  ifreq request{};
+  request.ifr_ifindex = static_cast<int>(ifindex_);
+  const int fd = pcap_fileno(handle_);
+  if (::ioctl(fd, SIOCGIFNAME, &request) < 0) return "no such interface (it went away)";
+  if (::ioctl(fd, SIOCGIFFLAGS, &request) == 0 && !(request.ifr_flags & IFF_UP)) return "the interface went down";
+  return {};
+}
+
+}  // namespace vei

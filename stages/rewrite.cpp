@@ -1,0 +1,163 @@
+#include "stages/rewrite.h"
+
+#include <arpa/inet.h>
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <charconv>
+#include <cstring>
+#include <stdexcept>
+#include <string>
+
+#include "core/pcap_format.h"
+
+namespace vei {
+
+namespace {
+
+constexpr uint16_t ethertype_ipv4 = 0x0800;
+constexpr int max_vlan_tags = 2;
+constexpr size_t ipv4_header_size = 20;
+constexpr uint8_t proto_tcp = 6, proto_udp = 17;
+
+[[noreturn]] void bad_map(std::string_view text, std::string_view what) {
+  throw std::invalid_argument(fmt::format("address map '{}': {}", text, what));
+}
+
+uint32_t prefix_mask(unsigned prefix) { return prefix ? ~uint32_t{0} << (32 - prefix) : 0; }
+
+struct Network {
+  uint32_t net;
+  unsigned prefix;
+};
+
+// One side of a map, `a.b.c.d` or `a.b.c.d/len`; `map` is the whole text, for messages.
+Network parse_network(std::string_view map, std::string_view side) {
+  const auto slash = side.find('/');
+  const std::string address(side.substr(0, slash));
+  in_addr addr{};
+  if (inet_pton(AF_INET, address.c_str(), &addr) != 1) bad_map(map, fmt::format("'{}' is not an IPv4 address", address));
+  Network n{ntohl(addr.s_addr), 32};
+  if (slash != std::string_view::npos) {
+    const auto digits = side.substr(slash + 1);
+    const char* end = digits.data() + digits.size();
+    const auto [stop, ec] = std::from_chars(digits.data(), end, n.prefix);
+    if (digits.empty() || ec != std::errc{} || stop != end || n.prefix > 32)
+      bad_map(map, fmt::format("'/{}' is not a prefix length (0 to 32)", digits));
+  }
+  if (n.net & ~prefix_mask(n.prefix)) bad_map(map, fmt::format("'{}' has host bits set: it is not a network", side));
+  return n;
+}
+
+using packets::get16;
+using packets::get32;
+using packets::put16;
+using packets::put32;
+
+// RFC 1624 eqn 3, HC' = ~(~HC + ~m + m'), with `delta` the sum of ~m + m' over the changed words.
+uint16_t adjusted(uint16_t checksum, uint32_t delta) { return packets::fold(static_cast<uint16_t>(~checksum) + delta); }
+
+// Writes as much of `mac` as the capture holds at `at`.
+bool set_mac(std::byte* p, uint32_t caplen, size_t at, const std::optional<packets::Mac>& mac) {
+  if (!mac || caplen <= at) return false;
+  const size_t n = std::min<size_t>(mac->size(), caplen - at);
+  if (std::memcmp(p + at, mac->data(), n) == 0) return false;
+  std::memcpy(p + at, mac->data(), n);
+  return true;
+}
+
+}  // namespace
+
+AddressMap parse_address_map(std::string_view text) {
+  const auto colon = text.find(':');
+  if (colon == std::string_view::npos)
+    bad_map(text, "expected FROM:TO, e.g. 10.1.0.0/16:172.16.0.0/16 or 10.0.0.1:10.9.9.9");
+  const Network from = parse_network(text, text.substr(0, colon));
+  const Network to = parse_network(text, text.substr(colon + 1));
+  if (from.prefix != to.prefix)
+    bad_map(text, fmt::format("the prefix lengths differ (/{} and /{}): a network maps onto one of the same size",
+                              from.prefix, to.prefix));
+  return {from.net, to.net, prefix_mask(from.prefix)};
+}
+
+AddressRewriter::AddressRewriter(RewriteOptions options, uint32_t linktype)
+    : options_(std::move(options)), linktype_(linktype) {
+  if ((options_.src_mac || options_.dst_mac) && linktype != 1)
+    throw std::invalid_argument(fmt::format("rewrite: Ethernet addresses can only be set on EN10MB (1) packets, "
+                                            "not on link type {} ({})",
+                                            pcap::linktype_name(linktype), linktype));
+  if ((!options_.src_ip.empty() || !options_.dst_ip.empty()) && !packets::supported_linktype(linktype))
+    throw std::invalid_argument(fmt::format("rewrite: cannot find IPv4 addresses in link type {} ({}); supported: "
+                                            "EN10MB (1), RAW (101), IPV4 (228), LINUX_SLL (113)",
+                                            pcap::linktype_name(linktype), linktype));
+}
+
+TransformStats AddressRewriter::apply(Batch& batch) const {
+  TransformStats stats;
+  for (const Record& r : batch.records)
+    stats.changed += rewrite(batch.data() + r.offset + record_header_size, r.caplen);
+  return stats;
+}
+
+bool AddressRewriter::rewrite(std::byte* p, uint32_t caplen) const {
+  bool changed = false;
+  size_t ip = 0;
+  if (linktype_ == 1) {
+    changed = set_mac(p, caplen, 0, options_.dst_mac);
+    changed |= set_mac(p, caplen, 6, options_.src_mac);
+    size_t at = 12;
+    for (int tags = 0;; ++tags) {
+      if (caplen < at + 2) return changed;
+      const uint16_t type = get16(p + at);
+      at += 2;
+      if (type == ethertype_ipv4) break;
+      if (tags == max_vlan_tags || (type != 0x8100 && type != 0x88a8)) return changed;
+      at += 2;  // the tag's TCI
+    }
+    ip = at;
+  } else if (linktype_ == 113) {
+    if (caplen < 16 || get16(p + 14) != ethertype_ipv4) return false;
+    ip = 16;
+  }
+  // RAW (101) may hold IPv6 as well: the version tells.
+  if (caplen < ip + ipv4_header_size) return changed;
+  const auto version_ihl = std::to_integer<unsigned>(p[ip]);
+  const auto protocol = std::to_integer<uint8_t>(p[ip + 9]);
+  if (version_ihl >> 4 != 4 || (version_ihl & 0xf) < 5) return changed;
+
+  bool moved = false;
+  uint32_t delta = 0;
+  auto map = [&](std::byte* field, const std::vector<AddressMap>& maps) {
+    const uint32_t from = get32(field);
+    for (const AddressMap& m : maps) {
+      if ((from & m.mask) != m.from_net) continue;
+      const uint32_t to = m.to_net | (from & ~m.mask);
+      if (to == from) return;
+      put32(field, to);
+      delta += (~from >> 16) + (~from & 0xffff) + (to >> 16) + (to & 0xffff);
+      moved = true;
+      return;
+    }
+  };
+  map(p + ip + 12, options_.src_ip);
+  map(p + ip + 16, options_.dst_ip);
+  if (!moved) return changed;
+
+  put16(p + ip + 10, adjusted(get16(p + ip + 10), delta));
+  // The TCP and UDP checksums cover the addresses (pseudo-header); only the first fragment holds them.
+  if ((get16(p + ip + 6) & 0x1fff) != 0) return true;
+  const size_t l4 = ip + (version_ihl & 0xf) * 4;
+  if (protocol == proto_tcp && caplen >= l4 + 18) {
+    put16(p + l4 + 16, adjusted(get16(p + l4 + 16), delta));
+  } else if (protocol == proto_udp && caplen >= l4 + 8) {
+    const uint16_t checksum = get16(p + l4 + 6);
+    // 0 means the sender computed none; a computed 0 is sent as 0xffff (RFC 768).
+    if (checksum != 0) {
+      const uint16_t fixed = adjusted(checksum, delta);
+      put16(p + l4 + 6, fixed ? fixed : 0xffff);
+    }
+  }
+  return true;
+}
+
+}  // namespace vei

@@ -28,7 +28,7 @@
 #include "core/pcap_format.h"
 #include "core/report.h"
 #include "core/timeline_source.h"
-#include "stages/merge.h"
+#include "core/merger.h"
 
 namespace {
 

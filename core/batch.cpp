@@ -14,6 +14,7 @@ void Batch::clear() {
   raw_is_output = false;
   event = false;
   event_at.reset();
+  captured = false;
 }
 
 void Batch::reserve_arena(size_t bytes) {

@@ -42,6 +42,9 @@ struct Batch {
   // "now", or from event_at when the injector gave a time.
   bool event = false;
   std::optional<int64_t> event_at;
+  // Event records captured on an interface: their times are offsets from the first record's
+  // capture, each kept in capture order on its own rather than moved as a block.
+  bool captured = false;
   BatchPool* pool = nullptr;
 
   Batch() = default;

@@ -5,6 +5,7 @@
 #include <cstdint>
 
 #include "core/batch.h"
+#include "core/stats.h"
 
 namespace vei {
 
@@ -23,6 +24,9 @@ class Sink {
   void consume(const Batch& batch) { consume(batch, 0, batch.records.size()); }
   virtual void close() = 0;
   virtual const SinkStats& stats() const = 0;
+  // Adds what only this kind of sink counts to the run's statistics. Called while consume() may
+  // run on the output thread: what it reads must be safe to read then.
+  virtual void add_stats(Stats&) const {}
 };
 
 }  // namespace vei

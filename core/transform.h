@@ -6,6 +6,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <optional>
 
 #include "core/batch.h"
 
@@ -22,6 +23,8 @@ class Transform {
   // Edits the records of `batch` (link type given at construction). A transform that shortens or
   // removes records leaves the batch compacted (see compact()). Returns what it did to this batch.
   virtual TransformStats apply(Batch& batch) const = 0;
+  // The most bytes of a packet it lets through, if it cuts them: a file's header declares it.
+  virtual std::optional<uint32_t> max_caplen() const { return std::nullopt; }
 };
 
 // Moves the records' bytes down so that they lie back to back again after some were cut short or

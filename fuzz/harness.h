@@ -26,8 +26,7 @@
 
 #include "pipeline/description.h"
 #include "pipeline/plan.h"
-#include "pipeline/source_factory.h"
-#include "pipeline/transform_factory.h"
+#include "pipeline/stage.h"
 #include "stages/rewrite.h"
 #include "core/batch.h"
 #include "stages/control.h"
@@ -73,7 +72,7 @@ inline void description(std::string_view text) {
     const Pipeline pipeline = parse_pipeline("<fuzz>", text);
     FUZZ_CHECK(!pipeline.nodes.empty());
     for (const auto& node : pipeline.nodes) {
-      FUZZ_CHECK(node.spec != nullptr);
+      FUZZ_CHECK(node.stage != nullptr);
       for (int id : node.inputs) FUZZ_CHECK(id >= 0 && static_cast<size_t>(id) < pipeline.nodes.size());
       for (int id : node.outputs) FUZZ_CHECK(id >= 0 && static_cast<size_t>(id) < pipeline.nodes.size());
     }
@@ -257,21 +256,24 @@ inline void pcapng_captures(std::string_view bytes) {
 // ---- the control socket's line handling ---------------------------------------------------------
 
 // What the engine's control handler does with a line (Engine::Impl::inject_stage), short of
-// injecting: parse it as one source stage and its transforms, and build them. Only `icmp` is built: `pcap(...)` would
+// injecting: parse it as one source stage and its transforms, and build them. Only sources that read no file are built: `pcap(...)` would
 // open whatever path the input names. Errors are answered like the engine's.
 inline std::string control_handler(std::string_view line) {
   try {
     const auto description = parse_pipeline("<inject>", line);
     if (!is_source_chain(description)) return "error: inject takes one source stage, optionally followed by transforms";
-    const auto chain = make_line_transforms(description, 1, pcap::max_snaplen);
+    const auto chain = make_line_transforms(description, {1, pcap::max_snaplen});
     const Node& node = description.nodes[0];
-    if (node.spec->name != "icmp") return "ok 0";
+    if (!paths(node, ParamType::input).empty()) return "ok 0";
     Report report;
     report.set_quiet(true);
     SourceOptions options;
     options.report = &report;
     options.rank = 1;
-    auto source = make_timeline_source(node, std::move(options), SourceContext{});
+    std::unique_ptr<TimelineSource> source;
+    std::vector<Diagnostic> errors;
+    at_values(node, errors, [&] { source = static_cast<const SourceStage&>(*node.stage).open(node, std::move(options), SourceContext{}); });
+    if (!errors.empty()) throw DescriptionError(description.where, description.text, std::move(errors));
     source->set_mapping(-source->info().first_ts_ns.value_or(0), pcap::Precision::ns);
     // The first few batches: enough to build the packets, bounded whatever the count.
     Batch batch;

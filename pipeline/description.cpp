@@ -10,6 +10,8 @@
 #include <unordered_map>
 #include <utility>
 
+#include "pipeline/stage.h"
+
 #include <fmt/format.h>
 
 namespace vei {
@@ -57,7 +59,7 @@ std::string suggestion_or_list(std::string_view word, std::string_view what,
 
 std::vector<std::string_view> stage_names() {
   std::vector<std::string_view> names;
-  for (const auto& s : builtin_stages()) names.push_back(s.name);
+  for (const Stage* s : stages()) names.push_back(s->name());
   return names;
 }
 
@@ -266,7 +268,8 @@ Check convert(const ParamSpec& spec, std::string_view text, Value& out) {
   out.text = text;
   char sign = 0;
   switch (spec.type) {
-    case ParamType::path:
+    case ParamType::input:
+    case ParamType::output:
     case ParamType::string:
       if (text.empty()) return Problem{"must not be empty", ""};
       return {};
@@ -510,7 +513,7 @@ Span element_span(const Element& e) { return e.is_reference ? e.label_span : e.c
 Span arg_span(const Arg& a) { return a.key.empty() ? a.value_span : a.key_span; }
 
 std::string describe(const Node& n) {
-  return n.label.empty() ? fmt::format("'{}'", n.spec->name) : fmt::format("'{}' ({})", shown(n.label), n.spec->name);
+  return n.label.empty() ? fmt::format("'{}'", n.stage->name()) : fmt::format("'{}' ({})", shown(n.label), n.stage->name());
 }
 
 bool is_source(StageKind kind) { return kind == StageKind::timeline_source || kind == StageKind::event_source; }
@@ -566,8 +569,8 @@ class Resolver : public Reporter {
     node.id = id;
     node.label = definition.label;
     node.span = definition.call.name_span;
-    node.spec = find_stage(definition.call.name);
-    if (node.spec)
+    node.stage = find_stage(definition.call.name);
+    if (node.stage)
       resolve_params(node, definition.call.args);
     else
       error(node.span, fmt::format("unknown stage '{}'", shown(definition.call.name)),
@@ -576,7 +579,8 @@ class Resolver : public Reporter {
   }
 
   void resolve_params(Node& node, const std::vector<Arg>& args) {
-    const StageSpec& spec = *node.spec;
+    const StageSpec& spec = node.stage->spec();
+    const size_t errors_before = diagnostics.size() + more;
     std::vector<size_t> positional;
     std::vector<std::string_view> names;
     for (size_t i = 0; i < spec.params.size(); ++i) {
@@ -636,6 +640,11 @@ class Resolver : public Reporter {
               fmt::format("{}: {}", param.name, param.doc));
       }
     }
+    // What the types alone cannot tell, the stage checks: only on values that parsed.
+    if (diagnostics.size() + more != errors_before) return;
+    std::vector<Diagnostic> refused;
+    at_values(node, refused, [&] { node.stage->check(node); });
+    for (auto& d : refused) error(d.span, std::move(d.message), std::move(d.note));
   }
 
   static std::string positional_note(const StageSpec& spec, const std::vector<size_t>& positional) {
@@ -652,13 +661,13 @@ class Resolver : public Reporter {
     Node& to = out_.nodes[to_id];
     from.outputs.push_back(to_id);
     to.inputs.push_back(from_id);
-    if (from.spec && from.spec->kind == StageKind::sink)
+    if (from.stage && from.stage->kind() == StageKind::sink)
       error(element_span(from_element), fmt::format("{} is a sink and has no output", describe(from)));
-    if (!to.spec) return;
-    if (is_source(to.spec->kind))
+    if (!to.stage) return;
+    if (is_source(to.stage->kind()))
       error(element_span(to_element),
-            fmt::format("{} is a {} and takes no input", describe(to), to_string(to.spec->kind)));
-    else if (to.spec->kind != StageKind::merger && to.inputs.size() > 1)
+            fmt::format("{} is a {} and takes no input", describe(to), to_string(to.stage->kind())));
+    else if (to.stage->kind() != StageKind::merger && to.inputs.size() > 1)
       error(element_span(to_element), fmt::format("{} already has an input", describe(to)),
             "only a merger takes several inputs");
   }

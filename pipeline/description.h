@@ -1,4 +1,4 @@
-// The pipeline description language (DESIGN.md §6): Click-style arrows between stage calls.
+// The pipeline description language: Click-style arrows between stage calls (docs/architecture.md).
 //
 //   pcap(campus.pcap) -> m: merge -> file(eval.pcap, labels=eval.csv)
 //   pcap(exploit.pcap, at=+90s) -> m
@@ -14,9 +14,50 @@
 #include <string_view>
 #include <vector>
 
-#include "core/stage.h"
 
 namespace vei {
+
+// ---- stage declarations -----------------------------------------------------------------------
+
+// How a parameter's text is read. Units are part of the value: `90s`, `2ms`, `50pps`, `900mbps`, `4x`, `1MiB`.
+enum class ParamType {
+  input,       // a file the stage reads; `-` means stdin where the stage says so
+  output,      // a file the stage creates or writes; `-` means stdout where the stage says so
+  string,      // free text, e.g. a BPF filter
+  choice,      // one of ParamSpec::choices
+  duration,    // signed time: `90s`, `+2.5ms`, `-1us`, `100ns`, `1m`, `1h`; a bare number is seconds
+  integer,     // a whole number, no unit
+  size,        // bytes: `1500`, `64B`, `1KiB`, `1MiB`, `1GiB`, `1kB`, `1MB`, `1GB`
+  rate,        // packets per second: `50pps`, `10kpps`, `1Mpps`, or a bare number
+  bitrate,     // bits per second: `900mbps`, `1gbps`, `64kbps`, `1000bps`
+  multiplier,  // speed factor: `4x`, `0.5x`
+  boolean,     // true/false, yes/no, on/off, 1/0
+  speed,       // `realtime` (1x), `topspeed` (0: no pacing), or a factor `0.01x`..`1000x`
+};
+
+struct ParamSpec {
+  std::string_view name;
+  ParamType type;
+  std::string_view default_value;  // empty: no default (absent unless required)
+  std::string_view doc;
+  std::vector<std::string_view> choices = {};  // for ParamType::choice
+  bool positional = false;  // may be given without `name=`, in declaration order of positional params
+  bool required = false;
+};
+
+enum class StageKind { timeline_source, event_source, transform, merger, pacer, sink };
+
+struct StageSpec {
+  std::string_view name;
+  StageKind kind;
+  std::string_view doc;  // one paragraph
+  std::vector<ParamSpec> params;
+};
+
+std::string_view to_string(StageKind kind);
+std::string_view to_string(ParamType type);
+
+class Stage;
 
 // 1-based line and column of the first character, length in characters (at least 1).
 struct Span {
@@ -103,7 +144,7 @@ struct Value {
 
 struct Node {
   int id = 0;  // index in Pipeline::nodes
-  const StageSpec* spec = nullptr;
+  const Stage* stage = nullptr;
   std::string label;  // empty when unlabelled
   Span span;          // the stage name in the description
   std::map<std::string, Value, std::less<>> params;  // every declared param that is given or has a default
@@ -119,7 +160,7 @@ struct Pipeline {
   std::vector<Node> nodes;  // in order of first appearance in the description
 };
 
-// Parses and validates against builtin_stages(): unknown stages (did you mean), unknown params
+// Parses and validates against the registry (pipeline/stage.h), each stage checking its own values: unknown stages (did you mean), unknown params
 // (valid choices), bad values and units, missing required params, duplicate or undefined labels,
 // wrong port use (a source with an input, a sink with an output, a non-merger with two inputs).
 // Throws DescriptionError listing every problem found.

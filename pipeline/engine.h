@@ -16,62 +16,9 @@
 
 #include "pipeline/description.h"
 #include "core/report.h"
+#include "core/stats.h"
 
 namespace vei {
-
-struct SourceSummary {
-  std::string name;
-  uint64_t packets = 0;
-  uint64_t bytes = 0;
-  uint64_t filtered = 0;
-  uint64_t disordered = 0;
-  uint64_t dropped = 0;
-  int64_t offset_ns = 0;  // added to its timestamps
-};
-
-struct LiveSummary {
-  std::string name;
-  uint64_t packets = 0;
-  uint64_t bytes = 0;
-  uint64_t kernel_dropped = 0;  // libpcap's ps_drop: the capture buffer was full
-  uint64_t if_dropped = 0;
-};
-
-// How late packets left the pacer against their deadlines, ns.
-struct PaceSummary {
-  int64_t p50 = 0, p99 = 0, max = 0;
-  uint64_t samples = 0;
-};
-
-struct TransformSummary {
-  std::string name;      // the stage and where it is written: `snaplen at 1:20`
-  uint64_t changed = 0;  // packets edited
-  uint64_t dropped = 0;  // packets removed
-};
-
-struct NicSummary {
-  uint64_t sent = 0, failed = 0, retried = 0;
-};
-
-struct Stats {
-  std::vector<SourceSummary> sources;
-  uint64_t packets = 0;        // written to the sink
-  uint64_t bytes = 0;          // written to the sink, file framing included
-  uint64_t captured_bytes = 0;  // packet bytes merged
-  uint64_t dropped_after_end = 0;
-  uint64_t forwarded_batches = 0;
-  uint64_t copied_batches = 0;
-  uint64_t accepted_events = 0;  // frames inject() accepted
-  uint64_t events = 0;           // injected frames merged into the output
-  uint64_t late_events = 0;      // asked for a time already past: written at "now" instead
-  std::vector<LiveSummary> live;
-  std::vector<TransformSummary> transforms;
-  std::optional<PaceSummary> pace;  // with a pace stage that waits
-  std::optional<NicSummary> nic;    // with a nic sink
-  double seconds = 0;
-  std::vector<std::string> warnings;
-  std::string error;  // the runtime failure, if any
-};
 
 // A frame to inject: stamped at the output timeline's "now" (or at the time the caller gives)
 // plus `offset_ns`.

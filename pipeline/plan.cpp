@@ -4,32 +4,21 @@
 
 #include <algorithm>
 
+#include "pipeline/stage.h"
+
 namespace vei {
 
 namespace {
 
 bool is_source(const Node& n) {
-  return n.spec->kind == StageKind::timeline_source || n.spec->kind == StageKind::event_source;
+  return n.stage->kind() == StageKind::timeline_source || n.stage->kind() == StageKind::event_source;
 }
 
 std::string stage_text(const Node& n) {
   std::string args;
   for (const auto& [name, value] : n.params)
     args += fmt::format("{}{}={}", args.empty() ? "" : ", ", name, value.text);
-  return fmt::format("{}({})", n.spec->name, args);
-}
-
-// One way of timing at a time: a rate replaces the capture's timing, so it excludes a speed.
-void check_pacer(const Node& pace, std::vector<Diagnostic>& errors) {
-  const Value* speed = pace.find("speed");
-  const Value* pps = pace.find("pps");
-  const Value* mbps = pace.find("mbps");
-  if (pps && mbps) errors.push_back({mbps->span, "give either `pps` or `mbps`, not both", ""});
-  if ((pps || mbps) && speed && speed->given)
-    errors.push_back({speed->span, "a speed cannot be combined with `pps` or `mbps`",
-                      "a rate replaces the capture's own timing"});
-  if (const Value* loop = pace.find("loop"); loop && loop->integer < 1)
-    errors.push_back({loop->span, "loop must be at least 1", ""});
+  return fmt::format("{}({})", n.stage->name(), args);
 }
 
 // Walks upstream from `id` through a chain of transforms, each with one input. Returns the first
@@ -37,7 +26,7 @@ void check_pacer(const Node& pace, std::vector<Diagnostic>& errors) {
 int through_transforms(const Pipeline& pipeline, int id, std::vector<int>& chain, std::vector<Diagnostic>& errors) {
   chain.clear();
   // A bound on the walk: labels could make a transform feed itself.
-  for (size_t steps = 0; pipeline.nodes[id].spec->kind == StageKind::transform; ++steps) {
+  for (size_t steps = 0; pipeline.nodes[id].stage->kind() == StageKind::transform; ++steps) {
     const Node& t = pipeline.nodes[id];
     if (t.inputs.size() != 1 || steps == pipeline.nodes.size()) {
       errors.push_back({t.span, t.inputs.empty() ? "nothing feeds this transform" : "a transform takes one input",
@@ -58,10 +47,10 @@ Plan make_plan(const Pipeline& pipeline) {
   plan.pipeline = &pipeline;
   std::vector<Diagnostic> errors;
   for (const auto& n : pipeline.nodes) {
-    if (n.spec->kind == StageKind::sink) {
+    if (n.stage->kind() == StageKind::sink) {
       if (plan.sink >= 0)
         errors.push_back({n.span, "a pipeline has one sink; this is a second one",
-                          fmt::format("the first is '{}' on line {}", pipeline.nodes[plan.sink].spec->name,
+                          fmt::format("the first is '{}' on line {}", pipeline.nodes[plan.sink].stage->name(),
                                       pipeline.nodes[plan.sink].span.line)});
       else
         plan.sink = n.id;
@@ -73,36 +62,31 @@ Plan make_plan(const Pipeline& pipeline) {
   if (plan.sink >= 0) {
     const Node& sink = pipeline.nodes[plan.sink];
     const Node* fed = &sink;
-    if (!sink.inputs.empty() && pipeline.nodes[sink.inputs[0]].spec->kind == StageKind::pacer) {
+    if (!sink.inputs.empty() && pipeline.nodes[sink.inputs[0]].stage->kind() == StageKind::pacer) {
       fed = &pipeline.nodes[sink.inputs[0]];
       plan.pacer = fed->id;
-      check_pacer(*fed, errors);
     }
     const int feeder_id =
         fed->inputs.empty() ? -1 : through_transforms(pipeline, fed->inputs[0], plan.output_transforms, errors);
     if (fed->inputs.empty()) {
-      errors.push_back({fed->span, fmt::format("nothing feeds this {}", fed->spec->name), "connect a source to it with `->`"});
+      errors.push_back({fed->span, fmt::format("nothing feeds this {}", fed->stage->name()), "connect a source to it with `->`"});
     } else if (feeder_id >= 0) {
       const Node& feeder = pipeline.nodes[feeder_id];
-      if (feeder.spec->kind == StageKind::merger) {
+      if (feeder.stage->kind() == StageKind::merger) {
         plan.merger = feeder.id;
         for (int input : feeder.inputs) {
           std::vector<int> chain;
           const int id = through_transforms(pipeline, input, chain, errors);
           if (id < 0) continue;
           const Node& in = pipeline.nodes[id];
-          if (in.spec->kind == StageKind::event_source) {
-            // A control socket's injections share one path into the engine, whichever socket they came by.
-            if (in.spec->name == "control" && !chain.empty())
-              errors.push_back({pipeline.nodes[chain.front()].span, "a control socket's packets take only the transforms after the merge",
-                                "move this transform after the merge, where it applies to every packet"});
+          if (in.stage->kind() == StageKind::event_source) {
             plan.events.push_back(id);
             plan.event_transforms.push_back(std::move(chain));
           } else if (is_source(in)) {
             plan.sources.push_back(id);
             plan.source_transforms.push_back(std::move(chain));
           } else {
-            errors.push_back({in.span, fmt::format("'{}' cannot feed a merger here", in.spec->name),
+            errors.push_back({in.span, fmt::format("'{}' cannot feed a merger here", in.stage->name()),
                               "a merger takes sources"});
           }
         }
@@ -110,11 +94,11 @@ Plan make_plan(const Pipeline& pipeline) {
         else if (plan.sources.empty())
           errors.push_back({feeder.span, "this merger has no timeline source",
                             "the first timeline source (e.g. a pcap) is the background whose timeline the output follows"});
-      } else if (feeder.spec->kind == StageKind::timeline_source) {
+      } else if (feeder.stage->kind() == StageKind::timeline_source) {
         plan.sources.push_back(feeder.id);
         plan.source_transforms.emplace_back();
       } else {
-        errors.push_back({feeder.span, fmt::format("'{}' cannot feed the {} here", feeder.spec->name, fed->spec->name),
+        errors.push_back({feeder.span, fmt::format("'{}' cannot feed the {} here", feeder.stage->name(), fed->stage->name()),
                           "feed it from a source or a merge"});
       }
     }
@@ -141,10 +125,21 @@ Plan make_plan(const Pipeline& pipeline) {
 bool is_source_chain(const Pipeline& line) {
   const auto& nodes = line.nodes;
   // Nodes come in the order the line names them.
-  bool chain = !nodes.empty() && nodes[0].spec->kind == StageKind::timeline_source;
+  bool chain = !nodes.empty() && nodes[0].stage->kind() == StageKind::timeline_source;
   for (size_t i = 1; chain && i < nodes.size(); ++i)
-    chain = nodes[i].spec->kind == StageKind::transform && nodes[i].inputs == std::vector<int>{static_cast<int>(i - 1)} &&
+    chain = nodes[i].stage->kind() == StageKind::transform && nodes[i].inputs == std::vector<int>{static_cast<int>(i - 1)} &&
             nodes[i - 1].outputs.size() == 1;
+  return chain;
+}
+
+std::vector<std::unique_ptr<Transform>> make_line_transforms(const Pipeline& line, const TransformContext& context) {
+  std::vector<Diagnostic> errors;
+  std::vector<std::unique_ptr<Transform>> chain;
+  for (size_t i = 1; i < line.nodes.size(); ++i) {
+    const Node& n = line.nodes[i];
+    at_values(n, errors, [&] { chain.push_back(static_cast<const TransformStage&>(*n.stage).make(n, context)); });
+  }
+  if (!errors.empty()) throw DescriptionError(line.where, line.text, std::move(errors));
   return chain;
 }
 

@@ -2,11 +2,14 @@
 // where the output goes. Checked without touching any file, so `veipipe graph` and `check` use it.
 #pragma once
 
+#include <memory>
 #include <optional>
 #include <string>
 #include <vector>
 
+#include "core/transform.h"
 #include "pipeline/description.h"
+#include "pipeline/stage.h"
 
 namespace vei {
 
@@ -31,6 +34,8 @@ Plan make_plan(const Pipeline& pipeline);
 // A line to inject (a control line, Engine::inject(stage)): one timeline source, optionally
 // followed by transforms in a chain.
 bool is_source_chain(const Pipeline& line);
+// The transforms after that source, built in order; throws DescriptionError for a bad parameter.
+std::vector<std::unique_ptr<Transform>> make_line_transforms(const Pipeline& line, const TransformContext& context);
 
 // The resolved graph as text (one stage per line with every parameter) or as Graphviz DOT.
 std::string describe_plan(const Plan& plan, bool dot);

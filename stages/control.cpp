@@ -301,4 +301,51 @@ std::string control_request(const std::string& path, std::string_view line, std:
   }
 }
 
+// ---- the stage ---------------------------------------------------------------------------------
+
+namespace {
+
+// The socket exists from open() on, so that a path that cannot be used is refused before the
+// output is touched; lines that come before start() are refused.
+class ControlEvents final : public EventSource {
+ public:
+  ControlEvents(const std::string& path, uint16_t rank)
+      : rank_(rank), socket_(std::make_unique<ControlSocket>(path, [this](std::string_view line) { return answer(line); })) {}
+  void start(EventInjector& engine) override { engine_.store(&engine); }
+  void stop() override { socket_.reset(); }
+
+ private:
+  std::string answer(std::string_view line) {
+    EventInjector* engine = engine_.load();
+    return engine ? engine->inject_line(line, rank_) : "error: the pipeline has not started";
+  }
+
+  uint16_t rank_;
+  std::atomic<EventInjector*> engine_{nullptr};
+  std::unique_ptr<ControlSocket> socket_;  // last: its thread calls answer()
+};
+
+}  // namespace
+
+ControlStage::ControlStage()
+    : EventStage({"control", StageKind::event_source,
+                  "A Unix stream socket (created mode 0600, removed at the end) whose lines are source stages to "
+                  "inject now, each optionally followed by transforms, e.g. `icmp(dst=10.0.0.9, count=3)` or "
+                  "`pcap(attack.pcap) -> rewrite(ip=\"10.0.0.5:192.168.1.66\")`: the first packet at the "
+                  "output timeline's now, the stage's own spacing kept. Each line is answered `ok <packets>` or "
+                  "`error: <message>`; `veipipe inject SOCKET '<stage>'` is its client.",
+                  {
+                      {"path", ParamType::output, "", "where to create the socket", {}, true, true},
+                  }}) {}
+
+std::string ControlStage::source_name(const Node& node) const {
+  return node.label.empty() ? std::string(name()) : node.label;
+}
+
+std::unique_ptr<EventSource> ControlStage::open(const Node& node, const EventContext& context) const {
+  return std::make_unique<ControlEvents>(param(node, "path").text, context.rank);
+}
+
 }  // namespace vei
+
+VEI_STAGE(control, vei::ControlStage)

@@ -14,6 +14,7 @@
 #include <string>
 #include <string_view>
 #include <thread>
+#include "pipeline/stage.h"
 
 namespace vei {
 
@@ -89,5 +90,13 @@ std::string answer_line(const ControlSocket::Handler& handler, std::string_view 
 // contain a newline) and returns the reply line. Throws std::runtime_error naming the path on
 // failure: no such socket, refused, or no reply within `timeout`.
 std::string control_request(const std::string& path, std::string_view line, std::chrono::milliseconds timeout);
+
+
+class ControlStage final : public EventStage {
+ public:
+  ControlStage();
+  std::string source_name(const Node& node) const override;
+  std::unique_ptr<EventSource> open(const Node& node, const EventContext& context) const override;
+};
 
 }  // namespace vei

@@ -8,6 +8,7 @@
 #include <cstring>
 #include <fmt/format.h>
 #include <stdexcept>
+#include "core/timeline_source.h"
 
 namespace vei {
 
@@ -128,4 +129,40 @@ void FileWriter::close() {
   }
 }
 
+FileStage::FileStage()
+    : SinkStage({"file", StageKind::sink,
+                 "Writes a classic pcap file (`-` for standard output), one write() per batch. The link type "
+                 "is the first source's; the file is a valid pcap on every exit path.",
+                 {
+                     {"file", ParamType::output, "", "output file (`-` for standard output)", {}, true, true},
+                     {"precision", ParamType::choice, "auto",
+                      "timestamp precision: `us`, `ns`, or `auto` (ns when the first source is ns pcap or pcapng, else us)",
+                      {"auto", "us", "ns"}},
+                     {"snaplen", ParamType::size, "",
+                      "snapshot length written in the header (default: 262144, libpcap's maximum, or a larger one an input "
+                      "declares)"},
+                     {"labels", ParamType::output, "",
+                      "ground truth: a line for every packet not from the first source (output index, timestamp, source, "
+                      "origin file or `event`, record index or event id); CSV, or JSON lines when the name ends in .jsonl"},
+                 }}) {}
+
+pcap::Precision FileStage::precision(const Node& node, const SourceInfo& background) const {
+  const auto& choice = param(node, "precision").text;
+  const bool ns = choice == "ns" || (choice == "auto" && (background.precision == pcap::Precision::ns || background.pcapng));
+  return ns ? pcap::Precision::ns : pcap::Precision::us;
+}
+
+std::optional<uint32_t> FileStage::snaplen(const Node& node) const {
+  if (const Value& v = param(node, "snaplen"); v.given) return static_cast<uint32_t>(v.integer);
+  return std::nullopt;
+}
+
+std::unique_ptr<Sink> FileStage::open(const Node& node, const SinkContext& context) const {
+  LabelsOptions labels{param(node, "labels").text, context.names, context.origins};
+  return std::make_unique<FileWriter>(param(node, "file").text, context.precision, context.snaplen, context.linktype,
+                                      std::move(labels));
+}
+
 }  // namespace vei
+
+VEI_STAGE(file, vei::FileStage)

@@ -9,6 +9,7 @@
 
 #include "core/pcap_format.h"
 #include "core/sink.h"
+#include "pipeline/stage.h"
 
 namespace vei {
 
@@ -46,6 +47,15 @@ class FileWriter final : public Sink {
   LabelsOptions labels_;
   std::FILE* labels_file_ = nullptr;
   bool jsonl_ = false;
+};
+
+
+class FileStage final : public SinkStage {
+ public:
+  FileStage();
+  pcap::Precision precision(const Node& node, const SourceInfo& background) const override;
+  std::optional<uint32_t> snaplen(const Node& node) const override;
+  std::unique_ptr<Sink> open(const Node& node, const SinkContext& context) const override;
 };
 
 }  // namespace vei

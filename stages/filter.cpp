@@ -17,4 +17,24 @@ TransformStats PacketFilter::apply(Batch& batch) const {
   return stats;
 }
 
+FilterStage::FilterStage()
+    : TransformStage({"filter", StageKind::transform,
+                      "Keeps only the packets a BPF expression matches. Placed after a source, it sees that source's "
+                      "packets; after the merge, every packet, events included (a source's own `filter=` is the same "
+                      "for that source alone).",
+                      {
+                          {"expression", ParamType::string, "", "BPF expression (tcpdump syntax), e.g. `tcp port 80`", {}, true, true},
+                      }}) {}
+
+std::unique_ptr<Transform> FilterStage::make(const Node& node, const TransformContext& context) const {
+  const Value& expression = param(node, "expression");
+  try {
+    return std::make_unique<PacketFilter>(expression.text, context.linktype, context.snaplen);
+  } catch (const std::runtime_error& e) {
+    throw ParamError(expression, e.what(), "filters use tcpdump's syntax: pcap-filter(7)");
+  }
+}
+
 }  // namespace vei
+
+VEI_STAGE(filter, vei::FilterStage)

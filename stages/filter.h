@@ -6,6 +6,7 @@
 
 #include "core/bpf_filter.h"
 #include "core/transform.h"
+#include "pipeline/stage.h"
 
 namespace vei {
 
@@ -18,6 +19,13 @@ class PacketFilter final : public Transform {
 
  private:
   BpfFilter bpf_;
+};
+
+
+class FilterStage final : public TransformStage {
+ public:
+  FilterStage();
+  std::unique_ptr<Transform> make(const Node& node, const TransformContext& context) const override;
 };
 
 }  // namespace vei

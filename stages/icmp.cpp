@@ -1,5 +1,7 @@
 #include "stages/icmp.h"
 
+#include "core/option_error.h"
+
 #include <arpa/inet.h>
 #include <pcap/pcap.h>
 
@@ -19,7 +21,7 @@ constexpr size_t max_payload = 65535 - 20 - 8;  // an IPv4 packet's 16-bit total
 constexpr uint64_t mac_scan_packets = 100'000;
 
 [[noreturn]] void bad(std::string_view param, std::string_view what) {
-  throw std::runtime_error(fmt::format("icmp: {}: {}", param, what));
+  throw OptionError(param, fmt::format("icmp: {}: {}", param, what));
 }
 
 std::string_view trim(std::string_view s) {
@@ -33,6 +35,26 @@ uint32_t parse_ipv4(std::string_view text, std::string_view param) {
   const std::string s(trim(text));
   if (inet_pton(AF_INET, s.c_str(), &addr) != 1) bad(param, fmt::format("'{}' is not an IPv4 address", s));
   return ntohl(addr.s_addr);
+}
+
+// The rate in packets per 1e9 s, after checking every option's range.
+int64_t checked_nano_pps(const IcmpOptions& icmp) {
+  if (icmp.count < 1) bad("count", fmt::format("{} requests: at least 1 is needed", icmp.count));
+  if (icmp.ttl < 1 || icmp.ttl > 255) bad("ttl", fmt::format("{} is out of range (1..255)", icmp.ttl));
+  if (icmp.ident < 0 || icmp.ident > 0xffff) bad("id", fmt::format("{} is out of range (0..65535)", icmp.ident));
+  if (icmp.size < 0 || icmp.size > static_cast<int64_t>(max_payload))
+    bad("size", fmt::format("{} bytes of payload do not fit an IPv4 packet (at most {})", icmp.size, max_payload));
+  if (icmp.rtt_ns < 0) bad("rtt", "must not be negative");
+  // Timestamps are whole nanoseconds: a faster rate would give requests equal times.
+  if (!(icmp.rate <= 1e9)) bad("rate", "at most 1Gpps");
+  const int64_t nano_pps = std::llround(icmp.rate * 1e9);
+  if (nano_pps < 1) bad("rate", "at least 1e-9 pps");
+  const u128 span = (u128(icmp.count - 1) * 1'000'000'000'000'000'000u + u128(nano_pps / 2)) / u128(nano_pps) +
+                    u128(icmp.rtt_ns);
+  if (span >= u128(pcap::ns_per_s) << 32)
+    bad("count", fmt::format("{} requests at {} pps last longer than a pcap timestamp can cover", icmp.count, icmp.rate));
+
+  return nano_pps;
 }
 
 std::string dotted(uint32_t ip) { return fmt::format("{}.{}.{}.{}", ip >> 24, ip >> 16 & 0xff, ip >> 8 & 0xff, ip & 0xff); }
@@ -66,20 +88,7 @@ IcmpSource::IcmpSource(IcmpOptions icmp, uint32_t linktype, const std::string& b
     throw std::runtime_error(fmt::format("icmp: cannot frame packets for the output's link type {} ({}); supported: "
                                          "EN10MB (1), RAW (101), IPV4 (228), LINUX_SLL (113)",
                                          pcap::linktype_name(linktype), linktype));
-  if (icmp_.count < 1) bad("count", fmt::format("{} requests: at least 1 is needed", icmp_.count));
-  if (icmp_.ttl < 1 || icmp_.ttl > 255) bad("ttl", fmt::format("{} is out of range (1..255)", icmp_.ttl));
-  if (icmp_.ident < 0 || icmp_.ident > 0xffff) bad("id", fmt::format("{} is out of range (0..65535)", icmp_.ident));
-  if (icmp_.size < 0 || icmp_.size > static_cast<int64_t>(max_payload))
-    bad("size", fmt::format("{} bytes of payload do not fit an IPv4 packet (at most {})", icmp_.size, max_payload));
-  if (icmp_.rtt_ns < 0) bad("rtt", "must not be negative");
-  // Timestamps are whole nanoseconds: a faster rate would give requests equal times.
-  if (!(icmp_.rate <= 1e9)) bad("rate", "at most 1Gpps");
-  nano_pps_ = std::llround(icmp_.rate * 1e9);
-  if (nano_pps_ < 1) bad("rate", "at least 1e-9 pps");
-  const u128 span = (u128(icmp_.count - 1) * 1'000'000'000'000'000'000u + u128(nano_pps_ / 2)) / u128(nano_pps_) +
-                    u128(icmp_.rtt_ns);
-  if (span >= u128(pcap::ns_per_s) << 32)
-    bad("count", fmt::format("{} requests at {} pps last longer than a pcap timestamp can cover", icmp_.count, icmp_.rate));
+  nano_pps_ = checked_nano_pps(icmp_);
 
   info_.linktype = linktype;
   info_.precision = pcap::Precision::ns;
@@ -185,4 +194,67 @@ void IcmpSource::fill(Batch& batch) {
   }
 }
 
+// ---- the stage ---------------------------------------------------------------------------------
+
+namespace {
+
+IcmpOptions icmp_options(const Node& node) {
+  IcmpOptions icmp;
+  icmp.src = parse_ipv4_range(param(node, "src").text, "src");
+  icmp.dst = parse_ipv4_range(param(node, "dst").text, "dst");
+  icmp.rate = param(node, "rate").real;
+  icmp.count = param(node, "count").integer;
+  icmp.size = param(node, "size").integer;
+  icmp.ttl = param(node, "ttl").integer;
+  icmp.ident = param(node, "id").integer;
+  icmp.replies = param(node, "replies").boolean;
+  icmp.rtt_ns = param(node, "rtt").integer;
+  if (const Value& v = param(node, "srcmac"); v.given) icmp.srcmac = parse_mac(v.text, "srcmac");
+  if (const Value& v = param(node, "dstmac"); v.given) icmp.dstmac = parse_mac(v.text, "dstmac");
+  checked_nano_pps(icmp);
+  return icmp;
+}
+
+}  // namespace
+
+IcmpStage::IcmpStage()
+    : SourceStage(
+          {"icmp", StageKind::timeline_source,
+           "Generates ICMP echo requests (and, with `replies=true`, the echo replies) with valid IPv4 and ICMP "
+           "checksums, framed for the output's link type (Ethernet, raw IPv4 or Linux cooked). Request i is "
+           "at start + i/rate exactly, start being the first source's first packet (+`at`, +`shift`); requests "
+           "cycle through the src × dst pairs of the address ranges, sequence numbers count up from 1. Ethernet "
+           "addresses not given are those the background capture shows for the IPs, else locally administered.",
+           [] {
+             std::vector<ParamSpec> params{
+                 {"src", ParamType::string, "10.255.0.1", "source IPv4 address, or a range `10.0.0.1-10.0.0.9`"},
+                 {"dst", ParamType::string, "", "destination IPv4 address, or a range `10.0.0.1-10.0.0.9`", {}, false, true},
+                 {"rate", ParamType::rate, "1pps", "echo requests per second"},
+                 {"count", ParamType::integer, "10", "number of echo requests"},
+                 {"size", ParamType::size, "56", "ICMP payload bytes of each packet"},
+                 {"ttl", ParamType::integer, "64", "IPv4 time to live (1..255)"},
+                 {"id", ParamType::integer, "30309", "ICMP identifier, 0..65535 (30309 is 0x7665, \"ve\")"},
+             };
+             for (auto& p : placement_params("place the first request this long after the first source's first packet", "first"))
+               params.push_back(std::move(p));
+             params.push_back({"replies", ParamType::boolean, "false", "also generate each request's echo reply, from dst to src"});
+             params.push_back({"rtt", ParamType::duration, "1ms", "time from a request to its reply"});
+             params.push_back({"srcmac", ParamType::string, "",
+                               "source Ethernet address `aa:bb:cc:dd:ee:ff` (default: the background's for that IP, else "
+                               "02:00 + the IP)"});
+             params.push_back({"dstmac", ParamType::string, "", "destination Ethernet address (default: as for srcmac)"});
+             return params;
+           }()}) {}
+
+void IcmpStage::check(const Node& node) const { icmp_options(node); }
+
+std::unique_ptr<TimelineSource> IcmpStage::open(const Node& node, SourceOptions options, const SourceContext& context) const {
+  if (options.name.empty()) options.name = node.label.empty() ? std::string(name()) : node.label;
+  // The background frames the output; generated as the background, icmp speaks Ethernet.
+  const uint32_t linktype = context.background_linktype.value_or(1);
+  return std::make_unique<IcmpSource>(icmp_options(node), linktype, context.background_path, std::move(options));
+}
+
 }  // namespace vei
+
+VEI_STAGE(icmp, vei::IcmpStage)

@@ -9,6 +9,7 @@
 
 #include "core/packet_builder.h"
 #include "core/timeline_source.h"
+#include "pipeline/stage.h"
 
 namespace vei {
 
@@ -20,9 +21,9 @@ struct Ipv4Range {
   bool contains(uint32_t ip) const { return ip >= first && ip <= last; }
 };
 
-// `10.0.0.1` or `10.0.0.1-10.0.0.9`; throws std::runtime_error naming `param` when malformed.
+// `10.0.0.1` or `10.0.0.1-10.0.0.9`; throws OptionError (a std::runtime_error) naming `param` when malformed.
 Ipv4Range parse_ipv4_range(std::string_view text, std::string_view param);
-// `aa:bb:cc:dd:ee:ff`; throws std::runtime_error naming `param` when malformed.
+// `aa:bb:cc:dd:ee:ff`; throws OptionError naming `param` when malformed.
 packets::Mac parse_mac(std::string_view text, std::string_view param);
 
 // Wide types, so that the source itself checks every range and names the parameter.
@@ -60,6 +61,14 @@ class IcmpSource final : public TimelineSource {
   std::unordered_map<uint32_t, packets::Mac> seen_as_source_, seen_as_destination_;
   uint64_t next_request_ = 0;
   uint64_t next_reply_ = 0;
+};
+
+class IcmpStage final : public SourceStage {
+ public:
+  IcmpStage();
+  void check(const Node& node) const override;
+  std::unique_ptr<TimelineSource> open(const Node& node, SourceOptions options,
+                                       const SourceContext& context) const override;
 };
 
 }  // namespace vei

@@ -240,4 +240,74 @@ std::string LiveCapture::interface_problem() const {
   return {};
 }
 
+// ---- the stage ---------------------------------------------------------------------------------
+
+namespace {
+
+// A live source flushes a batch every millisecond or so: many small batches, enough of them to ride
+// out a quarter of a second of output stall at a packet per millisecond.
+constexpr size_t live_batches = 256;
+constexpr size_t live_arena_size = size_t{64} << 10;
+
+class LiveEvents final : public EventSource {
+ public:
+  LiveEvents(LiveOptions options, const EventContext& context)
+      : capture_(std::move(options), context.rank), pool_(live_batches, live_arena_size), name_(context.name) {}
+  void start(EventInjector& engine) override {
+    capture_.start(pool_, [&engine](Batch* b) { engine.deliver_captured(b); },
+                   [&engine](const std::string& message) { engine.fail(message); });
+  }
+  void stop() override { capture_.stop(); }
+  void add_stats(Stats& stats) const override {
+    const auto s = capture_.stats();
+    stats.live.push_back({name_, s.packets, s.bytes, s.kernel_dropped, s.if_dropped});
+  }
+  uint32_t linktype() const { return capture_.linktype(); }
+
+ private:
+  LiveCapture capture_;
+  BatchPool pool_;
+  std::string name_;
+};
+
+}  // namespace
+
+LiveStage::LiveStage()
+    : EventStage({"live", StageKind::event_source,
+                  "Captures from a network interface (libpcap, TPACKET_V3 with a 1 ms timeout, nanosecond timestamps) on "
+                  "its own thread. Its packets are events: each is stamped on the output timeline at the moment it was "
+                  "captured (while pacing in real time, the background time matching the wall clock; at top speed, "
+                  "the time of the last packet written) and merged within the merge's `lateness`.",
+                  {
+                      {"interface", ParamType::string, "", "interface to capture on, e.g. `eth1`", {}, true, true},
+                      {"filter", ParamType::string, "", "BPF expression (tcpdump syntax); only matching packets are taken"},
+                      {"snaplen", ParamType::size, "262144", "bytes kept of each packet"},
+                      {"promisc", ParamType::boolean, "false", "put the interface in promiscuous mode"},
+                  }}) {}
+
+void LiveStage::check(const Node& node) const {
+  const Value& snaplen = param(node, "snaplen");
+  if (snaplen.integer < 1 || snaplen.integer > UINT32_MAX) throw ParamError(snaplen, "snaplen must be at least 1 byte");
+}
+
+std::string LiveStage::source_name(const Node& node) const {
+  return !node.label.empty() ? node.label : fmt::format("live {}", param(node, "interface").text);
+}
+
+std::unique_ptr<EventSource> LiveStage::open(const Node& node, const EventContext& context) const {
+  LiveOptions options;
+  options.interface = param(node, "interface").text;
+  options.filter = param(node, "filter").text;
+  options.snaplen = static_cast<uint32_t>(std::min<int64_t>(param(node, "snaplen").integer, context.snaplen));
+  options.promisc = param(node, "promisc").boolean;
+  auto live = std::make_unique<LiveEvents>(options, context);
+  if (live->linktype() != context.linktype)
+    throw std::runtime_error(fmt::format("live {}: the interface speaks {} ({}), but the output is {} ({})",
+                                         options.interface, pcap::linktype_name(live->linktype()), live->linktype(),
+                                         pcap::linktype_name(context.linktype), context.linktype));
+  return live;
+}
+
 }  // namespace vei
+
+VEI_STAGE(live, vei::LiveStage)

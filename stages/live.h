@@ -10,6 +10,7 @@
 #include <thread>
 
 #include "core/batch.h"
+#include "pipeline/stage.h"
 
 struct pcap;
 struct pcap_pkthdr;
@@ -88,6 +89,15 @@ class LiveCapture {
   std::thread thread_;
   std::atomic<bool> stopping_{false};
   std::atomic<uint64_t> packets_{0}, bytes_{0}, batches_{0}, kernel_dropped_{0}, if_dropped_{0};
+};
+
+
+class LiveStage final : public EventStage {
+ public:
+  LiveStage();
+  void check(const Node& node) const override;
+  std::string source_name(const Node& node) const override;
+  std::unique_ptr<EventSource> open(const Node& node, const EventContext& context) const override;
 };
 
 }  // namespace vei

@@ -1,235 +1,27 @@
 #include "stages/merge.h"
 
-#include <algorithm>
-#include <cstring>
-
 namespace vei {
 
-TimestampMerger::TimestampMerger(size_t inputs, End end, pcap::Precision precision, BatchPool& output_pool,
-                                 std::function<void(Batch*)> emit)
-    : inputs_(inputs), end_(end), precision_(precision), output_pool_(output_pool), emit_(std::move(emit)) {}
+MergeStage::MergeStage()
+    : MergerStage({"merge", StageKind::merger,
+                   "Merges its inputs into one stream by timestamp. Exact for timeline sources: equal timestamps "
+                   "are ordered by input declaration order, then record order, so the same inputs always give "
+                   "the same bytes.",
+                   {
+                       {"end", ParamType::choice, "first",
+                        "stop with the first input (`first`, the background: what other inputs hold past its last "
+                        "packet's time is not written) or when all inputs end (`all`)",
+                        {"first", "all"}},
+                       {"lateness", ParamType::duration, "5ms",
+                        "how long event packets (live, api, control) may take to reach the merge while pacing: the output "
+                        "is held back this long so that an event is written in timestamp order; one later still is "
+                        "written at once and counted late"},
+                   }}) {}
 
-void TimestampMerger::push(Batch* batch) {
-  if (finished_) {
-    stats_.dropped_after_end += batch->records.size();
-    batch->pool->release(batch);
-    return;
-  }
-  if (batch->event) {
-    deferred_.push_back(batch);
-  } else {
-    Input& in = inputs_[batch->source];
-    in.queue.push_back(batch);
-    if (!in.next) settle(in);
-  }
-  stamp_events();
-  merge();
-}
-
-bool TimestampMerger::now_known() const {
-  return emitted_any_ || inputs_[0].next || inputs_[0].ended;
-}
-
-int64_t TimestampMerger::now() const {
-  if (emitted_any_) return last_ts_;
-  return inputs_[0].next ? inputs_[0].next->ts_ns : origin_;
-}
-
-void TimestampMerger::stamp_events() {
-  // Before the background shows its first packet, "now" is unknown: events wait for it.
-  if (deferred_.empty() || !now_known()) return;
-  const int64_t current = now();
-  for (Batch* b : deferred_) {
-    int64_t base = b->event_at.value_or(current);
-    if (base < current) {
-      ++stats_.late_events;
-      base = current;
-    }
-    for (auto& r : b->records) r.ts_ns = base + r.ts_ns;
-    stats_.events += b->records.size();
-    b->last = true;
-    Input& in = inputs_.emplace_back();
-    in.event = true;
-    in.queue.push_back(b);
-    settle(in);
-  }
-  deferred_.clear();
-}
-
-void TimestampMerger::settle(Input& in) {
-  for (;;) {
-    if (in.queue.empty()) {
-      in.next = in.end = nullptr;
-      return;
-    }
-    Batch* front = in.queue.front();
-    if (!in.next) {
-      in.next = front->records.data();
-      in.end = in.next + front->records.size();
-    }
-    if (in.next != in.end) return;
-    in.queue.pop_front();
-    in.next = nullptr;
-    in.ended = front->last;
-    front->pool->release(front);
-  }
-}
-
-void TimestampMerger::merge() {
-  std::erase_if(inputs_, [](const Input& in) { return in.event && in.ended; });
-  for (;;) {
-    // With end=first, what the others hold past the background's last packet is not written.
-    const int64_t horizon = end_ == End::first && inputs_[0].ended ? last_background_ts_ : INT64_MAX;
-    // The smallest head, and the one after it, which bounds how far the smallest may run alone.
-    Input* best = nullptr;
-    const Record* second = nullptr;
-    bool timeline_left = false;
-    for (auto& in : inputs_) {
-      if (in.event) {
-        if (!in.next) continue;  // events never make the merge wait
-      } else {
-        if (timeline_done_ || in.ended) continue;
-        if (!in.next) {  // cannot know what this input holds next
-          emit_due_events();
-          return;
-        }
-        if (in.next->ts_ns > horizon) continue;
-        timeline_left = true;
-      }
-      // Strictly earlier wins; an equal time keeps the earlier-ranked input, which is scanned first.
-      if (!best || in.next->ts_ns < best->next->ts_ns) {
-        second = best ? best->next : nullptr;
-        best = &in;
-      } else if (!second || in.next->ts_ns < second->ts_ns) {
-        second = in.next;
-      }
-    }
-    timeline_done_ = !timeline_left;
-    if (!best) return;
-    int64_t bound = best->event ? INT64_MAX : horizon;
-    bool wins_ties = true;
-    if (second && second->ts_ns <= bound) {
-      bound = second->ts_ns;
-      wins_ties = best->next->source < second->source;
-    }
-    const Record* run_end = best->next + 1;
-    while (run_end != best->end && (run_end->ts_ns < bound || (run_end->ts_ns == bound && wins_ties))) ++run_end;
-    if (best == &inputs_[0]) last_background_ts_ = run_end[-1].ts_ns;
-    emitted_any_ = true;
-    last_ts_ = run_end[-1].ts_ns;
-    take_run(*best, run_end);
-  }
-}
-
-void TimestampMerger::emit_due_events() {
-  // Events stamped "now" need not wait for a timeline input that is slow to deliver (a pipe, say):
-  // nothing it brings can be earlier than what was already written.
-  const int64_t current = now();
-  for (size_t i = 0; i < inputs_.size(); ++i) {
-    while (inputs_[i].event && inputs_[i].next && inputs_[i].next->ts_ns <= current) {
-      Input& in = inputs_[i];
-      const Record* run_end = in.next;
-      while (run_end != in.end && run_end->ts_ns <= current) ++run_end;
-      emitted_any_ = true;
-      last_ts_ = std::max(last_ts_, run_end[-1].ts_ns);
-      take_run(in, run_end);
-    }
-  }
-}
-
-void TimestampMerger::take_run(Input& in, const Record* run_end) {
-  Batch* batch = in.queue.front();
-  const Record* r = in.next;
-  const auto count = static_cast<uint64_t>(run_end - r);
-  stats_.packets += count;
-  if (r == batch->records.data() && run_end == in.end && batch->raw_is_output) {
-    // The whole batch goes out as it is: no copy at all.
-    if (out_ && out_->used) {
-      emit_(out_);
-      out_ = nullptr;
-    }
-    in.queue.pop_front();
-    in.next = nullptr;
-    in.ended = batch->last;
-    batch->last = false;
-    for (const auto& rec : batch->records) stats_.bytes += rec.caplen;
-    ++stats_.forwarded_batches;
-    emit_(batch);
-    settle(in);
-    return;
-  }
-  while (r != run_end) {
-    Batch& out = output_with_room(record_header_size + r->caplen);
-    std::byte* to = out.data() + out.used;
-    const size_t room = out.capacity() - out.used;
-    if (batch->raw_is_output) {
-      // As many records as fit, with one memcpy: they lie back to back, headers ready.
-      const Record* fits = r;
-      size_t bytes = 0;
-      while (fits != run_end && bytes + record_header_size + fits->caplen <= room) {
-        bytes += record_header_size + fits->caplen;
-        ++fits;
-      }
-      std::memcpy(to, batch->data() + r->offset, bytes);
-      const auto delta = static_cast<uint32_t>(out.used) - r->offset;  // modulo 2^32, exact once added
-      const size_t first = out.records.size();
-      out.records.insert(out.records.end(), r, fits);
-      for (auto it = out.records.begin() + static_cast<ptrdiff_t>(first); it != out.records.end(); ++it) it->offset += delta;
-      stats_.bytes += bytes - record_header_size * static_cast<size_t>(fits - r);
-      r = fits;
-      out.used += bytes;
-      continue;
-    }
-    pcap::write_record_header(to, r->ts_ns, precision_, r->caplen, r->len);
-    std::memcpy(to + record_header_size, batch->data() + r->offset + record_header_size, r->caplen);
-    Record copy = *r;
-    copy.offset = static_cast<uint32_t>(out.used);
-    out.records.push_back(copy);
-    out.used += record_header_size + r->caplen;
-    stats_.bytes += r->caplen;
-    ++r;
-  }
-  in.next = run_end;
-  if (run_end == in.end) {
-    ++stats_.copied_batches;
-    settle(in);
-  }
-}
-
-Batch& TimestampMerger::output_with_room(size_t bytes) {
-  if (out_ && out_->used + bytes > out_->capacity()) {
-    emit_(out_);
-    out_ = nullptr;
-  }
-  if (!out_) {
-    out_ = output_pool_.acquire();
-    out_->reserve_arena(bytes);
-  }
-  return *out_;
-}
-
-void TimestampMerger::finish() {
-  if (finished_) return;
-  // Events already accepted are written whatever the timeline did.
-  timeline_done_ = true;
-  stamp_events();
-  merge();
-  finished_ = true;
-  for (auto& in : inputs_) {
-    for (Batch* b : in.queue) {
-      const Record* from = b == in.queue.front() && in.next ? in.next : b->records.data();
-      stats_.dropped_after_end += static_cast<uint64_t>(b->records.data() + b->records.size() - from);
-      b->pool->release(b);
-    }
-    in.queue.clear();
-    in.next = in.end = nullptr;
-  }
-  for (Batch* b : deferred_) b->pool->release(b);
-  deferred_.clear();
-  if (!out_) out_ = output_pool_.acquire();
-  out_->last = true;
-  emit_(out_);
-  out_ = nullptr;
+MergeOptions MergeStage::options(const Node& node) const {
+  return {param(node, "end").text == "all", param(node, "lateness").integer};
 }
 
 }  // namespace vei
+
+VEI_STAGE(merge, vei::MergeStage)

@@ -460,4 +460,49 @@ void NicWriter::close() {
   }
 }
 
+void NicWriter::add_stats(Stats& stats) const {
+  stats.nic = NicSummary{nic_stats_.sent, nic_stats_.failed, nic_stats_.retried};
+}
+
+// ---- the stage ---------------------------------------------------------------------------------
+
+NicStage::NicStage()
+    : SinkStage({"nic", StageKind::sink,
+                 "Sends every packet onto a network interface, one frame per packet, in order (needs "
+                 "CAP_NET_RAW). Full socket buffers (ENOBUFS, EAGAIN) are retried, not dropped; a frame longer than "
+                 "the interface MTU plus its link header is an error naming the record, unless `truncate=true`. "
+                 "`method=` only changes the cost per frame: `ring` is the fastest at top speed.",
+                 {
+                     {"interface", ParamType::string, "", "interface to send on, e.g. `eth1`", {}, true, true},
+                     {"truncate", ParamType::boolean, "false", "cut frames over the MTU to fit instead of failing"},
+                     {"retries", ParamType::integer, "1000", "send attempts per frame while the socket buffer is full"},
+                     {"method", ParamType::choice, "inject",
+                      "how frames reach the kernel: `inject` (pcap_inject, a system call per frame), `mmsg` "
+                      "(sendmmsg on a packet socket, up to 1024 frames per call), `ring` (a PACKET_TX_RING: "
+                      "frames are copied into a ring shared with the kernel, one call sends them all). All keep "
+                      "the qdisc: shaping and captures on the interface see every frame",
+                      {"inject", "mmsg", "ring"}},
+                 }}) {}
+
+void NicStage::check(const Node& node) const {
+  const Value& retries = param(node, "retries");
+  if (retries.integer < 0 || retries.integer > INT32_MAX) throw ParamError(retries, "retries must be 0..2147483647");
+}
+
+std::unique_ptr<Sink> NicStage::open(const Node& node, const SinkContext& context) const {
+  NicOptions options;
+  options.truncate_to_mtu = param(node, "truncate").boolean;
+  options.max_retries = static_cast<int>(param(node, "retries").integer);
+  options.method = nic_method_from_string(param(node, "method").text).value_or(NicMethod::inject);
+  const auto& interface = param(node, "interface").text;
+  auto writer = std::make_unique<NicWriter>(interface, options);
+  if (writer->linktype() != context.linktype)
+    throw std::runtime_error(fmt::format("nic {}: the interface speaks {} ({}), but the output is {} ({})", interface,
+                                         pcap::linktype_name(writer->linktype()), writer->linktype(),
+                                         pcap::linktype_name(context.linktype), context.linktype));
+  return writer;
+}
+
 }  // namespace vei
+
+VEI_STAGE(nic, vei::NicStage)

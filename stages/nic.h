@@ -23,6 +23,7 @@
 #include <vector>
 
 #include "core/sink.h"
+#include "pipeline/stage.h"
 
 struct pcap;
 struct iovec;
@@ -67,6 +68,7 @@ class NicWriter final : public Sink {
   void close() override;
   const SinkStats& stats() const override { return stats_; }
   const NicStats& nic_stats() const { return nic_stats_; }
+  void add_stats(Stats& stats) const override;
 
   const std::string& interface() const { return interface_; }
   NicMethod method() const { return options_.method; }
@@ -130,6 +132,14 @@ class NicWriter final : public Sink {
   TxRing ring_;
   SinkStats stats_;
   NicStats nic_stats_;
+};
+
+
+class NicStage final : public SinkStage {
+ public:
+  NicStage();
+  void check(const Node& node) const override;
+  std::unique_ptr<Sink> open(const Node& node, const SinkContext& context) const override;
 };
 
 }  // namespace vei

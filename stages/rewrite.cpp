@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <charconv>
+#include <sstream>
 #include <cstring>
 #include <stdexcept>
 #include <string>
@@ -160,4 +161,63 @@ bool AddressRewriter::rewrite(std::byte* p, uint32_t caplen) const {
   return true;
 }
 
+namespace {
+
+// Space-separated `OLD:NEW` maps, appended to `to`.
+void add_maps(const Value& v, std::vector<AddressMap>& to) {
+  std::istringstream words(v.text);
+  try {
+    for (std::string word; words >> word;) to.push_back(parse_address_map(word));
+  } catch (const std::invalid_argument& e) {
+    throw ParamError(v, e.what());
+  }
+}
+
+RewriteOptions rewrite_options(const Node& node) {
+  RewriteOptions options;
+  // The maps of one side come before those of both: the first that matches applies.
+  add_maps(param(node, "srcip"), options.src_ip);
+  add_maps(param(node, "dstip"), options.dst_ip);
+  add_maps(param(node, "ip"), options.src_ip);
+  add_maps(param(node, "ip"), options.dst_ip);
+  for (auto [name, mac] : {std::pair{"srcmac", &options.src_mac}, std::pair{"dstmac", &options.dst_mac}}) {
+    const Value& v = param(node, name);
+    if (!v.given) continue;
+    *mac = packets::parse_mac(v.text);
+    if (!*mac) throw ParamError(v, fmt::format("'{}' is not an Ethernet address (expected the form aa:bb:cc:dd:ee:ff)", v.text));
+  }
+  return options;
+}
+
+}  // namespace
+
+RewriteStage::RewriteStage()
+    : TransformStage(
+          {"rewrite", StageKind::transform,
+           "Rewrites addresses as tcprewrite does: IPv4 networks mapped onto others of the same prefix length "
+           "(host bits kept), Ethernet addresses set. The IPv4 header checksum and, in a first fragment, the "
+           "TCP or UDP checksum are updated for the new addresses (RFC 1624), so a packet valid before stays "
+           "valid; other protocols, IPv6 and bytes beyond the capture are left alone.",
+           {
+               {"ip", ParamType::string, "",
+                "`OLD:NEW` maps, space-separated, for source and destination addresses: `10.0.0.0/8:172.16.0.0/8` "
+                "or `10.0.0.1:192.168.1.1`; the first that matches applies"},
+               {"srcip", ParamType::string, "", "the same, for source addresses only (tried before `ip`)"},
+               {"dstip", ParamType::string, "", "the same, for destination addresses only (tried before `ip`)"},
+               {"srcmac", ParamType::string, "", "set the Ethernet source address, `aa:bb:cc:dd:ee:ff`"},
+               {"dstmac", ParamType::string, "", "set the Ethernet destination address"},
+           }}) {}
+
+void RewriteStage::check(const Node& node) const { rewrite_options(node); }
+
+std::unique_ptr<Transform> RewriteStage::make(const Node& node, const TransformContext& context) const {
+  try {
+    return std::make_unique<AddressRewriter>(rewrite_options(node), context.linktype);
+  } catch (const std::invalid_argument& e) {  // what the link type cannot carry
+    throw ParamError(node.span, e.what());
+  }
+}
+
 }  // namespace vei
+
+VEI_STAGE(rewrite, vei::RewriteStage)

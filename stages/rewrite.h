@@ -10,6 +10,7 @@
 
 #include "core/packet_builder.h"
 #include "core/transform.h"
+#include "pipeline/stage.h"
 
 namespace vei {
 
@@ -45,6 +46,14 @@ class AddressRewriter final : public Transform {
 
   RewriteOptions options_;
   uint32_t linktype_;
+};
+
+
+class RewriteStage final : public TransformStage {
+ public:
+  RewriteStage();
+  void check(const Node& node) const override;
+  std::unique_ptr<Transform> make(const Node& node, const TransformContext& context) const override;
 };
 
 }  // namespace vei

@@ -13,4 +13,23 @@ TransformStats SnaplenCutter::apply(Batch& batch) const {
   return stats;
 }
 
+SnaplenStage::SnaplenStage()
+    : TransformStage({"snaplen", StageKind::transform,
+                      "Keeps at most this many captured bytes of each packet, as `editcap -s` does; the original length "
+                      "stays in the record.",
+                      {
+                          {"length", ParamType::size, "", "captured bytes kept, at least 1, e.g. `96`", {}, true, true},
+                      }}) {}
+
+void SnaplenStage::check(const Node& node) const {
+  const Value& length = param(node, "length");
+  if (length.integer < 1 || length.integer > UINT32_MAX) throw ParamError(length, "snaplen must be at least 1 byte");
+}
+
+std::unique_ptr<Transform> SnaplenStage::make(const Node& node, const TransformContext&) const {
+  return std::make_unique<SnaplenCutter>(static_cast<uint32_t>(param(node, "length").integer));
+}
+
 }  // namespace vei
+
+VEI_STAGE(snaplen, vei::SnaplenStage)

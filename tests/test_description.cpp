@@ -2,6 +2,7 @@
 #include <fmt/format.h>
 
 #include "pipeline/description.h"
+#include "pipeline/stage.h"
 
 using namespace vei;
 
@@ -77,7 +78,7 @@ double real(ParamType type, std::string_view text) { return value_of(type, text)
 
 std::vector<std::string_view> all_stage_names() {
   std::vector<std::string_view> names;
-  for (const auto& s : builtin_stages()) names.push_back(s.name);
+  for (const Stage* s : stages()) names.push_back(s->name());
   return names;
 }
 
@@ -296,19 +297,19 @@ TEST_CASE("pipeline: the design example resolves to nodes, edges and ordered inp
       std::tie(pipeline.nodes[0], pipeline.nodes[1], pipeline.nodes[2], pipeline.nodes[3]);
   for (int i = 0; i < 4; ++i) CHECK(pipeline.nodes[i].id == i);
 
-  CHECK(campus.spec == find_stage("pcap"));
+  CHECK(campus.stage == find_stage("pcap"));
   CHECK(campus.label.empty());
   check_span(campus.span, 1, 1, 4);
   CHECK(campus.inputs.empty());
   CHECK(campus.outputs == std::vector{1});
 
-  CHECK(merge.spec == find_stage("merge"));
+  CHECK(merge.stage == find_stage("merge"));
   CHECK(merge.label == "m");
   check_span(merge.span, 1, 25, 5);
   CHECK(merge.inputs == std::vector{0, 3});  // declaration order: the background first
   CHECK(merge.outputs == std::vector{2});
 
-  CHECK(file.spec == find_stage("file"));
+  CHECK(file.stage == find_stage("file"));
   CHECK(file.inputs == std::vector{1});
   CHECK(file.outputs.empty());
 
@@ -329,7 +330,7 @@ TEST_CASE("pipeline: the design example resolves to nodes, edges and ordered inp
 
   const Value* input = campus.find("file");
   REQUIRE(input != nullptr);
-  CHECK(input->type == ParamType::path);
+  CHECK(input->type == ParamType::input);
   CHECK(input->text == "campus.pcap");
   CHECK(input->given);
   check_span(input->span, 1, 6, 11);
@@ -362,7 +363,8 @@ TEST_CASE("pipeline: a label may be used before it is declared; nodes follow fir
 }
 
 TEST_CASE("pipeline: every builtin default is a valid value of its type") {
-  for (const auto& stage : builtin_stages()) {
+  for (const Stage* s : stages()) {
+    const StageSpec& stage = s->spec();
     for (const auto& param : stage.params) {
       if (param.default_value.empty()) continue;
       CAPTURE(stage.name);
@@ -478,9 +480,9 @@ TEST_CASE("values: integers, booleans, choices, paths and strings") {
   CHECK(value_error(ParamType::choice, "first") == "<no error>");
   CHECK(value_error(ParamType::choice, "First") == "unknown choice");
 
-  CHECK(value_of(ParamType::path, "/tmp/a b.pcap").text == "/tmp/a b.pcap");
+  CHECK(value_of(ParamType::input, "/tmp/a b.pcap").text == "/tmp/a b.pcap");
   CHECK(value_of(ParamType::string, "tcp port 80").text == "tcp port 80");
-  CHECK(value_error(ParamType::path, "") == "must not be empty");
+  CHECK(value_error(ParamType::input, "") == "must not be empty");
   CHECK(value_error(ParamType::string, "") == "must not be empty");
 }
 
@@ -589,7 +591,7 @@ TEST_CASE("errors: unknown, duplicate and extra parameters") {
 
   const auto listed = diagnostic_of("pcap(a) -> merge(zzzzzz=all) -> file(o)");
   std::vector<std::string_view> names;
-  for (const auto& p : find_stage("merge")->params) names.push_back(p.name);
+  for (const auto& p : find_stage("merge")->spec().params) names.push_back(p.name);
   CHECK(listed.note == fmt::format("valid parameters: {}", fmt::join(names, ", ")));
 
   CHECK(error_of("pcap(a, file=b) -> file(o)") ==
@@ -614,7 +616,7 @@ TEST_CASE("errors: unknown, duplicate and extra parameters") {
 TEST_CASE("errors: missing required parameters") {
   const auto d = diagnostic_of("pcap(at=1s) -> file(o)");
   CHECK(d.message == "missing required parameter 'file' for stage 'pcap'");
-  CHECK(d.note == fmt::format("file: {}", find_stage("pcap")->params[0].doc));
+  CHECK(d.note == fmt::format("file: {}", find_stage("pcap")->spec().params[0].doc));
   check_span(d.span, 1, 1, 4);
   // A bad value is one error, not also a missing parameter.
   CHECK(diagnostic_of("pcap(\"\") -> file(o)").message == "invalid path '' for 'file': must not be empty");

@@ -102,20 +102,22 @@ constexpr uint32_t ip(int a, int b, int c, int d) {
   return static_cast<uint32_t>(a << 24 | b << 16 | c << 8 | d);
 }
 
-// The message of the std::runtime_error opening the pipeline throws, or "<none>".
+// The message of the error opening the pipeline throws, or "<none>".
 std::string open_error(const std::string& description) {
   try {
     Engine::from_description("<test>", description, true);
-  } catch (const std::runtime_error& e) {
+  } catch (const std::exception& e) {
     return e.what();
   }
   return "<none>";
 }
 
-// The icmp source's messages start `icmp: <parameter>:`.
+// A bad parameter is a description error on line 2, with a caret under the parameter's value:
+// `<test>:2:COL: error: icmp: <parameter>: ...`.
 bool names(const std::string& message, const std::string& param) {
   CAPTURE(message);
-  return message.starts_with("icmp: " + param + ":");
+  return message.starts_with("<test>:2:") && message.find(": error: icmp: " + param + ":") != std::string::npos &&
+         message.find('^') != std::string::npos;
 }
 
 }  // namespace

@@ -20,7 +20,7 @@
 
 #include "core/batch.h"
 #include "stages/live.h"
-#include "stages/pace.h"
+#include "core/pacer.h"
 #include "testutil.h"
 
 using namespace vei;

@@ -7,7 +7,7 @@
 #include <cstdint>
 #include <vector>
 
-#include "stages/pace.h"
+#include "core/pacer.h"
 
 using namespace vei;
 

@@ -13,6 +13,7 @@
 
 #include "pipeline/engine.h"
 #include "pipeline/plan.h"
+#include "pipeline/stage.h"
 #include "stages/control.h"
 
 namespace {
@@ -241,19 +242,19 @@ int main(int argc, char** argv) {
     }
     if (*stages_cmd) {
       if (stage_name.empty()) {
-        for (const auto& s : vei::builtin_stages()) fmt::print("{}\n", describe_stage(s));
+        for (const auto* s : vei::stages()) fmt::print("{}\n", describe_stage(s->spec()));
         return 0;
       }
-      const auto* spec = vei::find_stage(stage_name);
-      if (!spec) {
+      const auto* stage = vei::find_stage(stage_name);
+      if (!stage) {
         std::vector<std::string_view> names;
-        for (const auto& s : vei::builtin_stages()) names.push_back(s.name);
+        for (const auto* s : vei::stages()) names.push_back(s->name());
         const auto guess = vei::closest_match(stage_name, names);
         fmt::print(stderr, "veipipe: error: no stage '{}'{}\n", stage_name,
                    guess.empty() ? "" : fmt::format("; did you mean '{}'?", guess));
         return vei::exit_bad_description;
       }
-      fmt::print("{}", describe_stage(*spec));
+      fmt::print("{}", describe_stage(stage->spec()));
       return 0;
     }
     const Input input = read_description(expression, file);

@@ -1,0 +1,91 @@
+// k-way merge by timestamp. Exact for timeline sources: a record is emitted only once every
+// timeline input that has not ended shows its next record, and equal timestamps go by input rank,
+// then by order within the input, so the output bytes depend only on the inputs, never on thread
+// timing. Event batches (batch->event) have no timeline of their own: their record times are
+// offsets from the output timeline's "now" (the last time emitted; before anything is, the
+// background's first packet) or from batch->event_at, and they never make the merge wait.
+//
+// Input port: batches tagged with their source rank, each timeline source's in order. Output: full
+// batches handed to `emit`; the last one (from finish()) has `last` set. Input batches go back to
+// their pools as soon as their records are copied, or travel on unchanged when a whole batch can be
+// forwarded.
+#pragma once
+
+#include <cstdint>
+#include <deque>
+#include <functional>
+#include <optional>
+#include <vector>
+
+#include "core/batch.h"
+#include "core/pcap_format.h"
+
+namespace vei {
+
+struct MergerStats {
+  uint64_t packets = 0;
+  uint64_t bytes = 0;  // captured bytes
+  uint64_t forwarded_batches = 0;
+  uint64_t copied_batches = 0;
+  uint64_t dropped_after_end = 0;  // records of other inputs later than the first input's end
+  uint64_t events = 0;
+  uint64_t late_events = 0;  // asked for a time already past, written at "now" instead
+};
+
+class TimestampMerger {
+ public:
+  enum class End { first, all };
+
+  // Headers that must be rewritten are written in `precision`.
+  TimestampMerger(size_t inputs, End end, pcap::Precision precision, BatchPool& output_pool,
+                  std::function<void(Batch*)> emit);
+
+  // "Now" before anything is written when the background shows no packet (stopped at once, or
+  // filtered empty): where its first packet would be.
+  void set_origin(int64_t ts_ns) { origin_ = ts_ns; }
+
+  void push(Batch* batch);
+  // No timeline record is left to write (all ended, or the background did with end=first): only
+  // events can still come. The owner decides when to finish().
+  bool timeline_done() const { return timeline_done_; }
+  // Writes every event already pushed, then emits the last batch.
+  void finish();
+  bool finished() const { return finished_; }
+  const MergerStats& stats() const { return stats_; }
+
+ private:
+  struct Input {
+    std::deque<Batch*> queue;
+    const Record* next = nullptr;  // in queue.front(); null while the queue is empty
+    const Record* end = nullptr;
+    bool ended = false;
+    bool event = false;
+  };
+
+  void merge();
+  bool now_known() const;
+  int64_t now() const;
+  void stamp_events();
+  void emit_due_events();
+  // Moves past finished batches: releases them, marks the input ended after its last one.
+  void settle(Input& in);
+  void take_run(Input& in, const Record* run_end);
+  Batch& output_with_room(size_t bytes);
+
+  std::vector<Input> inputs_;  // timeline inputs by rank, then one per pending event batch
+  std::vector<Batch*> deferred_;  // event batches waiting for "now" to be known
+  End end_;
+  pcap::Precision precision_;
+  BatchPool& output_pool_;
+  std::function<void(Batch*)> emit_;
+  Batch* out_ = nullptr;
+  int64_t last_background_ts_ = INT64_MIN;
+  int64_t last_ts_ = 0;
+  int64_t origin_ = 0;
+  bool emitted_any_ = false;
+  bool timeline_done_ = false;
+  bool finished_ = false;
+  MergerStats stats_;
+};
+
+}  // namespace vei

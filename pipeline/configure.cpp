@@ -1,0 +1,207 @@
+// From a resolved description to an engine ready to build its graph: every stage is reached
+// through the registry's interfaces (pipeline/stage.h), never by name.
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <filesystem>
+
+#include "core/looping_source.h"
+#include "pipeline/engine_impl.h"
+
+namespace vei {
+
+namespace {
+
+const SourceStage& source_stage(const Node& n) { return static_cast<const SourceStage&>(*n.stage); }
+
+}  // namespace
+
+void Engine::Impl::configure() {
+  std::vector<Diagnostic> errors;
+  open_sources(errors);
+  if (!errors.empty()) throw DescriptionError(pipeline->where, pipeline->text, std::move(errors));
+  const Node& sink_node = pipeline->nodes[plan.sink];
+  const auto& sink_stage = static_cast<const SinkStage&>(*sink_node.stage);
+  precision = sink_stage.precision(sink_node, sources[0]->info());
+  map_timelines(errors);
+  // Records longer than their file's snaplen are kept whole (libpcap would clip them silently), so
+  // the output declares the largest length any input may deliver.
+  snaplen = 0;
+  for (auto& s : sources) snaplen = std::max(snaplen, pcap::record_limit(s->info().snaplen));
+  const auto declared = sink_stage.snaplen(sink_node);
+  if (declared) snaplen = *declared;
+  check_paths(errors);
+  make_transforms(errors);
+  if (!errors.empty()) throw DescriptionError(pipeline->where, pipeline->text, std::move(errors));
+  if (plan.merger) merge = static_cast<const MergerStage&>(*pipeline->nodes[*plan.merger].stage).options(pipeline->nodes[*plan.merger]);
+  if (plan.pacer) pace = static_cast<const PacerStage&>(*pipeline->nodes[*plan.pacer].stage).options(pipeline->nodes[*plan.pacer]);
+  if (pace.loop > 1) loop_sources();
+  if (pace.mode.value > 0) {
+    pacer = std::make_unique<Pacer>(pace.mode);
+    pacer->set_delay(merge.lateness_ns);
+  }
+  sink_context.linktype = sources[0]->info().linktype;
+  sink_context.precision = precision;
+  // A transform after the merge that cuts every packet: the header says so, as editcap -s writes it.
+  sink_context.snaplen = snaplen;
+  if (!declared)
+    for (int id : plan.output_transforms)
+      if (const auto cut = transforms[id]->max_caplen()) sink_context.snaplen = std::min(sink_context.snaplen, *cut);
+  describe_sources();
+}
+
+std::unique_ptr<TimelineSource> Engine::Impl::open_source(const Node& node, SourceOptions options, const SourceContext& ctx) {
+  return source_stage(node).open(node, std::move(options), ctx);
+}
+
+void Engine::Impl::open_sources(std::vector<Diagnostic>& errors) {
+  const auto& nodes = pipeline->nodes;
+  for (size_t rank = 0; rank < plan.sources.size(); ++rank) {
+    const Node& n = nodes[plan.sources[rank]];
+    SourceOptions options;
+    options.rank = static_cast<uint16_t>(rank);
+    options.report = &report;
+    std::unique_ptr<TimelineSource> source;
+    if (!at_values(n, errors, [&] { source = open_source(n, std::move(options), context); })) continue;
+    if (rank == 0) {
+      context.background_linktype = source->info().linktype;
+      if (const auto files = paths(n, ParamType::input); !files.empty()) context.background_path = files[0]->text;
+    }
+    sources.push_back(std::move(source));
+  }
+  if (!errors.empty()) return;
+  // The output speaks the background's link type; bytes of another link type would be misread.
+  const auto& bg = sources[0]->info();
+  for (size_t rank = 1; rank < sources.size(); ++rank) {
+    const auto& info = sources[rank]->info();
+    if (info.linktype != bg.linktype)
+      errors.push_back({nodes[plan.sources[rank]].span,
+                        fmt::format("{} has link type {} ({}), but the output has {} ({}), the first source's",
+                                    sources[rank]->options().name, pcap::linktype_name(info.linktype), info.linktype,
+                                    pcap::linktype_name(bg.linktype), bg.linktype),
+                        "merge only captures of one link type (convert this one first)"});
+  }
+}
+
+// `at` is measured from the background's first packet as it appears in the output.
+void Engine::Impl::map_timelines(std::vector<Diagnostic>& errors) {
+  const int64_t bg_first = sources[0]->info().first_ts_ns.value_or(0);
+  int64_t bg_start = 0;
+  for (size_t rank = 0; rank < sources.size(); ++rank) {
+    const Placement place = placement(pipeline->nodes[plan.sources[rank]]);
+    int64_t offset = place.shift;
+    const auto first = sources[rank]->info().first_ts_ns;
+    // Durations are checked one by one, not their sums: out of int64 nanoseconds, no time is right.
+    bool overflow = false;
+    const auto add = [&overflow](int64_t& to, int64_t v) { overflow |= __builtin_add_overflow(to, v, &to); };
+    if (rank == 0) {
+      if (place.at) add(offset, *place.at);
+      bg_start = bg_first;
+      add(bg_start, offset);
+    } else if (place.rebase_first && first) {
+      add(offset, bg_start);
+      add(offset, place.at.value_or(0));
+      add(offset, -*first);
+    }
+    if (overflow)
+      errors.push_back({place.where->span, "this places the source beyond the representable time",
+                        "timestamps are nanoseconds since 1970 within about ±292 years"});
+    sources[rank]->set_mapping(offset, precision);
+  }
+}
+
+// Opening an output truncates it: refuse one that is also an input.
+void Engine::Impl::check_paths(std::vector<Diagnostic>& errors) {
+  std::vector<const Value*> inputs, outputs;
+  for (const auto& n : pipeline->nodes) {
+    for (const Value* v : paths(n, ParamType::input)) inputs.push_back(v);
+    for (const Value* v : paths(n, ParamType::output)) outputs.push_back(v);
+  }
+  for (const Value* in : inputs) {
+    std::error_code ec;
+    if (in->text != "-") total_input_bytes += std::filesystem::file_size(in->text, ec) * !ec;
+    for (const Value* out : outputs) {
+      if (out->text == "-" || in->text == "-" || !std::filesystem::equivalent(out->text, in->text, ec)) continue;
+      errors.push_back({out->span, fmt::format("the output '{}' is also an input", out->text),
+                        "writing it would destroy the input before it is read"});
+    }
+  }
+}
+
+void Engine::Impl::make_transforms(std::vector<Diagnostic>& errors) {
+  const auto& nodes = pipeline->nodes;
+  const TransformContext tc{sources[0]->info().linktype, snaplen};  // every source's link type, checked before
+  transforms.resize(nodes.size());
+  transform_counts = std::make_unique<TransformCounts[]>(nodes.size());
+  const auto chain = [&](const std::vector<int>& own) {
+    std::vector<int> ids = own;
+    ids.insert(ids.end(), plan.output_transforms.begin(), plan.output_transforms.end());
+    for (int id : ids)
+      if (!transforms[id])
+        at_values(nodes[id], errors, [&] { transforms[id] = static_cast<const TransformStage&>(*nodes[id].stage).make(nodes[id], tc); });
+    return ids;
+  };
+  for (const auto& own : plan.source_transforms) chains.push_back(chain(own));
+  chains.push_back(chain({}));  // api_rank
+  for (const auto& own : plan.event_transforms) chains.push_back(chain(own));
+}
+
+// Names and origins by rank, for labels and statistics.
+void Engine::Impl::describe_sources() {
+  for (size_t rank = 0; rank < sources.size(); ++rank) {
+    const Node& n = pipeline->nodes[plan.sources[rank]];
+    const auto files = paths(n, ParamType::input);
+    const std::string file = files.empty() ? std::string() : files[0]->text;
+    sink_context.names.push_back(!n.label.empty() ? n.label
+                                 : file.empty()   ? std::string(n.stage->name())
+                                                  : std::filesystem::path(file).stem().string());
+    sink_context.origins.push_back(file.empty() ? std::string(n.stage->name()) : file);
+  }
+  sink_context.names.emplace_back("api");
+  sink_context.origins.emplace_back("event");
+  for (int id : plan.events) {
+    const Node& n = pipeline->nodes[id];
+    sink_context.names.push_back(static_cast<const EventStage&>(*n.stage).source_name(n));
+    sink_context.origins.emplace_back("event");
+  }
+}
+
+// pace(loop=N): every timeline source plays N times, pass k shifted by k periods, the period being
+// the background's span plus one average gap (found by reading the background once beforehand).
+void Engine::Impl::loop_sources() {
+  const Value& loop = param(pipeline->nodes[*plan.pacer], "loop");
+  for (int id : plan.sources)
+    for (const Value* file : paths(pipeline->nodes[id], ParamType::input))
+      if (file->text == "-")
+        throw DescriptionError(pipeline->where, pipeline->text,
+                               {{loop.span, "loop needs inputs that can be read again", "standard input (`-`) can be read only once"}});
+  Report quiet;  // the passes report damage themselves
+  quiet.set_quiet(true);
+  SourceOptions options;
+  options.report = &quiet;
+  auto scan = open_source(pipeline->nodes[plan.sources[0]], std::move(options), SourceContext{});
+  int64_t first = INT64_MAX, last = INT64_MIN;
+  uint64_t count = 0;
+  for_each_record(*scan, [&](const Batch&, const Record& r) {
+    first = std::min(first, r.ts_ns);
+    last = std::max(last, r.ts_ns);
+    ++count;
+  });
+  const int64_t span = count ? last - first : 0;
+  const int64_t period = span + (count > 1 ? span / static_cast<int64_t>(count - 1) : 1'000'000);
+  for (size_t rank = 0; rank < sources.size(); ++rank) {
+    const int64_t offset = sources[rank]->offset();
+    const auto open_again = [this, rank](uint64_t pass) {
+      SourceOptions again;
+      // Messages about a later pass (its disorder, a damaged record) say which pass they mean.
+      again.name = fmt::format("{} (loop pass {})", sources[rank]->options().name, pass + 1);
+      again.rank = static_cast<uint16_t>(rank);
+      again.report = &report;
+      return open_source(pipeline->nodes[plan.sources[rank]], std::move(again), context);
+    };
+    sources[rank] = std::make_unique<LoopingSource>(std::move(sources[rank]), open_again, pace.loop, period);
+    sources[rank]->set_mapping(offset, precision);
+  }
+}
+
+}  // namespace vei

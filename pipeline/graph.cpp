@@ -1,0 +1,104 @@
+// The flow graph: each timeline source is an input_node behind a limiter_node, all feeding one
+// serial function_node that runs the merger. Event batches are put to the same merge node from the
+// injecting threads (unpaced output). Memory stays bounded: a source reads a batch only when one of
+// its pool's is free, and the limiter admits no more than the pool holds.
+#include <fmt/format.h>
+
+#include <algorithm>
+
+#include "pipeline/engine_impl.h"
+
+namespace vei {
+
+namespace {
+
+constexpr size_t batches_per_source = 3;
+// What the timeline sources' batches may take in all: with many sources each gets smaller arenas
+// (down to min_source_arena), so that memory stays bounded whatever their number.
+constexpr size_t source_memory_budget = size_t{48} << 20;
+constexpr size_t min_source_arena = size_t{16} << 10;
+constexpr size_t output_batches = 4;
+// Injected frames travel in small batches, one per inject() call.
+constexpr size_t event_batches = 64;
+constexpr size_t event_arena_size = size_t{64} << 10;
+
+}  // namespace
+
+void Engine::Impl::build_graph() {
+  const size_t n = sources.size();
+  output_pool = std::make_unique<BatchPool>(output_batches, default_arena_size);
+  event_pool = std::make_unique<BatchPool>(event_batches, event_arena_size);
+  const auto end = merge.end_all ? TimestampMerger::End::all : TimestampMerger::End::first;
+  merger = std::make_unique<TimestampMerger>(n, end, precision, *output_pool, [this](Batch* b) { output.push(b); });
+  const auto& bg = *sources[0];
+  origin = std::max<int64_t>(0, bg.info().first_ts_ns.value_or(0) + bg.offset());
+  merger->set_origin(origin);
+  merge_node = std::make_unique<flow::function_node<Batch*, flow::continue_msg>>(graph, flow::serial, [this](Batch* b) {
+    const bool event = b->event;
+    merger->push(b);
+    if (event) events_in_flight.fetch_sub(1);
+    maybe_finish();
+    return flow::continue_msg();
+  });
+  source_done.assign(n, 0);
+  captured_last_stamp.assign(n + 1 + plan.events.size(), INT64_MIN);
+  const size_t arena =
+      std::clamp(source_memory_budget / (n * (batches_per_source + 1)) / 4096 * 4096, min_source_arena, default_arena_size);
+  for (size_t rank = 0; rank < n; ++rank) {
+    // One batch more than the limiter admits: an input_node runs its body ahead and holds the
+    // result while the limiter is full.
+    pools.push_back(std::make_unique<BatchPool>(batches_per_source + 1, arena));
+    auto& limiter = limiters.emplace_back(std::make_unique<flow::limiter_node<Batch*>>(graph, batches_per_source));
+    // A batch back in its pool lets the source read one more: memory stays at the pool's size.
+    pools.back()->set_on_release([l = limiter.get()] { l->decrementer().try_put(flow::continue_msg()); });
+    auto& input = input_nodes.emplace_back(std::make_unique<flow::input_node<Batch*>>(
+        graph, [this, rank](tbb::flow_control& fc) { return next_batch(rank, fc); }));
+    flow::make_edge(*input, *limiter);
+    flow::make_edge(*limiter, *merge_node);
+  }
+}
+
+Batch* Engine::Impl::next_batch(size_t rank, tbb::flow_control& fc) {
+  if (source_done[rank]) {
+    fc.stop();
+    return nullptr;
+  }
+  // The limiter lets this body run only while the pool has a free batch.
+  Batch* b = pools[rank]->try_acquire();
+  if (!b) {
+    fail(fmt::format("internal error: source {} ran out of batches", rank));
+    fc.stop();
+    return nullptr;
+  }
+  bool end = stopping;
+  try {
+    if (!end) {
+      sources[rank]->fill(*b);
+      run_transforms(*b, rank);
+    }
+  } catch (const std::exception& e) {
+    fail(e.what());
+    end = true;
+  }
+  // Stopped or failed: an empty last batch ends this source cleanly in the merger.
+  if (end) {
+    b->clear();
+    b->source = static_cast<uint16_t>(rank);
+    b->last = true;
+  }
+  source_done[rank] = b->last;
+  return b;
+}
+
+// In the merge node: once no timeline record is left, stop accepting events and finish as soon as
+// every event already accepted has been merged, so that accepted == written.
+void Engine::Impl::maybe_finish() {
+  if (merger->finished() || !merger->timeline_done()) return;
+  stopping = true;
+  // While pacing, events never reach the merger: the output thread closes injection at its end.
+  if (paced()) return merger->finish();
+  close_injection();
+  if (events_in_flight.load() == 0) merger->finish();
+}
+
+}  // namespace vei

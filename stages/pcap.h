@@ -1,0 +1,16 @@
+// `pcap(FILE)`: a capture file as a timeline source. The readers themselves (classic pcap in place,
+// pcapng through libpcap) are in core/pcap_reader.h and core/pcapng_reader.h; this is the stage.
+#pragma once
+
+#include "pipeline/stage.h"
+
+namespace vei {
+
+class PcapStage final : public SourceStage {
+ public:
+  PcapStage();
+  std::unique_ptr<TimelineSource> open(const Node& node, SourceOptions options,
+                                       const SourceContext& context) const override;
+};
+
+}  // namespace vei

@@ -6,6 +6,7 @@
 #include <filesystem>
 
 #include "core/looping_source.h"
+#include "core/paths.h"
 #include "pipeline/engine_impl.h"
 
 namespace vei {
@@ -18,6 +19,8 @@ const SourceStage& source_stage(const Node& n) { return static_cast<const Source
 
 void Engine::Impl::configure() {
   std::vector<Diagnostic> errors;
+  check_paths(errors);
+  if (!errors.empty()) throw DescriptionError(pipeline->where, pipeline->text, std::move(errors));
   open_sources(errors);
   if (!errors.empty()) throw DescriptionError(pipeline->where, pipeline->text, std::move(errors));
   const Node& sink_node = pipeline->nodes[plan.sink];
@@ -30,7 +33,6 @@ void Engine::Impl::configure() {
   for (auto& s : sources) snaplen = std::max(snaplen, pcap::record_limit(s->info().snaplen));
   const auto declared = sink_stage.snaplen(sink_node);
   if (declared) snaplen = *declared;
-  check_paths(errors);
   make_transforms(errors);
   if (!errors.empty()) throw DescriptionError(pipeline->where, pipeline->text, std::move(errors));
   if (plan.merger) merge = static_cast<const MergerStage&>(*pipeline->nodes[*plan.merger].stage).options(pipeline->nodes[*plan.merger]);
@@ -110,21 +112,28 @@ void Engine::Impl::map_timelines(std::vector<Diagnostic>& errors) {
   }
 }
 
-// Opening an output truncates it: refuse one that is also an input.
+// Every path the run writes (outputs, labels, sockets) must be a file that nothing else in the run
+// reads or writes: checked before anything is opened, so a refused run leaves every file as it was.
 void Engine::Impl::check_paths(std::vector<Diagnostic>& errors) {
-  std::vector<const Value*> inputs, outputs;
-  for (const auto& n : pipeline->nodes) {
-    for (const Value* v : paths(n, ParamType::input)) inputs.push_back(v);
-    for (const Value* v : paths(n, ParamType::output)) outputs.push_back(v);
+  std::vector<PathUse> uses;
+  std::vector<const Value*> values;
+  for (const auto& n : pipeline->nodes)
+    for (const ParamType type : {ParamType::input, ParamType::output})
+      for (const Value* v : paths(n, type)) {
+        uses.push_back({v->text, type == ParamType::output, values.size()});
+        values.push_back(v);
+      }
+  for (const auto& clash : find_path_clashes(uses)) {
+    const PathUse& other = uses[clash.other];
+    errors.push_back({values[uses[clash.written].tag]->span,
+                      other.writes ? fmt::format("'{}' is written twice (also as '{}')", uses[clash.written].path, other.path)
+                                   : fmt::format("the output '{}' is also an input ('{}')", uses[clash.written].path, other.path),
+                      other.writes ? "two outputs written to one file would overwrite each other"
+                                   : "writing it would destroy the input before it is read"});
   }
-  for (const Value* in : inputs) {
+  for (const auto& use : uses) {
     std::error_code ec;
-    if (in->text != "-") total_input_bytes += std::filesystem::file_size(in->text, ec) * !ec;
-    for (const Value* out : outputs) {
-      if (out->text == "-" || in->text == "-" || !std::filesystem::equivalent(out->text, in->text, ec)) continue;
-      errors.push_back({out->span, fmt::format("the output '{}' is also an input", out->text),
-                        "writing it would destroy the input before it is read"});
-    }
+    if (!use.writes && use.path != "-") total_input_bytes += std::filesystem::file_size(use.path, ec) * !ec;
   }
 }
 

@@ -1,5 +1,7 @@
 #include "core/merger.h"
 
+#include "core/ordering.h"
+
 #include <algorithm>
 #include <cstring>
 
@@ -40,12 +42,7 @@ void TimestampMerger::stamp_events() {
   if (deferred_.empty() || !now_known()) return;
   const int64_t current = now();
   for (Batch* b : deferred_) {
-    int64_t base = b->event_at.value_or(current);
-    if (base < current) {
-      ++stats_.late_events;
-      base = current;
-    }
-    for (auto& r : b->records) r.ts_ns = base + r.ts_ns;
+    stats_.late_events += vei::stamp_events(*b, current, current, precision_);
     stats_.events += b->records.size();
     b->last = true;
     Input& in = inputs_.emplace_back();
@@ -78,46 +75,36 @@ void TimestampMerger::settle(Input& in) {
 void TimestampMerger::merge() {
   std::erase_if(inputs_, [](const Input& in) { return in.event && in.ended; });
   for (;;) {
+    // A timeline input whose next record is not known yet may hold the earliest: wait for it.
+    // Events never make the merge wait.
+    for (const auto& in : inputs_)
+      if (!in.event && !timeline_done_ && !in.ended && !in.next) return emit_due_events();
     // With end=first, what the others hold past the background's last packet is not written.
     const int64_t horizon = end_ == End::first && inputs_[0].ended ? last_background_ts_ : INT64_MAX;
-    // The smallest head, and the one after it, which bounds how far the smallest may run alone.
-    Input* best = nullptr;
-    const Record* second = nullptr;
     bool timeline_left = false;
-    for (auto& in : inputs_) {
-      if (in.event) {
-        if (!in.next) continue;  // events never make the merge wait
-      } else {
-        if (timeline_done_ || in.ended) continue;
-        if (!in.next) {  // cannot know what this input holds next
-          emit_due_events();
-          return;
-        }
-        if (in.next->ts_ns > horizon) continue;
-        timeline_left = true;
-      }
-      // Strictly earlier wins; an equal time keeps the earlier-ranked input, which is scanned first.
-      if (!best || in.next->ts_ns < best->next->ts_ns) {
-        second = best ? best->next : nullptr;
-        best = &in;
-      } else if (!second || in.next->ts_ns < second->ts_ns) {
-        second = in.next;
-      }
-    }
+    const auto choice = choose(inputs_.size(), [&](size_t i) -> const Record* {
+      const Input& in = inputs_[i];
+      if (in.event) return in.next;
+      if (timeline_done_ || in.ended || in.next->ts_ns > horizon) return nullptr;
+      timeline_left = true;
+      return in.next;
+    });
     timeline_done_ = !timeline_left;
-    if (!best) return;
-    int64_t bound = best->event ? INT64_MAX : horizon;
-    bool wins_ties = true;
+    if (!choice) return;
+    Input& best = inputs_[choice->stream];
+    // The run ends before the next head of another stream (at it, on a tie that stream wins).
+    const Record* run_end = best.next + 1;
+    const Record* second = choice->second;
+    const int64_t bound = best.event ? INT64_MAX : horizon;
     if (second && second->ts_ns <= bound) {
-      bound = second->ts_ns;
-      wins_ties = best->next->source < second->source;
+      while (run_end != best.end && goes_before(run_end->ts_ns, choice->stream, *second, choice->second_stream)) ++run_end;
+    } else {
+      while (run_end != best.end && run_end->ts_ns <= bound) ++run_end;
     }
-    const Record* run_end = best->next + 1;
-    while (run_end != best->end && (run_end->ts_ns < bound || (run_end->ts_ns == bound && wins_ties))) ++run_end;
-    if (best == &inputs_[0]) last_background_ts_ = run_end[-1].ts_ns;
+    if (&best == &inputs_[0]) last_background_ts_ = run_end[-1].ts_ns;
     emitted_any_ = true;
     last_ts_ = run_end[-1].ts_ns;
-    take_run(*best, run_end);
+    take_run(best, run_end);
   }
 }
 

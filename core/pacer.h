@@ -1,4 +1,4 @@
-// Output pacing (DESIGN.md §5): called by the output thread before each record goes to a sink.
+// Output pacing (docs/architecture.md, "The output thread"): called by the output thread before each record goes to a sink.
 // Deadlines are absolute on CLOCK_MONOTONIC, computed from the start in integer nanoseconds, never
 // as sums of deltas, so there is no drift:
 //   realtime / Nx:  start + (ts + offset - first_ts) / speed
@@ -83,7 +83,7 @@ class Pacer {
   // output before the records that follow it. Set before the first wait().
   void set_delay(int64_t ns) { delay_ = ns; }
 
-  // The output timeline's "now" (DESIGN.md §2), for stamping event packets.
+  // The output timeline's "now" (docs/architecture.md, "Ordering"), for stamping event packets.
   // realtime / Nx: first_ts + (monotonic_now - start) * speed; pps / mbps: the (offset) timestamp
   // of the last record released, as the timeline does not follow the wall clock; topspeed, or
   // before the first record: nullopt.

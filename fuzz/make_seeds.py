@@ -18,7 +18,10 @@ import re
 import sys
 
 MAX_CAPTURE = 64 * 1024
-STAGES = ("pcap", "icmp", "merge", "file", "control", "live", "pace", "nic")
+
+def stage_names(repo):
+    """The registry's list of built-in stages (stages/list.h): `X(name)` lines."""
+    return re.findall(r"^\s*X\((\w+)\)", (repo / "stages" / "list.h").read_text(), re.M)
 
 
 def cpp_literals(text):
@@ -50,8 +53,8 @@ def shell_strings(text):
     return [m.group(1) or m.group(2) or "" for m in re.finditer(r'"((?:[^"\\]|\\.)*)"|\'([^\']*)\'', text, re.S)]
 
 
-def looks_like_description(s):
-    return "->" in s or any(re.search(rf"\b{stage}\s*\(", s) for stage in STAGES)
+def looks_like_description(s, stages):
+    return "->" in s or any(re.search(rf"\b{stage}\s*\(", s) for stage in stages)
 
 
 def write(directory, data):
@@ -63,11 +66,12 @@ def write(directory, data):
 
 def main():
     repo, corpus, out = map(pathlib.Path, sys.argv[1:4])
+    stages = stage_names(repo)
     texts = set()
     for path in sorted((repo / "tests").glob("test_*.cpp")):
-        texts.update(s for s in cpp_literals(path.read_text(errors="replace")) if looks_like_description(s))
+        texts.update(s for s in cpp_literals(path.read_text(errors="replace")) if looks_like_description(s, stages))
     for path in sorted((repo / "tests").glob("*.sh")):
-        texts.update(s for s in shell_strings(path.read_text(errors="replace")) if looks_like_description(s))
+        texts.update(s for s in shell_strings(path.read_text(errors="replace")) if looks_like_description(s, stages))
     texts.discard("")
     for t in texts:
         write(out / "description", t)

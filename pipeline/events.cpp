@@ -8,31 +8,17 @@
 #include <filesystem>
 
 #include "core/clock.h"
+#include "core/ordering.h"
 #include "pipeline/engine_impl.h"
 
 namespace vei {
 
-// Nothing goes before what is already out, nor before the timeline's start. An injected batch
-// keeps its spacing (moved whole to the floor when late); captured records keep their capture
-// times, each raised to the floor on its own, so that a late batch never lands after the next one's head.
+// Stamped on arrival at the output thread, with the pacer's "now"; nothing goes before what is
+// already out, nor before the timeline's start (core/ordering.h).
 void Engine::Impl::stamp_paced_event(Batch& b) {
-  const bool captured = b.captured;
-  int64_t* last_stamp = captured ? &captured_last_stamp[b.source] : nullptr;
-  const int64_t floor = std::max({last_out_ts, origin, captured ? *last_stamp : INT64_MIN});
-  int64_t base = b.event_at.value_or(pacer->timeline_now().value_or(origin));
-  if (!captured && base < floor) {
-    if (b.event_at) paced_late.fetch_add(b.records.size(), std::memory_order_relaxed);
-    base = floor;
-  }
-  for (auto& r : b.records) {
-    r.ts_ns += base;
-    if (r.ts_ns < floor) {
-      if (captured) paced_late.fetch_add(1, std::memory_order_relaxed);
-      r.ts_ns = floor;
-    }
-    pcap::write_record_header(b.data() + r.offset, r.ts_ns, precision, r.caplen, r.len);
-  }
-  if (captured && !b.records.empty()) *last_stamp = b.records.back().ts_ns;
+  const int64_t now = pacer->timeline_now().value_or(origin);
+  const uint64_t late = stamp_events(b, now, std::max(last_out_ts, origin), precision, &captured_last_stamp[b.source]);
+  paced_late.fetch_add(late, std::memory_order_relaxed);
   paced_events.fetch_add(b.records.size(), std::memory_order_relaxed);
 }
 

@@ -1,6 +1,7 @@
 // The output thread: takes merged batches (and, while pacing, event batches) from the output queue
 // and writes them to the sink. It never runs graph tasks, so a sink that waits on the disk, or a
 // pacer that sleeps, cannot starve the graph's workers.
+#include "core/ordering.h"
 #include "pipeline/engine_impl.h"
 
 namespace vei {
@@ -87,20 +88,16 @@ void Engine::Impl::paced_output_loop() {
       return true;
     });
 
-    Batch* from = nullptr;
-    size_t* index = nullptr;
-    if (!timeline.empty()) {
-      from = timeline.front();
-      index = &next;
-    }
-    for (auto& c : events) {
-      if (!from && !timeline_ended) break;
-      if (!from || c.batch->records[c.next].ts_ns < from->records[*index].ts_ns) {
-        from = c.batch;
-        index = &c.next;
-      }
-    }
-    if (!from) continue;
+    // Stream 0 is the merged timeline, then the events in the order they were stamped. An event
+    // never overtakes a timeline record not yet known, so events wait for the timeline.
+    const bool timeline_known = !timeline.empty() || timeline_ended;
+    const auto choice = choose(1 + events.size(), [&](size_t i) -> const Record* {
+      if (i == 0) return timeline.empty() ? nullptr : &timeline.front()->records[next];
+      return timeline_known ? &events[i - 1].batch->records[events[i - 1].next] : nullptr;
+    });
+    if (!choice) continue;
+    Batch* from = choice->stream == 0 ? timeline.front() : events[choice->stream - 1].batch;
+    size_t* index = choice->stream == 0 ? &next : &events[choice->stream - 1].next;
     const Record& r = from->records[*index];
     if (!failed && !halted && !pacer->wait(r.ts_ns, r.len, &output.arrived())) continue;
     if (!failed) failed = !send(*from, *index, 1);

@@ -11,7 +11,7 @@
  *   start_vei_transcription();                         // thread 1: blocks until bg ends
  *   vei_finish();                                      // closes bg and out
  *
- * Semantics (veipipe's; DESIGN.md §2 and §7):
+ * Semantics (veipipe's; docs/architecture.md, "Ordering" and "Events"):
  * - The output is a classic pcap with the background's link type: every background record, in
  *   order and unchanged, with the injected packets woven in. An injected packet is stamped with
  *   the output timeline's "now": the time of the last packet written, as the original stamped

@@ -192,7 +192,7 @@ if [[ $large != 1 ]]; then
   # 1. Merges against mergecap -F pcap, and determinism.
   # mergecap 4.0 takes, among inputs whose next packets have equal timestamps, the LAST one (its
   # is_earlier() is true on equality); veipipe orders equal timestamps by declaration order
-  # (DESIGN.md §2). So where ties occur, `veipipe A, B` is compared with `mergecap B A`, which
+  # (docs/architecture.md, "Ordering"). So where ties occur, `veipipe A, B` is compared with `mergecap B A`, which
   # picks the same packet at every step, and with `mergecap A B` only as a set of packets.
   m2a=$dir/m2a.pcap m2b=$dir/m2b.pcap m2c=$dir/m2c.pcap
   gen "$m2a" --size 3MiB --seed 11 --rate 100kpps --start 1700000000

@@ -63,6 +63,8 @@ void print_stats(const vei::Stats& s) {
   }
   if (s.events) fmt::print(stderr, "  {} injected packets written ({} asked for a time already past)\n", s.events, s.late_events);
   if (s.dropped_after_end) fmt::print(stderr, "  {} packets after the background's end not written\n", s.dropped_after_end);
+  if (s.refused_events)
+    fmt::print(stderr, "  {} event packets arrived after the output closed, not written\n", s.refused_events);
   for (const auto& l : s.live)
     fmt::print(stderr, "  {}: {} packets captured, {} dropped by the kernel, {} by the interface\n", l.name, l.packets,
                l.kernel_dropped, l.if_dropped);
@@ -105,10 +107,10 @@ void write_stats_json(const std::string& path, const vei::Stats& s, int status) 
   out << fmt::format(
       "{{\"status\":{},\"packets\":{},\"bytes\":{},\"captured_bytes\":{},\"seconds\":{:.6f},"
       "\"dropped_after_end\":{},\"forwarded_batches\":{},\"copied_batches\":{},\"accepted_events\":{},"
-      "\"events\":{},\"late_events\":{},\"sources\":[{}],\"live\":[{}],\"transforms\":[{}]{},"
+      "\"refused_events\":{},\"events\":{},\"late_events\":{},\"sources\":[{}],\"live\":[{}],\"transforms\":[{}]{},"
       "\"warnings\":[{}],\"error\":\"{}\"}}\n",
       status, s.packets, s.bytes, s.captured_bytes, s.seconds, s.dropped_after_end, s.forwarded_batches,
-      s.copied_batches, s.accepted_events, s.events, s.late_events, sources, live, transforms, extra, warnings, json_escape(s.error));
+      s.copied_batches, s.accepted_events, s.refused_events, s.events, s.late_events, sources, live, transforms, extra, warnings, json_escape(s.error));
   if (!out) throw std::runtime_error(fmt::format("{}: cannot write the stats", path));
 }
 

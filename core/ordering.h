@@ -1,0 +1,85 @@
+// The output's ordering rule, in one place. Both ways to the sink use it: the merger for unpaced
+// output (core/merger.cpp) and the paced output loop (pipeline/output.cpp), which merges events
+// into the already merged timeline as they arrive.
+//
+//  - Records go by timestamp. An equal timestamp goes to the stream listed first: timeline
+//    sources by rank (the background first), then event batches in the order they were stamped;
+//    within a stream, records keep their order. So the same inputs always give the same bytes.
+//  - An event batch has no timeline of its own: its record times are offsets from the output
+//    timeline's "now" (or from the time its injector asked for), and nothing is stamped before
+//    what is already written (the floor). A time asked for that is already past is written at the
+//    floor and counted late.
+#pragma once
+
+#include <algorithm>
+#include <cstddef>
+#include <cstdint>
+#include <optional>
+
+#include "core/batch.h"
+#include "core/pcap_format.h"
+
+namespace vei {
+
+// The stream to take next among `count` streams, and the head that bounds how far it may run
+// alone: head_of(i) is stream i's next record, or nullptr when it takes no part now.
+struct Choice {
+  size_t stream = 0;
+  const Record* second = nullptr;  // the earliest head of the others (the first listed on a tie); nullptr when none
+  size_t second_stream = 0;
+};
+
+template <class HeadOf>
+std::optional<Choice> choose(size_t count, HeadOf&& head_of) {
+  std::optional<Choice> choice;
+  const Record* best = nullptr;
+  for (size_t i = 0; i < count; ++i) {
+    const Record* head = head_of(i);
+    if (!head) continue;
+    // Strictly earlier wins: on a tie the stream listed first keeps its place.
+    if (!best || head->ts_ns < best->ts_ns) {
+      if (best) choice->second = best, choice->second_stream = choice->stream;
+      else choice.emplace();
+      choice->stream = i;
+      best = head;
+    } else if (!choice->second || head->ts_ns < choice->second->ts_ns) {
+      choice->second = head;
+      choice->second_stream = i;
+    }
+  }
+  return choice;
+}
+
+// Whether a record at `ts` from `stream` may go before the head `second` of stream `second_stream`.
+inline bool goes_before(int64_t ts, size_t stream, const Record& second, size_t second_stream) {
+  return ts < second.ts_ns || (ts == second.ts_ns && stream < second_stream);
+}
+
+// Stamps event batch `b` on the timeline: its times become `now` (or b.event_at) plus their
+// offsets, none before `floor`. A captured batch (b.captured) keeps its capture times, each record
+// raised to the floor on its own, and `captured_last` (that source's last stamp) is kept up to
+// date, so that its packets never change order; another batch is moved whole. Record headers are
+// rewritten in `precision`. Returns how many records were asked for a time already past.
+inline uint64_t stamp_events(Batch& b, int64_t now, int64_t floor, pcap::Precision precision,
+                             int64_t* captured_last = nullptr) {
+  const bool captured = b.captured && captured_last;
+  if (captured) floor = std::max(floor, *captured_last);
+  int64_t base = b.event_at.value_or(now);
+  uint64_t late = 0;
+  if (!captured && base < floor) {
+    if (b.event_at) late = b.records.size();
+    base = floor;
+  }
+  for (auto& r : b.records) {
+    r.ts_ns += base;
+    if (r.ts_ns < floor) {
+      ++late;
+      r.ts_ns = floor;
+    }
+    pcap::write_record_header(b.data() + r.offset, r.ts_ns, precision, r.caplen, r.len);
+  }
+  if (captured && !b.records.empty()) *captured_last = b.records.back().ts_ns;
+  return late;
+}
+
+}  // namespace vei

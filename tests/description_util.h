@@ -73,9 +73,9 @@ inline std::string value_error(ParamType type, std::string_view text) {
   return parse_value(spec, text, value, error) ? "<no error>" : error;
 }
 
-int64_t duration(std::string_view text) { return value_of(ParamType::duration, text).integer; }
-int64_t size(std::string_view text) { return value_of(ParamType::size, text).integer; }
-double real(ParamType type, std::string_view text) { return value_of(type, text).real; }
+inline int64_t duration(std::string_view text) { return value_of(ParamType::duration, text).integer; }
+inline int64_t size(std::string_view text) { return value_of(ParamType::size, text).integer; }
+inline double real(ParamType type, std::string_view text) { return value_of(type, text).real; }
 
 inline std::vector<std::string_view> all_stage_names() {
   std::vector<std::string_view> names;

@@ -91,7 +91,6 @@ std::string answer_line(const ControlSocket::Handler& handler, std::string_view 
 // failure: no such socket, refused, or no reply within `timeout`.
 std::string control_request(const std::string& path, std::string_view line, std::chrono::milliseconds timeout);
 
-
 class ControlStage final : public EventStage {
  public:
   ControlStage();

@@ -49,7 +49,6 @@ class FileWriter final : public Sink {
   bool jsonl_ = false;
 };
 
-
 class FileStage final : public SinkStage {
  public:
   FileStage();

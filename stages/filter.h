@@ -21,7 +21,6 @@ class PacketFilter final : public Transform {
   BpfFilter bpf_;
 };
 
-
 class FilterStage final : public TransformStage {
  public:
   FilterStage();

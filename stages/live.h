@@ -91,7 +91,6 @@ class LiveCapture {
   std::atomic<uint64_t> packets_{0}, bytes_{0}, batches_{0}, kernel_dropped_{0}, if_dropped_{0};
 };
 
-
 class LiveStage final : public EventStage {
  public:
   LiveStage();

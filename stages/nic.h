@@ -134,7 +134,6 @@ class NicWriter final : public Sink {
   NicStats nic_stats_;
 };
 
-
 class NicStage final : public SinkStage {
  public:
   NicStage();

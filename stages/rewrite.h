@@ -48,7 +48,6 @@ class AddressRewriter final : public Transform {
   uint32_t linktype_;
 };
 
-
 class RewriteStage final : public TransformStage {
  public:
   RewriteStage();

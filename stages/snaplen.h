@@ -17,7 +17,6 @@ class SnaplenCutter final : public Transform {
   uint32_t length_;
 };
 
-
 class SnaplenStage final : public TransformStage {
  public:
   SnaplenStage();

@@ -9,6 +9,7 @@
   X(icmp)                     \
   X(filter)                   \
   X(snaplen)                  \
+  X(chop)                     \
   X(rewrite)                  \
   X(merge)                    \
   X(pace)                     \

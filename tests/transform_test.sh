@@ -2,7 +2,7 @@
 # The transforms from the command line, each against the peer that does the same job:
 # snaplen() against `editcap -s` (byte for byte, on every classic little-endian microsecond capture
 # of the corpus and a generated trace), filter() against `tcpdump -w` with the same expression,
-# rewrite() against `tcprewrite` (--pnat, --srcipmap, --enet-smac/dmac), with every IPv4, TCP and
+# chop() against `editcap -C -N`, rewrite() against `tcprewrite` (--pnat, --srcipmap, --enet-smac/dmac), with every IPv4, TCP and
 # UDP checksum of the output verified by tshark.
 tests_dir=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 set -uo pipefail
@@ -32,6 +32,17 @@ for input in "${inputs[@]}"; do
   done
 done
 echo "transform_test: snaplen compared with editcap on ${#inputs[@]} captures"
+
+# chop(N) cuts what editcap -C -N cuts, record for record (the file header's snaplen aside: veipipe
+# declares the largest any input may deliver).
+for input in "${inputs[@]}"; do
+  for n in 1 4 100; do
+    editcap -F pcap -C "-$n" "$input" "$tmp/editcap.pcap" 2>/dev/null || continue
+    if run "pcap($input, disorder=keep) -> chop($n) -> file($tmp/out.pcap)" &&
+      cmp -s <(records "$tmp/out.pcap") <(records "$tmp/editcap.pcap"); then pass
+    else fail "chop($n) equals editcap -C -$n: $(basename "$input")" "$(cat "$tmp/err")"; fi
+  done
+done
 
 # filter(EXPR) keeps what tcpdump keeps, after a merge too.
 for expression in "tcp" "udp and port 53" "ip[8] > 64"; do

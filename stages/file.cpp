@@ -146,6 +146,12 @@ FileStage::FileStage()
                       "origin file or `event`, record index or event id); CSV, or JSON lines when the name ends in .jsonl"},
                  }}) {}
 
+void FileStage::check(const Node& node) const {
+  // The header's field is 32 bits wide.
+  if (const Value& snaplen = param(node, "snaplen"); snaplen.given && (snaplen.integer < 1 || snaplen.integer > UINT32_MAX))
+    throw ParamError(snaplen, "snaplen must be 1 to 4294967295 bytes");
+}
+
 pcap::Precision FileStage::precision(const Node& node, const SourceInfo& background) const {
   const auto& choice = param(node, "precision").text;
   const bool ns = choice == "ns" || (choice == "auto" && (background.precision == pcap::Precision::ns || background.pcapng));

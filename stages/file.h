@@ -52,6 +52,7 @@ class FileWriter final : public Sink {
 class FileStage final : public SinkStage {
  public:
   FileStage();
+  void check(const Node& node) const override;
   pcap::Precision precision(const Node& node, const SourceInfo& background) const override;
   std::optional<uint32_t> snaplen(const Node& node) const override;
   std::unique_ptr<Sink> open(const Node& node, const SinkContext& context) const override;

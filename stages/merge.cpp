@@ -18,6 +18,11 @@ MergeStage::MergeStage()
                         "written at once and counted late"},
                    }}) {}
 
+void MergeStage::check(const Node& node) const {
+  if (const Value& lateness = param(node, "lateness"); lateness.integer < 0)
+    throw ParamError(lateness, "lateness must not be negative", "it is how long the output waits for events");
+}
+
 MergeOptions MergeStage::options(const Node& node) const {
   return {param(node, "end").text == "all", param(node, "lateness").integer};
 }

@@ -8,6 +8,7 @@ namespace vei {
 class MergeStage final : public MergerStage {
  public:
   MergeStage();
+  void check(const Node& node) const override;
   MergeOptions options(const Node& node) const override;
 };
 

@@ -110,13 +110,19 @@ void TimestampMerger::merge() {
 
 void TimestampMerger::emit_due_events() {
   // Events stamped "now" need not wait for a timeline input that is slow to deliver (a pipe, say):
-  // nothing it brings can be earlier than what was already written.
+  // nothing it brings can be earlier than what was already written. A timeline head already known
+  // at that same time still goes first (core/ordering.h); only what the slow input may bring at
+  // exactly now can follow an event of that time.
   const int64_t current = now();
+  int64_t limit = INT64_MAX;
+  for (const auto& in : inputs_)
+    if (!in.event && !in.ended && in.next) limit = std::min(limit, in.next->ts_ns);
+  const auto due = [&](const Record* r) { return r->ts_ns <= current && r->ts_ns < limit; };
   for (size_t i = 0; i < inputs_.size(); ++i) {
-    while (inputs_[i].event && inputs_[i].next && inputs_[i].next->ts_ns <= current) {
+    while (inputs_[i].event && inputs_[i].next && due(inputs_[i].next)) {
       Input& in = inputs_[i];
       const Record* run_end = in.next;
-      while (run_end != in.end && run_end->ts_ns <= current) ++run_end;
+      while (run_end != in.end && due(run_end)) ++run_end;
       emitted_any_ = true;
       last_ts_ = std::max(last_ts_, run_end[-1].ts_ns);
       take_run(in, run_end);

@@ -1,0 +1,204 @@
+// The ordering rule (core/ordering.h) and the merger (core/merger.h) tested directly, without the
+// engine: batches built by hand, pushed in any order, the output read back record by record.
+#include <doctest/doctest.h>
+#include <fmt/format.h>
+
+#include <cstring>
+#include <string>
+#include <vector>
+
+#include "core/merger.h"
+#include "core/ordering.h"
+
+using namespace vei;
+
+namespace {
+
+// A record of stream `source`, numbered `index` within it; its one byte of payload is the index.
+struct Rec {
+  int64_t ts;
+  uint16_t source;
+  uint64_t index;
+};
+
+// Fills `b` (from `pool`) with records of one source; `last` when nothing follows. Headers are left
+// for the merger to write, as a source whose times it maps does.
+Batch* batch(BatchPool& pool, uint16_t source, std::vector<std::pair<int64_t, uint64_t>> records, bool last,
+             bool event = false) {
+  Batch* b = pool.acquire();
+  b->source = source;
+  b->last = last;
+  b->event = event;
+  for (const auto& [ts, index] : records) {
+    std::byte* p = b->data() + b->used;
+    p[record_header_size] = std::byte(index);
+    b->records.push_back({ts, index, static_cast<uint32_t>(b->used), 1, 1, source, 0});
+    b->used += record_header_size + 1;
+  }
+  return b;
+}
+
+// Runs a merger of `inputs` over the batches `push` hands it; returns "source.index@ts" of every
+// record written, in output order.
+struct Harness {
+  explicit Harness(size_t inputs, TimestampMerger::End end = TimestampMerger::End::first)
+      : out_pool(64, 4096), in_pool(64, 4096),
+        merger(inputs, end, pcap::Precision::ns, out_pool, [this](Batch* b) { take(b); }) {}
+
+  void take(Batch* b) {
+    for (const auto& r : b->records) {
+      const auto index = static_cast<unsigned>(b->data()[r.offset + record_header_size]);
+      written += fmt::format("{}{}.{}@{}", written.empty() ? "" : " ", r.source, index, r.ts_ns);
+      // The header the sink will write carries the record's time.
+      uint32_t sec = 0, ns = 0;
+      std::memcpy(&sec, b->data() + r.offset, 4);
+      std::memcpy(&ns, b->data() + r.offset + 4, 4);
+      CHECK(int64_t{sec} * 1'000'000'000 + ns == r.ts_ns);
+    }
+    ended |= b->last;
+    b->pool->release(b);
+  }
+
+  BatchPool out_pool, in_pool;
+  TimestampMerger merger;
+  std::string written;
+  bool ended = false;
+};
+
+Record at(int64_t ts) { return Record{ts, 0, 0, 0, 0, 0, 0}; }
+
+}  // namespace
+
+TEST_CASE("ordering: choose takes the earliest head, the stream listed first on a tie, and names the runner-up") {
+  std::vector<Record> heads{at(20), at(10), at(10), at(30)};
+  auto choice = choose(heads.size(), [&](size_t i) { return &heads[i]; });
+  REQUIRE(choice);
+  CHECK(choice->stream == 1);
+  CHECK(choice->second == &heads[2]);
+  CHECK(choice->second_stream == 2);
+  // A stream that takes no part is skipped; none at all gives no choice.
+  choice = choose(heads.size(), [&](size_t i) { return i == 1 ? nullptr : &heads[i]; });
+  CHECK(choice->stream == 2);
+  CHECK(choice->second_stream == 0);
+  CHECK_FALSE(choose(3, [](size_t) -> const Record* { return nullptr; }));
+  // A tie with the runner-up goes to the stream listed first.
+  CHECK(goes_before(10, 0, at(10), 1));
+  CHECK_FALSE(goes_before(10, 2, at(10), 1));
+  CHECK(goes_before(9, 2, at(10), 1));
+}
+
+TEST_CASE("ordering: stamp_events moves a batch to now (or its time), never before the floor, counting what was late") {
+  BatchPool pool(4, 4096);
+  Batch* b = batch(pool, 5, {{0, 0}, {100, 1}, {250, 2}}, false, true);
+  CHECK(stamp_events(*b, 1000, 1000, pcap::Precision::ns) == 0);
+  CHECK(b->records[0].ts_ns == 1000);
+  CHECK(b->records[2].ts_ns == 1250);
+  pool.release(b);
+
+  // Asked for a time already past: written at the floor, spacing kept, every record counted late.
+  b = batch(pool, 5, {{0, 0}, {100, 1}}, false, true);
+  b->event_at = 400;
+  CHECK(stamp_events(*b, 1000, 900, pcap::Precision::ns) == 2);
+  CHECK(b->records[0].ts_ns == 900);
+  CHECK(b->records[1].ts_ns == 1000);
+  pool.release(b);
+
+  // Captured records keep their capture times, each raised to the floor on its own, and never go
+  // before that source's last stamp.
+  int64_t last = 1050;
+  b = batch(pool, 5, {{0, 0}, {30, 1}, {80, 2}}, false, true);
+  b->captured = true;
+  b->event_at = 1000;
+  CHECK(stamp_events(*b, 2000, 900, pcap::Precision::ns, &last) == 2);
+  CHECK(b->records[0].ts_ns == 1050);
+  CHECK(b->records[1].ts_ns == 1050);
+  CHECK(b->records[2].ts_ns == 1080);
+  CHECK(last == 1080);
+  pool.release(b);
+}
+
+TEST_CASE("merger: equal times go by rank, then by record order, whatever order the batches arrive in") {
+  Harness h(3);
+  // Rank 2 arrives first, rank 0 last: nothing may be written before every input shows its head.
+  h.merger.push(batch(h.in_pool, 2, {{5, 0}, {20, 1}, {30, 2}}, true));
+  h.merger.push(batch(h.in_pool, 1, {{20, 0}, {20, 1}, {25, 2}}, true));
+  CHECK(h.merger.stats().packets == 0);
+  h.merger.push(batch(h.in_pool, 0, {{10, 0}, {20, 1}, {20, 2}, {30, 3}}, true));
+  CHECK(h.merger.timeline_done());
+  h.merger.finish();
+  CHECK(h.ended);
+  CHECK(h.written == "2.0@5 0.0@10 0.1@20 0.2@20 1.0@20 1.1@20 2.1@20 1.2@25 0.3@30 2.2@30");
+}
+
+TEST_CASE("merger: an input's next batch is awaited before its records can be passed") {
+  Harness h(2);
+  h.merger.push(batch(h.in_pool, 0, {{10, 0}, {40, 1}}, false));
+  h.merger.push(batch(h.in_pool, 1, {{20, 0}}, false));
+  // 10 and 20 are merged (output batches go out when full or at the end); 40 waits, since the
+  // other input's next batch may hold something before it.
+  CHECK(h.merger.stats().packets == 2);
+  h.merger.push(batch(h.in_pool, 1, {{40, 1}}, true));
+  h.merger.push(batch(h.in_pool, 0, {{50, 2}}, true));
+  h.merger.finish();
+  CHECK(h.written == "0.0@10 1.0@20 0.1@40 1.1@40 0.2@50");
+}
+
+TEST_CASE("merger: end=first stops with the background and counts what the others hold past it; end=all drains") {
+  for (const auto end : {TimestampMerger::End::first, TimestampMerger::End::all}) {
+    CAPTURE(end == TimestampMerger::End::all);
+    Harness h(2, end);
+    h.merger.push(batch(h.in_pool, 0, {{10, 0}, {30, 1}}, true));
+    h.merger.push(batch(h.in_pool, 1, {{20, 0}, {30, 1}, {31, 2}, {50, 3}}, true));
+    CHECK(h.merger.timeline_done());
+    h.merger.finish();
+    if (end == TimestampMerger::End::first) {
+      // A record at the background's last time is still written; after it, none.
+      CHECK(h.written == "0.0@10 1.0@20 0.1@30 1.1@30");
+      CHECK(h.merger.stats().dropped_after_end == 2);
+    } else {
+      CHECK(h.written == "0.0@10 1.0@20 0.1@30 1.1@30 1.2@31 1.3@50");
+      CHECK(h.merger.stats().dropped_after_end == 0);
+    }
+  }
+}
+
+TEST_CASE("merger: events are stamped at now and go after timeline records of the same time") {
+  Harness h(2);
+  h.merger.set_origin(5);
+  // Before the background shows a packet, now is unknown: the event waits.
+  h.merger.push(batch(h.in_pool, 2, {{0, 0}, {15, 1}}, false, true));
+  CHECK(h.merger.stats().packets == 0);
+  h.merger.push(batch(h.in_pool, 1, {{10, 0}, {25, 1}}, false));
+  h.merger.push(batch(h.in_pool, 0, {{10, 0}, {20, 1}, {25, 2}}, false));
+  // now = the background's first packet (10): the event's records at 10 and 25 follow the timeline
+  // records of those times, as it is listed after them, also while the background's next batch is
+  // awaited (rank 1's record at 25 is known).
+  CHECK(h.merger.stats().packets == 5);
+  h.merger.push(batch(h.in_pool, 0, {}, true));
+  h.merger.push(batch(h.in_pool, 1, {}, true));
+  h.merger.finish();
+  CHECK(h.written == "0.0@10 1.0@10 2.0@10 0.1@20 0.2@25 1.1@25 2.1@25");
+  CHECK(h.merger.stats().events == 2);
+  CHECK(h.merger.stats().late_events == 0);
+}
+
+TEST_CASE("merger: an event asked for a time already written is written at now and counted late") {
+  Harness h(1);
+  h.merger.push(batch(h.in_pool, 0, {{10, 0}, {20, 1}}, false));
+  Batch* e = batch(h.in_pool, 1, {{0, 0}}, false, true);
+  e->event_at = 5;
+  h.merger.push(e);
+  h.merger.push(batch(h.in_pool, 0, {{30, 2}}, true));
+  h.merger.finish();
+  CHECK(h.written == "0.0@10 0.1@20 1.0@20 0.2@30");
+  CHECK(h.merger.stats().late_events == 1);
+}
+
+TEST_CASE("merger: events pushed after the end are counted, not written") {
+  Harness h(1);
+  h.merger.push(batch(h.in_pool, 0, {{10, 0}}, true));
+  h.merger.finish();
+  h.merger.push(batch(h.in_pool, 1, {{0, 0}, {1, 1}}, false, true));
+  CHECK(h.written == "0.0@10");
+  CHECK(h.merger.stats().dropped_after_end == 2);
+}

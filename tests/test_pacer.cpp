@@ -153,6 +153,22 @@ TEST_CASE("pacer: timeline_now maps the wall clock onto the background's time") 
   CHECK(*pps.timeline_now() == t0 + 77);  // the last record released
 }
 
+TEST_CASE("pacer: the merge's lateness delays every deadline while timeline_now follows the timeline") {
+  MockClock mock;
+  Pacer rt({PaceMode::realtime}, mock.clock());
+  rt.set_delay(5'000'000);
+  rt.wait(t0, 60);
+  CHECK(mock.t == m0 + 5'000'000);
+  // The timeline started at m0: 5 ms of it have passed, though nothing later was released yet.
+  CHECK(*rt.timeline_now() == t0 + 5'000'000);
+  rt.wait(t0 + 1'000'000, 60);
+  CHECK(mock.t == m0 + 6'000'000);
+  rt.wait(t0 + 9'000'000, 60);
+  CHECK(mock.t == m0 + 14'000'000);
+  // An event stamped now (t0 + 14 ms) is due at m0 + 19 ms: it may take up to 5 ms to arrive.
+  CHECK(*rt.timeline_now() == t0 + 14'000'000);
+}
+
 TEST_CASE("pacer: lateness histogram percentiles on known samples") {
   LatencyHistogram h;
   CHECK(h.percentile(0.5) == 0);

@@ -142,12 +142,15 @@ void Engine::Impl::make_transforms(std::vector<Diagnostic>& errors) {
   const TransformContext tc{sources[0]->info().linktype, snaplen};  // every source's link type, checked before
   transforms.resize(nodes.size());
   transform_counts = std::make_unique<TransformCounts[]>(nodes.size());
+  std::vector<char> refused(nodes.size());  // reported once, though in every chain it is part of
   const auto chain = [&](const std::vector<int>& own) {
     std::vector<int> ids = own;
     ids.insert(ids.end(), plan.output_transforms.begin(), plan.output_transforms.end());
     for (int id : ids)
-      if (!transforms[id])
-        at_values(nodes[id], errors, [&] { transforms[id] = static_cast<const TransformStage&>(*nodes[id].stage).make(nodes[id], tc); });
+      if (!transforms[id] && !refused[id])
+        refused[id] = !at_values(nodes[id], errors, [&] {
+          transforms[id] = static_cast<const TransformStage&>(*nodes[id].stage).make(nodes[id], tc);
+        });
     return ids;
   };
   for (const auto& own : plan.source_transforms) chains.push_back(chain(own));

@@ -32,10 +32,15 @@ void Engine::start() {
   auto& d = *impl_;
   if (d.running) return;
   // Interfaces and sockets first: one that cannot be used must not leave a truncated output behind.
-  for (size_t i = 0; i < d.plan.events.size(); ++i) {
+  std::vector<Diagnostic> errors;
+  for (size_t i = 0; i < d.plan.events.size() && errors.empty(); ++i) {
     const Node& n = d.pipeline->nodes[d.plan.events[i]];
     const EventContext context{d.event_rank(i), d.sources[0]->info().linktype, d.snaplen, d.sink_context.names[d.event_rank(i)]};
-    d.event_sources.push_back(static_cast<const EventStage&>(*n.stage).open(n, context));
+    at_values(n, errors, [&] { d.event_sources.push_back(static_cast<const EventStage&>(*n.stage).open(n, context)); });
+  }
+  if (!errors.empty()) {
+    d.event_sources.clear();
+    throw DescriptionError(d.pipeline->where, d.pipeline->text, std::move(errors));
   }
   const Node& sink = d.pipeline->nodes[d.plan.sink];
   d.sink = static_cast<const SinkStage&>(*sink.stage).open(sink, d.sink_context);

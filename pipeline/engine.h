@@ -45,6 +45,10 @@ class Engine {
   Engine& operator=(Engine&&) noexcept;
   ~Engine();
 
+  // Opens the event sources (interfaces, sockets), then the output, and starts the run. Throws
+  // DescriptionError for a parameter refused only now (a live filter the interface's link type
+  // cannot take), std::runtime_error for an interface, socket or output that cannot be opened;
+  // nothing is written then.
   void start();
   int wait();  // blocks until the run ends; returns an ExitStatus (a failure's message: stats().error)
   // Stops reading; everything already merged is still written. Safe from any thread or a signal

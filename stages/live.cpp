@@ -15,6 +15,8 @@
 #include <stdexcept>
 #include <utility>
 
+#include "core/bpf_filter.h"
+#include "core/option_error.h"
 #include "core/pcap_format.h"
 
 namespace vei {
@@ -82,8 +84,10 @@ LiveCapture::LiveCapture(LiveOptions options, uint16_t rank) : options_(std::mov
     }
     if (!options_.filter.empty()) {
       bpf_program program{};
+      // Named as the `filter` parameter's fault, so that the description shows a caret under it.
       if (pcap_compile(handle_, &program, options_.filter.c_str(), 1, PCAP_NETMASK_UNKNOWN) != 0)
-        fail(fmt::format("filter '{}': {}", options_.filter, pcap_geterr(handle_)));
+        throw OptionError("filter", fmt::format("live {}: filter '{}': {}", options_.interface, options_.filter,
+                                                pcap_geterr(handle_)));
       const int set = pcap_setfilter(handle_, &program);
       pcap_freecode(&program);
       if (set != 0) fail(fmt::format("filter '{}': {}", options_.filter, pcap_geterr(handle_)));
@@ -288,6 +292,17 @@ LiveStage::LiveStage()
 void LiveStage::check(const Node& node) const {
   const Value& snaplen = param(node, "snaplen");
   if (snaplen.integer < 1 || snaplen.integer > UINT32_MAX) throw ParamError(snaplen, "snaplen must be at least 1 byte");
+  // The interface's link type is known only once it is open (at the start of the run); an
+  // expression libpcap cannot even parse is refused now. What only the link type decides (an
+  // Ethernet address on a raw-IP interface, say) is refused at the start, at the same place.
+  if (const Value& filter = param(node, "filter"); filter.given) {
+    try {
+      BpfFilter(filter.text, 1, pcap::max_snaplen);
+    } catch (const std::runtime_error& e) {
+      if (std::string_view(e.what()).find("syntax error") != std::string_view::npos)
+        throw ParamError(filter, e.what(), "filters use tcpdump's syntax: pcap-filter(7)");
+    }
+  }
 }
 
 std::string LiveStage::source_name(const Node& node) const {

@@ -7,6 +7,7 @@
 
 #include <cmath>
 #include <cstring>
+#include <filesystem>
 #include <fmt/format.h>
 #include <stdexcept>
 
@@ -98,6 +99,9 @@ IcmpSource::IcmpSource(IcmpOptions icmp, uint32_t linktype, const std::string& b
 }
 
 void IcmpSource::learn_macs(const std::string& path) {
+  // A second reader of a FIFO (or /dev/stdin) would block, or take bytes from the background's own.
+  std::error_code ec;
+  if (!std::filesystem::is_regular_file(path, ec)) return;
   char errbuf[PCAP_ERRBUF_SIZE] = {};
   pcap_t* p = pcap_open_offline(path.c_str(), errbuf);
   // The background is already open and readable; a file only the fast reader accepts (a huge

@@ -15,6 +15,7 @@ void Batch::clear() {
   event = false;
   event_at.reset();
   captured = false;
+  reached_ts = INT64_MIN;
 }
 
 void Batch::reserve_arena(size_t bytes) {

@@ -3,6 +3,7 @@
 // pool's size bounds memory whatever the trace size.
 #pragma once
 
+#include <climits>
 #include <condition_variable>
 #include <cstddef>
 #include <cstdint>
@@ -45,6 +46,9 @@ struct Batch {
   // Event records captured on an interface: their times are offsets from the first record's
   // capture, each kept in capture order on its own rather than moved as a block.
   bool captured = false;
+  // The latest time its source reached in this batch, counting records that transforms after the
+  // merge removed (they act on the merged stream): where the background ends for `end=first`.
+  int64_t reached_ts = INT64_MIN;
   BatchPool* pool = nullptr;
 
   Batch() = default;

@@ -21,6 +21,7 @@ void TimestampMerger::push(Batch* batch) {
     deferred_.push_back(batch);
   } else {
     Input& in = inputs_[batch->source];
+    in.reached = std::max(in.reached, batch->reached_ts);
     in.queue.push_back(batch);
     if (!in.next) settle(in);
   }
@@ -80,7 +81,8 @@ void TimestampMerger::merge() {
     for (const auto& in : inputs_)
       if (!in.event && !timeline_done_ && !in.ended && !in.next) return emit_due_events();
     // With end=first, what the others hold past the background's last packet is not written.
-    const int64_t horizon = end_ == End::first && inputs_[0].ended ? last_background_ts_ : INT64_MAX;
+    const int64_t horizon =
+        end_ == End::first && inputs_[0].ended ? std::max(last_background_ts_, inputs_[0].reached) : INT64_MAX;
     bool timeline_left = false;
     const auto choice = choose(inputs_.size(), [&](size_t i) -> const Record* {
       const Input& in = inputs_[i];

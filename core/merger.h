@@ -60,6 +60,7 @@ class TimestampMerger {
     const Record* end = nullptr;
     bool ended = false;
     bool event = false;
+    int64_t reached = INT64_MIN;  // the latest Batch::reached_ts pushed
   };
 
   void merge();

@@ -144,6 +144,7 @@ void Engine::Impl::make_transforms(std::vector<Diagnostic>& errors) {
   transform_counts = std::make_unique<TransformCounts[]>(nodes.size());
   std::vector<char> refused(nodes.size());  // reported once, though in every chain it is part of
   const auto chain = [&](const std::vector<int>& own) {
+    own_transforms.push_back(own.size());
     std::vector<int> ids = own;
     ids.insert(ids.end(), plan.output_transforms.begin(), plan.output_transforms.end());
     for (int id : ids)

@@ -67,6 +67,7 @@ struct Engine::Impl final : EventInjector {
   std::vector<std::unique_ptr<Transform>> transforms;
   std::unique_ptr<TransformCounts[]> transform_counts;
   std::vector<std::vector<int>> chains;
+  std::vector<size_t> own_transforms;  // by rank: how many of chains[rank] are the rank's own
 
   void configure();  // throws DescriptionError, or std::runtime_error for an input that cannot be opened
   void open_sources(std::vector<Diagnostic>& errors);
@@ -77,7 +78,13 @@ struct Engine::Impl final : EventInjector {
   void loop_sources();
   std::unique_ptr<TimelineSource> open_source(const Node& node, SourceOptions options, const SourceContext& ctx);
   void run_transforms(Batch& b, size_t rank) {
-    for (int id : chains[rank]) {
+    const auto& chain = chains[rank];
+    for (size_t i = 0; i < chain.size(); ++i) {
+      // What the transforms after the merge remove still counts for where the source reached: they
+      // act on the merged stream, so they must not move the background's end (core/batch.h).
+      if (i == own_transforms[rank])
+        for (const auto& r : b.records) b.reached_ts = std::max(b.reached_ts, r.ts_ns);
+      const int id = chain[i];
       const TransformStats t = transforms[id]->apply(b);
       if (t.changed) transform_counts[id].changed.fetch_add(t.changed, std::memory_order_relaxed);
       if (t.dropped) transform_counts[id].dropped.fetch_add(t.dropped, std::memory_order_relaxed);

@@ -202,3 +202,14 @@ TEST_CASE("merger: events pushed after the end are counted, not written") {
   CHECK(h.written == "0.0@10");
   CHECK(h.merger.stats().dropped_after_end == 2);
 }
+
+TEST_CASE("merger: with end=first the background ends where it reached, counting records a transform after the merge removed") {
+  Harness h(2);
+  Batch* bg = batch(h.in_pool, 0, {{10, 0}}, true);
+  bg->reached_ts = 50;  // its records at 30 and 50 were filtered out after the source
+  h.merger.push(bg);
+  h.merger.push(batch(h.in_pool, 1, {{20, 0}, {50, 1}, {60, 2}}, true));
+  h.merger.finish();
+  CHECK(h.written == "0.0@10 1.0@20 1.1@50");
+  CHECK(h.merger.stats().dropped_after_end == 1);
+}

@@ -20,8 +20,13 @@ namespace vei {
 
 namespace {
 
-constexpr size_t max_connections = 64;
+using Clock = std::chrono::steady_clock;
+
 constexpr size_t max_pending_output = 1024 * 1024;
+// Clients beyond the connection limit wait here, so a burst of them must fit: the kernel caps it at
+// net.core.somaxconn (4096 by default since Linux 5.4), and older C libraries' SOMAXCONN says 128.
+// A client that finds it full anyway tries again until its timeout (control_request).
+constexpr int listen_backlog = 4096;
 // How long accepting pauses after accept() failed for want of descriptors: the listener stays
 // readable meanwhile, so polling it at once would spin.
 constexpr int accept_pause_ms = 100;
@@ -112,16 +117,18 @@ void wait_for(int fd, short events, std::chrono::steady_clock::time_point deadli
 }  // namespace
 
 struct ControlSocket::Connection {
-  explicit Connection(Fd socket) : fd(std::move(socket)) {}
+  Connection(Fd socket, Clock::time_point now) : fd(std::move(socket)), last(now) {}
 
   Fd fd;
   std::string in;        // the start of a line whose newline has not come yet
   std::string out;       // replies the client has not taken yet
   bool closing = false;  // the client sent everything it will: close once `out` is flushed
+  Clock::time_point last;        // a byte last came or went
+  Clock::time_point line_start;  // the first byte of `in` came (while `in` is not empty)
 };
 
-ControlSocket::ControlSocket(std::string path, Handler handler)
-    : path_(std::move(path)), handler_(std::move(handler)) {
+ControlSocket::ControlSocket(std::string path, Handler handler, ControlLimits limits)
+    : path_(std::move(path)), handler_(std::move(handler)), limits_(limits) {
   const sockaddr_un addr = socket_address(path_);
   Fd wake(::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK));
   if (wake.get() < 0) fail_errno(path_);
@@ -136,7 +143,7 @@ ControlSocket::ControlSocket(std::string path, Handler handler)
   }
   struct stat st {};
   try {
-    if (::lstat(path_.c_str(), &st) != 0 || ::listen(listener.get(), SOMAXCONN) != 0) fail_errno(path_);
+    if (::lstat(path_.c_str(), &st) != 0 || ::listen(listener.get(), listen_backlog) != 0) fail_errno(path_);
     device_ = st.st_dev;
     inode_ = st.st_ino;
     wake_ = wake.get();
@@ -165,35 +172,63 @@ void ControlSocket::run() {
   std::vector<pollfd> fds;
   bool accept_paused = false;
   for (;;) {
-    fds.assign({{wake_, POLLIN, 0}, {listener_, static_cast<short>(accept_paused ? 0 : POLLIN), 0}});
-    for (const auto& c : connections)
+    // At the limit the listener is left out rather than accepted from and closed: the clients
+    // beyond wait in the backlog, connected and their line sent, until a connection ends.
+    const bool accepting = !accept_paused && connections.size() < limits_.max_connections;
+    fds.assign({{wake_, POLLIN, 0}, {accepting ? listener_ : -1, POLLIN, 0}});
+    auto next = Clock::time_point::max();
+    for (const auto& c : connections) {
       fds.push_back({c.fd.get(), static_cast<short>((c.closing ? 0 : POLLIN) | (c.out.empty() ? 0 : POLLOUT)), 0});
+      next = std::min(next, deadline(c));
+    }
+    int wait_ms = accept_paused ? accept_pause_ms : -1;
+    if (next != Clock::time_point::max()) {
+      const auto left = std::chrono::ceil<std::chrono::milliseconds>(next - Clock::now()).count();
+      const int until_next = static_cast<int>(std::clamp<int64_t>(left, 0, INT32_MAX));
+      wait_ms = wait_ms < 0 ? until_next : std::min(wait_ms, until_next);
+    }
     // Errors can only be EINTR or a passing ENOMEM: the arguments are valid.
-    if (::poll(fds.data(), fds.size(), accept_paused ? accept_pause_ms : -1) < 0) continue;
+    if (::poll(fds.data(), fds.size(), wait_ms) < 0) continue;
     if (fds[0].revents) return;
+    const auto now = Clock::now();
 
-    // Connections first: accepting appends to `connections`, which `fds` mirrors.
-    for (size_t i = 0; i < connections.size(); ++i)
-      if (fds[i + 2].revents && !serve(connections[i], fds[i + 2].revents)) connections[i].fd = Fd();
+    // Connections first: accepting appends to `connections`, which `fds` mirrors. Their input is
+    // read before their deadlines are judged, so that a line that came while this thread was busy
+    // (a slow handler) is not held against its client.
+    for (size_t i = 0; i < connections.size(); ++i) {
+      Connection& c = connections[i];
+      if (fds[i + 2].revents && !serve(c, fds[i + 2].revents, now)) {
+        c.fd = Fd();
+      } else if (now >= deadline(c)) {
+        if (!c.in.empty()) {  // the unfinished line gets its one reply, best effort
+          c.out += fmt::format("error: line not finished within {} ms\n", limits_.line_timeout.count());
+          send_pending(c.fd.get(), c.out);
+        }
+        dropped_.fetch_add(1, std::memory_order_relaxed);
+        c.fd = Fd();
+      }
+    }
     std::erase_if(connections, [](const Connection& c) { return c.fd.get() < 0; });
 
     accept_paused = false;
-    while (fds[1].revents & POLLIN) {
+    while (connections.size() < limits_.max_connections && (fds[1].revents & POLLIN)) {
       Fd fd(::accept4(listener_, nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC));
       if (fd.get() < 0) {
         if (errno == EINTR || errno == ECONNABORTED) continue;
         accept_paused = errno != EAGAIN;
         break;
       }
-      if (connections.size() < max_connections)
-        connections.emplace_back(std::move(fd));
-      else
-        dropped_.fetch_add(1, std::memory_order_relaxed);
+      connections.emplace_back(std::move(fd), now);
     }
   }
 }
 
-bool ControlSocket::serve(Connection& c, short revents) {
+Clock::time_point ControlSocket::deadline(const Connection& c) const {
+  const auto idle = c.last + limits_.idle_timeout;
+  return c.in.empty() ? idle : std::min(idle, c.line_start + limits_.line_timeout);
+}
+
+bool ControlSocket::serve(Connection& c, short revents, Clock::time_point now) {
   if (c.closing) {
     if (revents & (POLLHUP | POLLERR)) return false;  // gone without taking its replies
   } else if (revents & (POLLIN | POLLHUP | POLLERR)) {
@@ -205,13 +240,18 @@ bool ControlSocket::serve(Connection& c, short revents) {
       c.in.clear();
     } else if (n < 0) {
       if (errno != EAGAIN && errno != EINTR) return false;
-    } else if (!take(c, {buffer, static_cast<size_t>(n)})) {
-      send_pending(c.fd.get(), c.out);  // best effort: the client may want to know why
-      dropped_.fetch_add(1, std::memory_order_relaxed);
-      return false;
+    } else {
+      c.last = now;
+      if (!take(c, {buffer, static_cast<size_t>(n)}, now)) {
+        send_pending(c.fd.get(), c.out);  // best effort: the client may want to know why
+        dropped_.fetch_add(1, std::memory_order_relaxed);
+        return false;
+      }
     }
   }
+  const size_t unsent = c.out.size();
   if (!send_pending(c.fd.get(), c.out)) return false;
+  if (c.out.size() < unsent) c.last = now;
   if (c.out.size() > max_pending_output) {
     dropped_.fetch_add(1, std::memory_order_relaxed);
     return false;
@@ -219,9 +259,12 @@ bool ControlSocket::serve(Connection& c, short revents) {
   return !(c.closing && c.out.empty());
 }
 
-bool ControlSocket::take(Connection& c, std::string_view data) {
+bool ControlSocket::take(Connection& c, std::string_view data, Clock::time_point now) {
+  const bool line_open = !c.in.empty();
   const control::Taken taken = control::take_lines(c.in, data, handler_, c.out);
   lines_.fetch_add(taken.answered, std::memory_order_relaxed);
+  // A new line started with these bytes: its clock starts now, not with the line before.
+  if (!c.in.empty() && (!line_open || taken.answered > 0)) c.line_start = now;
   return !taken.overlong;
 }
 
@@ -272,11 +315,14 @@ std::string control_request(const std::string& path, std::string_view line, std:
   const sockaddr_un addr = socket_address(path);
   const auto deadline = std::chrono::steady_clock::now() + timeout;
   const Fd fd = unix_socket(path);
-  // A Unix socket connects at once or not at all; EAGAIN means the server's backlog is full.
+  // A Unix socket connects at once or not at all; EAGAIN means the server's backlog is full, which
+  // a burst of clients can do while the server is at its connection limit: places free as it
+  // accepts, so wait for one rather than fail.
   while (::connect(fd.get(), as_sockaddr(addr), sizeof addr) != 0) {
     if (errno != EAGAIN) fail_errno(path);
-    if (std::chrono::steady_clock::now() >= deadline) fail(path, "the server accepts no connection");
-    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    const auto now = std::chrono::steady_clock::now();
+    if (now >= deadline) fail(path, fmt::format("the server's backlog stayed full for {} ms", timeout.count()));
+    std::this_thread::sleep_for(std::min<std::chrono::steady_clock::duration>(std::chrono::milliseconds(10), deadline - now));
   }
   std::string request(line);
   request += '\n';

@@ -1,4 +1,5 @@
-// The control socket as a line server: permissions, framing, bad clients, stale files, shutdown.
+// The control socket as a line server: permissions, framing, bad clients, the connection limit and
+// timeouts, stale files, shutdown.
 #include <doctest/doctest.h>
 #include <fmt/format.h>
 #include <poll.h>
@@ -224,7 +225,7 @@ TEST_CASE("control socket: a client that never reads its replies is dropped with
   CHECK(control_request(server.path(), "icmp 1", 5s) == "ok 1");
 }
 
-TEST_CASE("control socket: connections beyond 64 are closed at once") {
+TEST_CASE("control socket: at 64 connections it stops accepting, and the clients beyond are served as places free") {
   test::TempDir tmp;
   Recorder rec;
   ControlSocket server((tmp / "ctl").string(), rec.handler());
@@ -234,15 +235,162 @@ TEST_CASE("control socket: connections beyond 64 are closed at once") {
     REQUIRE(clients.back()->send(fmt::format("icmp {}\n", i)));
     REQUIRE(clients.back()->line() == fmt::format("ok {}", i));
   }
+  // Connected in the backlog, its line sent, but neither answered nor closed.
   Client extra(server.path());
-  CHECK(extra.line() == "<eof>");
-  CHECK(server.dropped_connections() == 1);
+  REQUIRE(extra.send("icmp extra\n"));
+  pollfd p{extra.fd(), POLLIN, 0};
+  CHECK(::poll(&p, 1, 300) == 0);
+  std::string queued;
+  std::thread waiting([&] { queued = control_request(server.path(), "icmp queued", 5s); });
+  std::this_thread::sleep_for(100ms);
+  CHECK(rec.lines().size() == 64);
+
   // Frees a place; the end of file says the server has closed its side.
   ::shutdown(clients.back()->fd(), SHUT_WR);
   CHECK(clients.back()->line() == "<eof>");
-  CHECK(control_request(server.path(), "icmp again", 5s) == "ok again");
+  CHECK(extra.line() == "ok extra");
+  extra.close();  // and the next place, for the client waiting behind
+  waiting.join();
+  CHECK(queued == "ok queued");
+  CHECK(server.dropped_connections() == 0);
   CHECK(clients.front()->send("icmp 0\n"));
   CHECK(clients.front()->line() == "ok 0");
+}
+
+TEST_CASE("control socket: a burst of clients is served while silent ones hold places until their timeout") {
+  test::TempDir tmp;
+  Recorder rec;
+  ControlLimits limits;
+  limits.max_connections = 4;
+  limits.line_timeout = 300ms;
+  ControlSocket server((tmp / "ctl").string(), rec.handler(), limits);
+  std::vector<std::unique_ptr<Client>> silent;
+  for (int i = 0; i < 4; ++i) {
+    silent.push_back(std::make_unique<Client>(server.path()));
+    REQUIRE(silent.back()->send("icmp(dst="));
+  }
+  std::vector<std::thread> threads;
+  std::vector<int> good(100);
+  for (int t = 0; t < 100; ++t)
+    threads.emplace_back([&, t] { good[t] = control_request(server.path(), fmt::format("icmp {}", t), 10s) == fmt::format("ok {}", t); });
+  for (auto& t : threads) t.join();
+  CHECK(good == std::vector<int>(100, 1));
+  for (auto& c : silent) {
+    CHECK(c->line() == "error: line not finished within 300 ms");
+    CHECK(c->line() == "<eof>");
+  }
+  CHECK(server.dropped_connections() == 4);
+  CHECK(server.lines() == 100);
+  CHECK(rec.lines().size() == 100);  // no unfinished line reached the handler
+}
+
+TEST_CASE("control socket: unfinished lines and silent connections are closed after their timeouts") {
+  test::TempDir tmp;
+  Recorder rec;
+  ControlLimits limits;
+  limits.line_timeout = 200ms;
+  limits.idle_timeout = 1s;
+  ControlSocket server((tmp / "ctl").string(), rec.handler(), limits);
+  const auto start = std::chrono::steady_clock::now();
+  const auto elapsed = [&] { return std::chrono::steady_clock::now() - start; };
+
+  SUBCASE("a line left unfinished") {
+    Client c(server.path());
+    REQUIRE(c.send("icmp 1\nicmp hal"));
+    CHECK(c.line() == "ok 1");
+    CHECK(c.line() == "error: line not finished within 200 ms");
+    CHECK(c.line() == "<eof>");
+    CHECK(elapsed() >= 200ms);
+    CHECK(elapsed() < 900ms);  // the line's timeout, not the idle one
+    CHECK(rec.lines() == std::vector<std::string>{"icmp 1"});
+  }
+  SUBCASE("a line trickling a byte at a time: its clock runs from its first byte") {
+    Client c(server.path());
+    for (const char byte : std::string("icmp 2")) {
+      if (!c.send(std::string(1, byte))) break;  // already closed
+      std::this_thread::sleep_for(80ms);
+    }
+    CHECK(c.line() == "error: line not finished within 200 ms");
+    CHECK(c.line() == "<eof>");
+    CHECK(elapsed() < 900ms);
+    CHECK(rec.lines().empty());
+  }
+  SUBCASE("a connection that says nothing") {
+    Client c(server.path());
+    std::this_thread::sleep_for(500ms);  // past the line's timeout, but no line is open
+    pollfd p{c.fd(), POLLIN, 0};
+    CHECK(::poll(&p, 1, 0) == 0);
+    CHECK(c.line() == "<eof>");  // closed without a reply: it asked nothing
+    CHECK(elapsed() >= 1s);
+  }
+  CHECK(server.dropped_connections() == 1);
+}
+
+TEST_CASE("control socket: a client that keeps sending lines keeps its connection past the timeouts") {
+  test::TempDir tmp;
+  Recorder rec;
+  ControlLimits limits;
+  limits.line_timeout = 400ms;
+  limits.idle_timeout = 400ms;
+  ControlSocket server((tmp / "ctl").string(), rec.handler(), limits);
+  Client c(server.path());
+  for (int i = 0; i < 10; ++i) {  // 1 s in all, each line finished in time
+    REQUIRE(c.send(fmt::format("icmp {}", i)));
+    std::this_thread::sleep_for(50ms);
+    REQUIRE(c.send("\n"));
+    CHECK(c.line() == fmt::format("ok {}", i));
+    std::this_thread::sleep_for(50ms);
+  }
+  CHECK(server.dropped_connections() == 0);
+}
+
+TEST_CASE("control socket: control_request waits while the server's backlog is full") {
+  test::TempDir tmp;
+  const std::string path = (tmp / "busy").string();
+  const int listener = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  sockaddr_un addr{};
+  addr.sun_family = AF_UNIX;
+  std::memcpy(addr.sun_path, path.data(), path.size());
+  REQUIRE(::bind(listener, reinterpret_cast<const sockaddr*>(&addr), sizeof addr) == 0);
+  REQUIRE(::listen(listener, 0) == 0);
+  std::vector<int> fillers;
+  for (int i = 0; i < 16; ++i) {
+    const int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    fillers.push_back(fd);
+    if (::connect(fd, reinterpret_cast<const sockaddr*>(&addr), sizeof addr) != 0) break;
+  }
+  REQUIRE(errno == EAGAIN);  // the backlog is full
+
+  try {
+    control_request(path, "icmp 1", 200ms);
+    FAIL("connected to a full backlog");
+  } catch (const std::runtime_error& e) {
+    CHECK(std::string(e.what()) == path + ": the server's backlog stayed full for 200 ms");
+  }
+
+  std::string reply;
+  std::thread client([&] { reply = control_request(path, "icmp 1", 5s); });
+  std::this_thread::sleep_for(300ms);
+  // Accepts until the client's line comes, and answers it.
+  bool answered = false;
+  while (!answered) {
+    pollfd p{listener, POLLIN, 0};
+    REQUIRE(::poll(&p, 1, 5000) == 1);
+    const int fd = ::accept(listener, nullptr, nullptr);
+    REQUIRE(fd >= 0);
+    pollfd q{fd, POLLIN, 0};
+    char line[64];
+    if (::poll(&q, 1, 200) == 1 && ::recv(fd, line, sizeof line, 0) == 7) {
+      CHECK(std::string_view(line, 7) == "icmp 1\n");
+      CHECK(::send(fd, "ok 1\n", 5, MSG_NOSIGNAL) == 5);
+      answered = true;
+    }
+    ::close(fd);
+  }
+  client.join();
+  CHECK(reply == "ok 1");
+  for (const int fd : fillers) ::close(fd);
+  ::close(listener);
 }
 
 TEST_CASE("control socket: a stale socket file is replaced, a live one is not") {

@@ -219,7 +219,11 @@ void TimestampMerger::finish() {
     in.queue.clear();
     in.next = in.end = nullptr;
   }
-  for (Batch* b : deferred_) b->pool->release(b);
+  // Events still waiting for a "now" (the background never showed a packet) are not written.
+  for (Batch* b : deferred_) {
+    stats_.dropped_after_end += b->records.size();
+    b->pool->release(b);
+  }
   deferred_.clear();
   if (!out_) out_ = output_pool_.acquire();
   out_->last = true;

@@ -8,7 +8,11 @@
 // Input port: batches tagged with their source rank, each timeline source's in order. Output: full
 // batches handed to `emit`; the last one (from finish()) has `last` set. Input batches go back to
 // their pools as soon as their records are copied, or travel on unchanged when a whole batch can be
-// forwarded.
+// forwarded. The rule itself (ties, event stamps) is core/ordering.h's.
+//
+// Threads: not thread-safe. One thread at a time calls push() and finish() (the engine's serial
+// merge node); `emit` runs on that thread. stats() is read by others only after the run.
+// Ownership: a pushed batch belongs to the merger until it is released to its pool or emitted.
 #pragma once
 
 #include <cstdint>

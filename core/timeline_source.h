@@ -1,5 +1,10 @@
 // A source with a timeline of its own (a capture file, a generator). It fills batches whose record
 // headers are already in the output format, with timestamps mapped onto the output timeline.
+//
+// Threads: not thread-safe. Opened, mapped and filtered on the configuring thread; then fill() is
+// called by one thread at a time (the engine's input node for its rank, a TBB worker). stats() are
+// plain counters of the filling thread: another thread reads them once the run is over.
+// Ownership: the engine owns its sources; a batch handed to fill() is the caller's.
 #pragma once
 
 #include <cstdint>

@@ -7,9 +7,10 @@
 // elements, a stage class holds no run state: the builder makes the object that runs (a
 // TimelineSource, a Transform, a Sink...) from a resolved description node.
 //
-// Threads: the registry is filled before main() runs (built-in stages) or by a test before it
-// builds a pipeline; after that it is read-only and may be read from any thread. Stage objects are
-// immutable and shared.
+// Threads: the built-in stages are listed on the registry's first use (a function-local static,
+// so any thread may be first); register_stage() adds one before any pipeline using it is parsed,
+// from one thread. After that the registry is read-only and may be read from any thread. Stage
+// objects are immutable and shared.
 #pragma once
 
 #include <cstdint>
@@ -202,8 +203,8 @@ std::vector<const Value*> paths(const Node& node, ParamType type);
 
 }  // namespace vei
 
-// Defines the function stages/list.cpp calls to reach a built-in stage: `VEI_STAGE(pcap, PcapStage)`
-// at the end of stages/pcap.cpp.
+// Defines the function the registry (pipeline/stage.cpp, from stages/list.h) calls to reach a
+// built-in stage: `VEI_STAGE(pcap, PcapStage)` at the end of stages/pcap.cpp.
 #define VEI_STAGE(name, Class)                        \
   namespace vei::builtin {                            \
   const ::vei::Stage& name() {                        \

@@ -97,6 +97,9 @@ Plan make_plan(const Pipeline& pipeline) {
       } else if (feeder.stage->kind() == StageKind::timeline_source) {
         plan.sources.push_back(feeder.id);
         plan.source_transforms.emplace_back();
+      } else if (feeder.stage->kind() == StageKind::pacer) {
+        errors.push_back({feeder.span, fmt::format("'{}' goes right before the sink, after every transform", feeder.stage->name()),
+                          "e.g. `m -> snaplen(64) -> pace(realtime) -> file(out.pcap)`"});
       } else {
         errors.push_back({feeder.span, fmt::format("'{}' cannot feed the {} here", feeder.stage->name(), fed->stage->name()),
                           "feed it from a source or a merge"});
@@ -111,11 +114,13 @@ Plan make_plan(const Pipeline& pipeline) {
     for (const auto& chain : *chains)
       for (int id : chain) listed[id] = true;
   for (int id : plan.output_transforms) listed[id] = true;
+  // After an error in the path to the sink, the stages behind it would all be reported again.
+  const bool path_broken = !errors.empty();
   for (const auto& n : pipeline.nodes) {
     const bool used = n.id == plan.sink || n.id == plan.merger || n.id == plan.pacer || listed[n.id];
     if (!used && is_source(n) && n.outputs.empty())
       errors.push_back({n.span, "this source feeds nothing", "connect it with `-> merge-label`"});
-    else if (!used)
+    else if (!used && !path_broken)
       errors.push_back({n.span, "this stage does not reach the sink", ""});
   }
   if (!errors.empty()) throw DescriptionError(pipeline.where, pipeline.text, std::move(errors));

@@ -95,6 +95,10 @@ TEST_CASE("transforms: plan errors") {
   // Each control socket has a path of its own into the engine, so transforms before the merge apply to it.
   CHECK(plan_error("control(/tmp/s) -> snaplen(9) -> m: merge -> file(o.pcap)\npcap(a.pcap) -> m") == "<no error>");
   CHECK(plan_error("snaplen(9) -> file(o.pcap)").find("error: nothing feeds this transform") != std::string::npos);
+  // A transform after the pacer: one error, at the pacer, and none for the stages behind it.
+  const auto after_pace = plan_error("pcap(a.pcap) -> pace(topspeed) -> snaplen(64) -> file(o.pcap)");
+  CHECK(after_pace.find("t:1:17: error: 'pace' goes right before the sink, after every transform") != std::string::npos);
+  CHECK(after_pace.find("does not reach the sink") == std::string::npos);
   CHECK(plan_error("pcap(a.pcap) -> snaplen(9)").find("error: the pipeline has no sink") != std::string::npos);
 }
 

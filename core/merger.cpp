@@ -76,33 +76,31 @@ void TimestampMerger::settle(Input& in) {
 void TimestampMerger::merge() {
   std::erase_if(inputs_, [](const Input& in) { return in.event && in.ended; });
   for (;;) {
-    // A timeline input whose next record is not known yet may hold the earliest: wait for it.
-    // Events never make the merge wait.
-    for (const auto& in : inputs_)
-      if (!in.event && !timeline_done_ && !in.ended && !in.next) return emit_due_events();
     // With end=first, what the others hold past the background's last packet is not written.
     const int64_t horizon =
         end_ == End::first && inputs_[0].ended ? std::max(last_background_ts_, inputs_[0].reached) : INT64_MAX;
     bool timeline_left = false;
+    bool waiting = false;
     const auto choice = choose(inputs_.size(), [&](size_t i) -> const Record* {
       const Input& in = inputs_[i];
-      if (in.event) return in.next;
-      if (timeline_done_ || in.ended || in.next->ts_ns > horizon) return nullptr;
+      if (in.event) return in.next;  // events never make the merge wait
+      if (timeline_done_ || in.ended) return nullptr;
+      // A timeline input whose next record is not known yet may hold the earliest: wait for it.
+      if (!in.next) {
+        waiting = true;
+        return nullptr;
+      }
+      if (in.next->ts_ns > horizon) return nullptr;
       timeline_left = true;
       return in.next;
     });
+    if (waiting) return emit_due_events();
     timeline_done_ = !timeline_left;
     if (!choice) return;
     Input& best = inputs_[choice->stream];
-    // The run ends before the next head of another stream (at it, on a tie that stream wins).
+    const RunLimit limit = run_limit(*choice, best.event ? INT64_MAX : horizon);
     const Record* run_end = best.next + 1;
-    const Record* second = choice->second;
-    const int64_t bound = best.event ? INT64_MAX : horizon;
-    if (second && second->ts_ns <= bound) {
-      while (run_end != best.end && goes_before(run_end->ts_ns, choice->stream, *second, choice->second_stream)) ++run_end;
-    } else {
-      while (run_end != best.end && run_end->ts_ns <= bound) ++run_end;
-    }
+    while (run_end != best.end && limit.admits(run_end->ts_ns)) ++run_end;
     if (&best == &inputs_[0]) last_background_ts_ = run_end[-1].ts_ns;
     emitted_any_ = true;
     last_ts_ = run_end[-1].ts_ns;

@@ -31,28 +31,38 @@ struct Choice {
 
 template <class HeadOf>
 std::optional<Choice> choose(size_t count, HeadOf&& head_of) {
-  std::optional<Choice> choice;
   const Record* best = nullptr;
+  const Record* second = nullptr;
+  size_t best_stream = 0, second_stream = 0;
   for (size_t i = 0; i < count; ++i) {
     const Record* head = head_of(i);
     if (!head) continue;
     // Strictly earlier wins: on a tie the stream listed first keeps its place.
     if (!best || head->ts_ns < best->ts_ns) {
-      if (best) choice->second = best, choice->second_stream = choice->stream;
-      else choice.emplace();
-      choice->stream = i;
+      second = best;
+      second_stream = best_stream;
       best = head;
-    } else if (!choice->second || head->ts_ns < choice->second->ts_ns) {
-      choice->second = head;
-      choice->second_stream = i;
+      best_stream = i;
+    } else if (!second || head->ts_ns < second->ts_ns) {
+      second = head;
+      second_stream = i;
     }
   }
-  return choice;
+  if (!best) return std::nullopt;
+  return Choice{best_stream, second, second_stream};
 }
 
-// Whether a record at `ts` from `stream` may go before the head `second` of stream `second_stream`.
-inline bool goes_before(int64_t ts, size_t stream, const Record& second, size_t second_stream) {
-  return ts < second.ts_ns || (ts == second.ts_ns && stream < second_stream);
+// How far the chosen stream may run alone: up to `limit` (its own end) and up to the runner-up's
+// head, through a tie only when the chosen stream is listed first.
+struct RunLimit {
+  int64_t ts;
+  bool ties;
+  bool admits(int64_t t) const { return t < ts || (t == ts && ties); }
+};
+
+inline RunLimit run_limit(const Choice& choice, int64_t limit) {
+  if (choice.second && choice.second->ts_ns <= limit) return {choice.second->ts_ns, choice.stream < choice.second_stream};
+  return {limit, true};
 }
 
 // Stamps event batch `b` on the timeline: its times become `now` (or b.event_at) plus their

@@ -81,10 +81,16 @@ TEST_CASE("ordering: choose takes the earliest head, the stream listed first on 
   CHECK(choice->stream == 2);
   CHECK(choice->second_stream == 0);
   CHECK_FALSE(choose(3, [](size_t) -> const Record* { return nullptr; }));
-  // A tie with the runner-up goes to the stream listed first.
-  CHECK(goes_before(10, 0, at(10), 1));
-  CHECK_FALSE(goes_before(10, 2, at(10), 1));
-  CHECK(goes_before(9, 2, at(10), 1));
+  // The chosen stream runs up to the runner-up's head, through a tie only when listed first.
+  const RunLimit first{run_limit(Choice{0, &heads[1], 1}, INT64_MAX)};
+  CHECK(first.admits(10));
+  CHECK_FALSE(first.admits(11));
+  const RunLimit later{run_limit(Choice{2, &heads[1], 1}, INT64_MAX)};
+  CHECK(later.admits(9));
+  CHECK_FALSE(later.admits(10));
+  // Without a runner-up (or one beyond it), the stream's own limit, inclusive.
+  CHECK(run_limit(Choice{0, nullptr, 0}, 50).admits(50));
+  CHECK_FALSE(run_limit(Choice{0, &heads[3], 3}, 25).admits(26));
 }
 
 TEST_CASE("ordering: stamp_events moves a batch to now (or its time), never before the floor, counting what was late") {

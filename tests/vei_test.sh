@@ -3,7 +3,8 @@
 # capinfos, editcap, cmp):
 #   - nech0 output has the same records as its input: byte for byte after the 24-byte file header
 #     (pcap µs and ns, through a pipe too), the same packets to tcpdump (pcapng input as well);
-#     bad inputs give the right error code and exit status;
+#     bad inputs give the right error code and exit status; an output that is the input is refused
+#     with the input untouched;
 #   - vei_pinger output holds exactly the background plus the packets it says were accepted: as
 #     many ICMP echo requests as accepted pings (sequence numbers 1..N, each once), zero bad
 #     checksums with tshark's IP/TCP/UDP validation on (ICMP is always validated), time never going
@@ -93,6 +94,17 @@ same_records bg-ns.pcap out-ns.pcap
 # shellcheck disable=SC2016 # $1 is the inner shell's
 timeout "$limit" bash -c 'cat bg.pcap | "$1" /dev/stdin out-pipe.pcap' _ "$nech0" >/dev/null 2>&1
 expect_eq "nech0 /dev/stdin (a pipe) exits 0" "$?" 0
+
+# nech0 X X (or a hard link of X) refuses before writing anything: the input stays whole.
+cp bg.pcap same.pcap
+ln -f same.pcap same-link.pcap
+before=$(sha256sum <same.pcap)
+for out in same.pcap same-link.pcap; do
+  timeout "$limit" "$nech0" same.pcap "$out" >/dev/null 2>nech0-same.err
+  expect_eq "nech0 same.pcap $out exits 2" "$?" 2
+  check "nech0 same.pcap $out says why" grep -q 'is also the input' nech0-same.err
+  expect_eq "nech0 same.pcap $out leaves the input as it was" "$(sha256sum <same.pcap)" "$before"
+done
 same_records bg.pcap out-pipe.pcap
 
 # pcapng in: classic pcap (ns) out, the same packets.

@@ -6,7 +6,10 @@
 //
 // Exit status: 0 done; 1 usage; 2 a file cannot be opened; 3 initialisation failed; 4 the
 // transcription failed (the output holds every packet written before the failure).
+#include <fcntl.h>
 #include <pcap/pcap.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include <cerrno>
 #include <cstdio>
@@ -46,10 +49,27 @@ int main(int argc, char* argv[]) {
     std::fprintf(stderr, "nech0: %s: %s\n", argv[1], std::strerror(errno));
     return 2;
   }
-  FILE* dst = std::fopen(argv[2], "wb");
+  // Opened without truncating it first: if it is the input (the same name, a link), writing it
+  // would destroy what is to be read.
+  const int fd = ::open(argv[2], O_WRONLY | O_CREAT | O_CLOEXEC, 0644);
+  struct stat in {}, out {};
+  if (fd < 0 || ::fstat(fd, &out) != 0 || ::fstat(fileno(src), &in) != 0) {
+    std::fprintf(stderr, "nech0: %s: %s\n", argv[2], std::strerror(errno));
+    std::fclose(src);
+    if (fd >= 0) ::close(fd);
+    return 2;
+  }
+  if (S_ISREG(out.st_mode) && in.st_dev == out.st_dev && in.st_ino == out.st_ino) {
+    std::fprintf(stderr, "nech0: %s is also the input %s; nothing written\n", argv[2], argv[1]);
+    std::fclose(src);
+    ::close(fd);
+    return 2;
+  }
+  FILE* dst = S_ISREG(out.st_mode) && ::ftruncate(fd, 0) != 0 ? nullptr : ::fdopen(fd, "wb");
   if (!dst) {
     std::fprintf(stderr, "nech0: %s: %s\n", argv[2], std::strerror(errno));
     std::fclose(src);
+    ::close(fd);
     return 2;
   }
 

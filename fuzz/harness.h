@@ -270,10 +270,7 @@ inline std::string control_handler(std::string_view line) {
     SourceOptions options;
     options.report = &report;
     options.rank = 1;
-    std::unique_ptr<TimelineSource> source;
-    std::vector<Diagnostic> errors;
-    at_values(node, errors, [&] { source = static_cast<const SourceStage&>(*node.stage).open(node, std::move(options), SourceContext{}); });
-    if (!errors.empty()) throw DescriptionError(description.where, description.text, std::move(errors));
+    auto source = open_line_source(description, std::move(options), SourceContext{});
     source->set_mapping(-source->info().first_ts_ns.value_or(0), pcap::Precision::ns);
     // The first few batches: enough to build the packets, bounded whatever the count.
     Batch batch;

@@ -105,10 +105,7 @@ size_t Engine::Impl::inject_stage(std::string_view stage, uint16_t rank) {
   SourceOptions options;
   options.rank = rank;
   options.report = &report;
-  std::vector<Diagnostic> errors;
-  std::unique_ptr<TimelineSource> source;
-  at_values(node, errors, [&] { source = open_source(node, std::move(options), context); });
-  if (!errors.empty()) throw DescriptionError(line.where, line.text, std::move(errors));
+  auto source = open_line_source(line, std::move(options), context);
   const auto linktype = sources[0]->info().linktype;
   if (source->info().linktype != linktype)
     throw InjectError(fmt::format("link type {} differs from the output's {}", pcap::linktype_name(source->info().linktype),

@@ -4,6 +4,7 @@
 
 #include <algorithm>
 
+#include "core/timeline_source.h"
 #include "pipeline/stage.h"
 
 namespace vei {
@@ -135,6 +136,15 @@ bool is_source_chain(const Pipeline& line) {
     chain = nodes[i].stage->kind() == StageKind::transform && nodes[i].inputs == std::vector<int>{static_cast<int>(i - 1)} &&
             nodes[i - 1].outputs.size() == 1;
   return chain;
+}
+
+std::unique_ptr<TimelineSource> open_line_source(const Pipeline& line, SourceOptions options, const SourceContext& context) {
+  const Node& n = line.nodes[0];
+  std::vector<Diagnostic> errors;
+  std::unique_ptr<TimelineSource> source;
+  at_values(n, errors, [&] { source = static_cast<const SourceStage&>(*n.stage).open(n, std::move(options), context); });
+  if (!errors.empty()) throw DescriptionError(line.where, line.text, std::move(errors));
+  return source;
 }
 
 std::vector<std::unique_ptr<Transform>> make_line_transforms(const Pipeline& line, const TransformContext& context) {

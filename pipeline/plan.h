@@ -34,6 +34,9 @@ Plan make_plan(const Pipeline& pipeline);
 // A line to inject (a control line, Engine::inject(stage)): one timeline source, optionally
 // followed by transforms in a chain.
 bool is_source_chain(const Pipeline& line);
+// Opens that source; throws DescriptionError for a bad parameter, std::runtime_error for a file
+// that cannot be read.
+std::unique_ptr<TimelineSource> open_line_source(const Pipeline& line, SourceOptions options, const SourceContext& context);
 // The transforms after that source, built in order; throws DescriptionError for a bad parameter.
 std::vector<std::unique_ptr<Transform>> make_line_transforms(const Pipeline& line, const TransformContext& context);
 

@@ -16,7 +16,8 @@ class LoopingSource final : public TimelineSource {
   // Opens the source again, its filter compiled, for pass `pass` (counted from 0).
   using Opener = std::function<std::unique_ptr<TimelineSource>(uint64_t pass)>;
 
-  // `first` is the first pass's instance, already open, mapped and filtered.
+  // `first` is the first pass's instance, already open and filtered; it takes this source's
+  // mapping (set_mapping() on this source, before the first fill).
   LoopingSource(std::unique_ptr<TimelineSource> first, Opener open, uint64_t passes, int64_t period_ns);
 
   void fill(Batch& batch) override;
@@ -28,6 +29,7 @@ class LoopingSource final : public TimelineSource {
   uint64_t pass_ = 0;
   int64_t period_ns_;
   SourceStats before_;  // of the passes already played
+  bool first_mapped_ = false;
 };
 
 }  // namespace vei

@@ -26,7 +26,6 @@ void Engine::Impl::configure() {
   const Node& sink_node = pipeline->nodes[plan.sink];
   const auto& sink_stage = static_cast<const SinkStage&>(*sink_node.stage);
   precision = sink_stage.precision(sink_node, sources[0]->info());
-  map_timelines(errors);
   // Records longer than their file's snaplen are kept whole (libpcap would clip them silently), so
   // the output declares the largest length any input may deliver.
   snaplen = 0;
@@ -38,6 +37,10 @@ void Engine::Impl::configure() {
   if (plan.merger) merge = static_cast<const MergerStage&>(*pipeline->nodes[*plan.merger].stage).options(pipeline->nodes[*plan.merger]);
   if (plan.pacer) pace = static_cast<const PacerStage&>(*pipeline->nodes[*plan.pacer].stage).options(pipeline->nodes[*plan.pacer]);
   if (pace.loop > 1) loop_sources();
+  // After the transforms and the loop: the background may be read ahead to find where it starts,
+  // through what drops its packets and into its next pass.
+  map_timelines(errors);
+  if (!errors.empty()) throw DescriptionError(pipeline->where, pipeline->text, std::move(errors));
   if (pace.mode.value > 0) {
     pacer = std::make_unique<Pacer>(pace.mode);
     pacer->set_delay(merge.lateness_ns);
@@ -85,12 +88,15 @@ void Engine::Impl::open_sources(std::vector<Diagnostic>& errors) {
   }
 }
 
-// `at` is measured from the background's first packet as it appears in the output.
+// `at` is measured from the background's first kept packet as it appears in the output: a packet
+// its filter= or its own transforms drop does not start the timeline, as it does not end it.
 void Engine::Impl::map_timelines(std::vector<Diagnostic>& errors) {
-  const int64_t bg_first = sources[0]->info().first_ts_ns.value_or(0);
-  int64_t bg_start = 0;
+  const auto& nodes = pipeline->nodes;
+  bool anchored = false;  // read the background ahead only when a source counts from its start
+  for (size_t rank = 1; rank < sources.size(); ++rank) anchored |= placement(nodes[plan.sources[rank]]).rebase_first;
   for (size_t rank = 0; rank < sources.size(); ++rank) {
-    const Placement place = placement(pipeline->nodes[plan.sources[rank]]);
+    const Node& n = nodes[plan.sources[rank]];
+    const Placement place = placement(n);
     int64_t offset = place.shift;
     const auto first = sources[rank]->info().first_ts_ns;
     // Durations are checked one by one, not their sums: out of int64 nanoseconds, no time is right.
@@ -98,18 +104,42 @@ void Engine::Impl::map_timelines(std::vector<Diagnostic>& errors) {
     const auto add = [&overflow](int64_t& to, int64_t v) { overflow |= __builtin_add_overflow(to, v, &to); };
     if (rank == 0) {
       if (place.at) add(offset, *place.at);
-      bg_start = bg_first;
-      add(bg_start, offset);
+    } else if (place.rebase_first && first && !background_start) {
+      // Nothing to count from: the source keeps its own times, as mergecap keeps every input's.
+      report.warn(fmt::format(
+          "{}:{}:{}: {}: {} counts from the background's first packet, but the background {} {}; this "
+          "source keeps its own times (as rebase=none)",
+          pipeline->where, n.span.line, n.span.col, sources[rank]->options().name, place.at ? "at=" : "rebase=first",
+          sources[0]->options().name,
+          sources[0]->info().first_ts_ns ? "keeps none of its packets (its filter= or transforms drop them all)"
+                                         : "holds no packet"));
     } else if (place.rebase_first && first) {
-      add(offset, bg_start);
+      add(offset, *background_start);
       add(offset, place.at.value_or(0));
       add(offset, -*first);
     }
-    if (overflow)
+    if (overflow) {
       errors.push_back({place.where->span, "this places the source beyond the representable time",
                         "timestamps are nanoseconds since 1970 within about ±292 years"});
+      if (rank == 0) return;  // nothing can be placed after a background that cannot be
+    }
     sources[rank]->set_mapping(offset, precision);
+    if (rank == 0 && anchored) background_start = find_background_start();
   }
+}
+
+std::optional<int64_t> Engine::Impl::find_background_start() {
+  // Batches the background keeps nothing of are dropped here, their records counted as the graph
+  // would count them: at most one batch is held, whatever the background filters out.
+  background_head = std::make_unique<Batch>();
+  background_head->reserve_arena(default_arena_size);
+  const size_t own = own_transforms[0];
+  do {
+    sources[0]->fill(*background_head);
+    run_transforms(*background_head, 0, 0, own);
+  } while (background_head->records.empty() && !background_head->last);
+  if (background_head->records.empty()) return std::nullopt;
+  return background_head->records.front().ts_ns;
 }
 
 // Every path the run writes (outputs, labels, sockets) must be a file that nothing else in the run
@@ -203,7 +233,6 @@ void Engine::Impl::loop_sources() {
   const int64_t span = count ? last - first : 0;
   const int64_t period = span + (count > 1 ? span / static_cast<int64_t>(count - 1) : 1'000'000);
   for (size_t rank = 0; rank < sources.size(); ++rank) {
-    const int64_t offset = sources[rank]->offset();
     const auto open_again = [this, rank](uint64_t pass) {
       SourceOptions again;
       // Messages about a later pass (its disorder, a damaged record) say which pass they mean.
@@ -213,7 +242,6 @@ void Engine::Impl::loop_sources() {
       return open_source(pipeline->nodes[plan.sources[rank]], std::move(again), context);
     };
     sources[rank] = std::make_unique<LoopingSource>(std::move(sources[rank]), open_again, pace.loop, period);
-    sources[rank]->set_mapping(offset, precision);
   }
 }
 

@@ -14,8 +14,10 @@
 
 #include <oneapi/tbb/flow_graph.h>
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
+#include <cstdint>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -72,14 +74,20 @@ struct Engine::Impl final : EventInjector {
   void configure();  // throws DescriptionError, or std::runtime_error for an input that cannot be opened
   void open_sources(std::vector<Diagnostic>& errors);
   void map_timelines(std::vector<Diagnostic>& errors);
+  // The background's first kept packet on the output timeline (after its filter= and its own
+  // transforms), read ahead into `background_head`; none when it keeps no packet at all.
+  std::optional<int64_t> find_background_start();
+  std::unique_ptr<Batch> background_head;  // delivered before the background's next fill()
+  std::optional<int64_t> background_start;
   void check_paths(std::vector<Diagnostic>& errors);
   void make_transforms(std::vector<Diagnostic>& errors);
   void describe_sources();
   void loop_sources();
   std::unique_ptr<TimelineSource> open_source(const Node& node, SourceOptions options, const SourceContext& ctx);
-  void run_transforms(Batch& b, size_t rank) {
+  // Runs chains[rank][from, to) on b.
+  void run_transforms(Batch& b, size_t rank, size_t from = 0, size_t to = SIZE_MAX) {
     const auto& chain = chains[rank];
-    for (size_t i = 0; i < chain.size(); ++i) {
+    for (size_t i = from; i < std::min(to, chain.size()); ++i) {
       // What the transforms after the merge remove still counts for where the source reached: they
       // act on the merged stream, so they must not move the background's end (core/batch.h).
       if (i == own_transforms[rank])

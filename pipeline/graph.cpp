@@ -5,6 +5,7 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <cstring>
 
 #include "pipeline/engine_impl.h"
 
@@ -22,6 +23,19 @@ constexpr size_t output_batches = 4;
 constexpr size_t event_batches = 64;
 constexpr size_t event_arena_size = size_t{64} << 10;
 
+// Copies a timeline batch read outside the pools into one of them.
+void take_records(const Batch& from, Batch& to) {
+  to.clear();
+  to.reserve_arena(from.used);
+  std::memcpy(to.data(), from.data(), from.used);
+  to.used = from.used;
+  to.records = from.records;
+  to.source = from.source;
+  to.last = from.last;
+  to.raw_is_output = from.raw_is_output;
+  to.reached_ts = from.reached_ts;
+}
+
 }  // namespace
 
 void Engine::Impl::build_graph() {
@@ -31,7 +45,7 @@ void Engine::Impl::build_graph() {
   const auto end = merge.end_all ? TimestampMerger::End::all : TimestampMerger::End::first;
   merger = std::make_unique<TimestampMerger>(n, end, precision, *output_pool, [this](Batch* b) { output.push(b); });
   const auto& bg = *sources[0];
-  origin = std::max<int64_t>(0, bg.info().first_ts_ns.value_or(0) + bg.offset());
+  origin = std::max<int64_t>(0, background_start.value_or(bg.info().first_ts_ns.value_or(0) + bg.offset()));
   merger->set_origin(origin);
   merge_node = std::make_unique<flow::function_node<Batch*, flow::continue_msg>>(graph, flow::serial, [this](Batch* b) {
     const bool event = b->event;
@@ -72,7 +86,12 @@ Batch* Engine::Impl::next_batch(size_t rank, tbb::flow_control& fc) {
   }
   bool end = stopping;
   try {
-    if (!end) {
+    if (!end && rank == 0 && background_head) {
+      // Read ahead to find where the timeline starts; its own transforms already ran.
+      take_records(*background_head, *b);
+      background_head.reset();
+      run_transforms(*b, rank, own_transforms[rank]);
+    } else if (!end) {
       sources[rank]->fill(*b);
       run_transforms(*b, rank);
     }

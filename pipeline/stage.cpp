@@ -45,8 +45,12 @@ std::vector<ParamSpec> placement_params(std::string_view first_doc, std::string_
       {"rebase", ParamType::choice, rebase_default,
        rebase_default.empty()
            ? "`first`: move the first packet to the first source's start (+at); `none`: keep original times. "
-             "Default: first when `at` is given, else none"
-           : "`first`: start at the first source's first packet (+at); `none`: start at the epoch (+shift)",
+             "Default: first when `at` is given, else none. The start is the first packet the first source "
+             "keeps (after its filter= and transforms); when it keeps none, original times are kept, with a "
+             "warning"
+           : "`first`: start at the first source's first packet (+at); `none`: start at the epoch (+shift). "
+             "That packet is the first the first source keeps (after its filter= and transforms); when it "
+             "keeps none, this source starts at the epoch (+shift), with a warning",
        {"first", "none"}},
   };
 }

@@ -65,6 +65,12 @@ inline RunLimit run_limit(const Choice& choice, int64_t limit) {
   return {limit, true};
 }
 
+// While pacing, how long every record is held back past its deadline: the merge's lateness, so that
+// an event stamped "now" on another thread reaches the output before the timeline records that
+// follow it. A run the description gives no event source (live, control) has no event to wait for
+// (an API injection into it is merged when it arrives, in order, as at top speed).
+inline int64_t output_delay(int64_t lateness_ns, bool has_event_sources) { return has_event_sources ? lateness_ns : 0; }
+
 // Stamps event batch `b` on the timeline: its times become `now` (or b.event_at) plus their
 // offsets, none before `floor`. A captured batch (b.captured) keeps its capture times, each record
 // raised to the floor on its own, and `captured_last` (that source's last stamp) is kept up to

@@ -6,6 +6,7 @@
 #include <filesystem>
 
 #include "core/looping_source.h"
+#include "core/ordering.h"
 #include "core/paths.h"
 #include "pipeline/engine_impl.h"
 
@@ -43,7 +44,7 @@ void Engine::Impl::configure() {
   if (!errors.empty()) throw DescriptionError(pipeline->where, pipeline->text, std::move(errors));
   if (pace.mode.value > 0) {
     pacer = std::make_unique<Pacer>(pace.mode);
-    pacer->set_delay(merge.lateness_ns);
+    pacer->set_delay(output_delay(merge.lateness_ns, !plan.events.empty()));
   }
   sink_context.linktype = sources[0]->info().linktype;
   sink_context.precision = precision;

@@ -15,7 +15,8 @@ MergeStage::MergeStage()
                        {"lateness", ParamType::duration, "5ms",
                         "how long event packets (live, api, control) may take to reach the merge while pacing: the output "
                         "is held back this long so that an event is written in timestamp order; one later still is "
-                        "written at once and counted late"},
+                        "written at once and counted late. Without an event source in the description, nothing "
+                        "waits"},
                    }}) {}
 
 void MergeStage::check(const Node& node) const {

@@ -93,6 +93,13 @@ TEST_CASE("ordering: choose takes the earliest head, the stream listed first on 
   CHECK_FALSE(run_limit(Choice{0, &heads[3], 3}, 25).admits(26));
 }
 
+TEST_CASE("ordering: the output waits the merge's lateness only when the description has an event source") {
+  // merge(lateness=2s) with nothing but timeline sources: no event can come, so nothing is held back.
+  CHECK(output_delay(2'000'000'000, false) == 0);
+  CHECK(output_delay(2'000'000'000, true) == 2'000'000'000);
+  CHECK(output_delay(5'000'000, true) == 5'000'000);
+}
+
 TEST_CASE("ordering: stamp_events moves a batch to now (or its time), never before the floor, counting what was late") {
   BatchPool pool(4, 4096);
   Batch* b = batch(pool, 5, {{0, 0}, {100, 1}, {250, 2}}, false, true);

@@ -7,6 +7,12 @@
 
 namespace vei {
 
+namespace {
+
+bool in_turn(size_t turn, size_t input) { return turn == SIZE_MAX || input == turn; }
+
+}  // namespace
+
 TimestampMerger::TimestampMerger(size_t inputs, End end, pcap::Precision precision, BatchPool& output_pool,
                                  std::function<void(Batch*)> emit)
     : inputs_(inputs), end_(end), precision_(precision), output_pool_(output_pool), emit_(std::move(emit)) {}
@@ -73,18 +79,26 @@ void TimestampMerger::settle(Input& in) {
   }
 }
 
+size_t TimestampMerger::turn() const {
+  if (end_ != End::concat) return SIZE_MAX;
+  size_t current = 0;
+  while (current < inputs_.size() && !inputs_[current].event && inputs_[current].ended) ++current;
+  return current;
+}
+
 void TimestampMerger::merge() {
   std::erase_if(inputs_, [](const Input& in) { return in.event && in.ended; });
   for (;;) {
     // With end=first, what the others hold past the background's last packet is not written.
     const int64_t horizon =
         end_ == End::first && inputs_[0].ended ? std::max(last_background_ts_, inputs_[0].reached) : INT64_MAX;
+    const size_t only = turn();
     bool timeline_left = false;
     bool waiting = false;
     const auto choice = choose(inputs_.size(), [&](size_t i) -> const Record* {
       const Input& in = inputs_[i];
       if (in.event) return in.next;  // events never make the merge wait
-      if (timeline_done_ || in.ended) return nullptr;
+      if (timeline_done_ || in.ended || !in_turn(only, i)) return nullptr;
       // A timeline input whose next record is not known yet may hold the earliest: wait for it.
       if (!in.next) {
         waiting = true;
@@ -115,8 +129,10 @@ void TimestampMerger::emit_due_events() {
   // exactly now can follow an event of that time.
   const int64_t current = now();
   int64_t limit = INT64_MAX;
-  for (const auto& in : inputs_)
-    if (!in.event && !in.ended && in.next) limit = std::min(limit, in.next->ts_ns);
+  const size_t only = turn();
+  for (size_t i = 0; i < inputs_.size(); ++i)
+    if (const Input& in = inputs_[i]; !in.event && !in.ended && in.next && in_turn(only, i))
+      limit = std::min(limit, in.next->ts_ns);
   const auto due = [&](const Record* r) { return r->ts_ns <= current && r->ts_ns < limit; };
   for (size_t i = 0; i < inputs_.size(); ++i) {
     while (inputs_[i].event && inputs_[i].next && due(inputs_[i].next)) {

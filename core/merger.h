@@ -4,6 +4,8 @@
 // timing. Event batches (batch->event) have no timeline of their own: their record times are
 // offsets from the output timeline's "now" (the last time emitted; before anything is, the
 // background's first packet) or from batch->event_at, and they never make the merge wait.
+// With End::concat the timeline inputs go whole, one after another (mergecap -a): only the first
+// that has not ended takes part in the rule.
 //
 // Input port: batches tagged with their source rank, each timeline source's in order. Output: full
 // batches handed to `emit`; the last one (from finish()) has `last` set. Input batches go back to
@@ -38,7 +40,10 @@ struct MergerStats {
 
 class TimestampMerger {
  public:
-  enum class End { first, all };
+  // first: the run ends with the background (what the others hold past its last packet is not
+  // written); all: when every input has; concat: every input whole, one after another in rank
+  // order, each record's time as it is (mergecap -a).
+  enum class End { first, all, concat };
 
   // Headers that must be rewritten are written in `precision`.
   TimestampMerger(size_t inputs, End end, pcap::Precision precision, BatchPool& output_pool,
@@ -68,6 +73,9 @@ class TimestampMerger {
   };
 
   void merge();
+  // With concat, the one timeline input whose records may go next: the first that has not ended.
+  // SIZE_MAX otherwise: every input may.
+  size_t turn() const;
   bool now_known() const;
   int64_t now() const;
   void stamp_events();

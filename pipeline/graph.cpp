@@ -42,7 +42,9 @@ void Engine::Impl::build_graph() {
   const size_t n = sources.size();
   output_pool = std::make_unique<BatchPool>(output_batches, default_arena_size);
   event_pool = std::make_unique<BatchPool>(event_batches, event_arena_size);
-  const auto end = merge.end_all ? TimestampMerger::End::all : TimestampMerger::End::first;
+  const auto end = merge.concat    ? TimestampMerger::End::concat
+                   : merge.end_all ? TimestampMerger::End::all
+                                   : TimestampMerger::End::first;
   merger = std::make_unique<TimestampMerger>(n, end, precision, *output_pool, [this](Batch* b) { output.push(b); });
   const auto& bg = *sources[0];
   origin = std::max<int64_t>(0, background_start.value_or(bg.info().first_ts_ns.value_or(0) + bg.offset()));

@@ -151,6 +151,7 @@ class EventStage : public Stage {
 
 struct MergeOptions {
   bool end_all = false;    // end=all: run until every input ends; else with the background
+  bool concat = false;     // concat=true: every input whole, one after another (mergecap -a)
   int64_t lateness_ns = 0;  // how long the paced output is held back for events
 };
 

@@ -12,6 +12,10 @@ MergeStage::MergeStage()
                         "stop with the first input (`first`, the background: what other inputs hold past its last "
                         "packet's time is not written) or when all inputs end (`all`)",
                         {"first", "all"}},
+                       {"concat", ParamType::boolean, "false",
+                        "`true`: append the inputs one after another in the order they are declared, each record "
+                        "with its own time (mergecap -a): records of the second follow the last of the first, "
+                        "whatever their times; every input is written whole"},
                        {"lateness", ParamType::duration, "5ms",
                         "how long event packets (live, api, control) may take to reach the merge while pacing: the output "
                         "is held back this long so that an event is written in timestamp order; one later still is "
@@ -22,10 +26,12 @@ MergeStage::MergeStage()
 void MergeStage::check(const Node& node) const {
   if (const Value& lateness = param(node, "lateness"); lateness.integer < 0)
     throw ParamError(lateness, "lateness must not be negative", "it is how long the output waits for events");
+  if (const Value& end = param(node, "end"); end.given && param(node, "concat").boolean)
+    throw ParamError(end, "end= does not apply to concat=true", "concat writes every input whole, one after another");
 }
 
 MergeOptions MergeStage::options(const Node& node) const {
-  return {param(node, "end").text == "all", param(node, "lateness").integer};
+  return {param(node, "end").text == "all", param(node, "concat").boolean, param(node, "lateness").integer};
 }
 
 }  // namespace vei

@@ -226,3 +226,22 @@ TEST_CASE("merger: with end=first the background ends where it reached, counting
   CHECK(h.written == "0.0@10 1.0@20 1.1@50");
   CHECK(h.merger.stats().dropped_after_end == 1);
 }
+
+TEST_CASE("merger: concat writes each input whole after the one before, times as they are, events at now") {
+  Harness h(3, TimestampMerger::End::concat);
+  // Rank 1 arrives first and starts earlier: it still waits for rank 0 to end.
+  h.merger.push(batch(h.in_pool, 1, {{5, 0}, {6, 1}}, false));
+  h.merger.push(batch(h.in_pool, 2, {{1, 0}}, true));
+  CHECK(h.merger.stats().packets == 0);
+  h.merger.push(batch(h.in_pool, 0, {{10, 0}, {30, 1}}, false));
+  CHECK(h.merger.stats().packets == 2);
+  // An event comes at now (30), between the inputs, before rank 1's earlier records.
+  h.merger.push(batch(h.in_pool, 3, {{0, 0}}, false, true));
+  h.merger.push(batch(h.in_pool, 0, {{20, 2}}, true));
+  CHECK_FALSE(h.merger.timeline_done());
+  h.merger.push(batch(h.in_pool, 1, {{4, 2}}, true));
+  CHECK(h.merger.timeline_done());
+  h.merger.finish();
+  CHECK(h.written == "0.0@10 0.1@30 3.0@30 0.2@20 1.0@5 1.1@6 1.2@4 2.0@1");
+  CHECK(h.merger.stats().dropped_after_end == 0);
+}

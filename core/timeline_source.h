@@ -70,6 +70,12 @@ class TimelineSource {
   // Clears `batch` and fills it with the next records; sets batch.last when nothing follows.
   virtual void fill(Batch& batch) = 0;
 
+  // A source that waits for packets as they come (a live capture) has no end of its own: stop()
+  // (any thread) tells it to end, and fill() is still called after the run is stopped, so that
+  // what it already holds is delivered before its last batch. Other sources simply stop being read.
+  virtual bool waits_for_packets() const { return false; }
+  virtual void stop() {}
+
  protected:
   // Maps, filters and checks the record whose header starts at `offset` from batch.base, and
   // appends it to the batch. Returns false when the record is dropped; clears `time_kept` when

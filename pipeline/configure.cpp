@@ -57,7 +57,12 @@ void Engine::Impl::configure() {
 }
 
 std::unique_ptr<TimelineSource> Engine::Impl::open_source(const Node& node, SourceOptions options, const SourceContext& ctx) {
-  return source_stage(node).open(node, std::move(options), ctx);
+  if (node.stage->kind() != StageKind::event_source) return source_stage(node).open(node, std::move(options), ctx);
+  auto alone = static_cast<const EventStage&>(*node.stage).open_alone(node, std::move(options));
+  if (!alone)
+    throw ParamError(node.span, fmt::format("'{}' cannot feed the output alone: it brings no packets of its own", node.stage->name()),
+                     "feed a merge whose first input is a background: `pcap(bg.pcap) -> m: merge -> file(out.pcap)`");
+  return alone;
 }
 
 void Engine::Impl::open_sources(std::vector<Diagnostic>& errors) {
@@ -219,6 +224,10 @@ void Engine::Impl::loop_sources() {
       if (file->text == "-")
         throw DescriptionError(pipeline->where, pipeline->text,
                                {{loop.span, "loop needs inputs that can be read again", "standard input (`-`) can be read only once"}});
+  for (const auto& source : sources)
+    if (source->waits_for_packets())
+      throw DescriptionError(pipeline->where, pipeline->text,
+                             {{loop.span, "loop needs inputs that can be read again", "a live capture comes only once"}});
   Report quiet;  // the passes report damage themselves
   quiet.set_quiet(true);
   SourceOptions options;

@@ -170,6 +170,7 @@ struct Engine::Impl final : EventInjector {
   // Ends the run as stop() does (what is merged is still written, without waiting for its time).
   void halt() {
     stopping = true;
+    for (auto& source : sources) source->stop();
     halted = true;
     output.wake();
   }

@@ -86,7 +86,7 @@ Batch* Engine::Impl::next_batch(size_t rank, tbb::flow_control& fc) {
     fc.stop();
     return nullptr;
   }
-  bool end = stopping;
+  bool end = stopping && !sources[rank]->waits_for_packets();
   try {
     if (!end && rank == 0 && background_head) {
       // Read ahead to find where the timeline starts; its own transforms already ran.

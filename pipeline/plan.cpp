@@ -95,7 +95,7 @@ Plan make_plan(const Pipeline& pipeline) {
         else if (plan.sources.empty())
           errors.push_back({feeder.span, "this merger has no timeline source",
                             "the first timeline source (e.g. a pcap) is the background whose timeline the output follows"});
-      } else if (feeder.stage->kind() == StageKind::timeline_source) {
+      } else if (is_source(feeder)) {  // alone: an event source then runs on its own timeline
         plan.sources.push_back(feeder.id);
         plan.source_transforms.emplace_back();
       } else if (feeder.stage->kind() == StageKind::pacer) {

@@ -4,6 +4,7 @@
 #include <vector>
 
 #include "core/option_error.h"
+#include "core/timeline_source.h"
 #include "stages/list.h"
 
 namespace vei {
@@ -54,6 +55,8 @@ std::vector<ParamSpec> placement_params(std::string_view first_doc, std::string_
        {"first", "none"}},
   };
 }
+
+std::unique_ptr<TimelineSource> EventStage::open_alone(const Node&, SourceOptions) const { return nullptr; }
 
 Placement placement(const Node& node) {
   const Value& at = param(node, "at");

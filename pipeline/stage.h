@@ -147,6 +147,10 @@ class EventStage : public Stage {
   virtual std::string source_name(const Node& node) const = 0;
   // Opens the interface, socket...; throws std::runtime_error naming it.
   virtual std::unique_ptr<EventSource> open(const Node& node, const EventContext& context) const = 0;
+  // The source as the only input of a run, its packets on a timeline of their own (a live capture
+  // written with the times it was captured, as tcpdump -w does); nullptr when it has no packets of
+  // its own (a control socket).
+  virtual std::unique_ptr<TimelineSource> open_alone(const Node& node, SourceOptions options) const;
 };
 
 struct MergeOptions {

@@ -10,7 +10,10 @@
 #include <algorithm>
 #include <cerrno>
 #include <chrono>
+#include <condition_variable>
 #include <cstring>
+#include <deque>
+#include <mutex>
 #include <fmt/format.h>
 #include <stdexcept>
 #include <utility>
@@ -18,6 +21,7 @@
 #include "core/bpf_filter.h"
 #include "core/option_error.h"
 #include "core/pcap_format.h"
+#include "core/timeline_source.h"
 
 namespace vei {
 
@@ -274,6 +278,93 @@ class LiveEvents final : public EventSource {
   std::string name_;
 };
 
+// A capture as the only input of a run (`live(eth0) -> file(out.pcap)`, tcpdump -w): its packets
+// keep the times they were captured. fill() waits on a TBB worker for the capture thread's next
+// batch, as a read of a pipe waits; stop() ends the capture, and what it holds is still delivered.
+class LiveTimeline final : public TimelineSource {
+ public:
+  LiveTimeline(LiveOptions options, SourceOptions source)
+      : TimelineSource(std::move(source)),
+        snaplen(options.snaplen),
+        capture_(std::move(options), options_.rank),
+        pool_(live_batches, live_arena_size) {
+    info_.linktype = capture_.linktype();
+    info_.snaplen = snaplen;
+    info_.precision = pcap::Precision::ns;
+  }
+  ~LiveTimeline() override { stop(); }
+
+  bool waits_for_packets() const override { return true; }
+
+  void stop() override {
+    capture_.stop();  // delivers the partial batch, then the thread has ended
+    std::lock_guard lock(mutex_);
+    ended_ = true;
+    ready_.notify_all();
+  }
+
+  void fill(Batch& batch) override {
+    batch.clear();
+    batch.source = options_.rank;
+    if (!started_) {
+      started_ = true;
+      capture_.start(pool_, [this](Batch* b) { put(b); }, [this](const std::string& message) { end_with(message); });
+    }
+    Batch* captured = take();
+    if (!captured) {
+      batch.last = true;
+      finish();
+      const LiveStats s = capture_.stats();
+      if (s.kernel_dropped || s.if_dropped)
+        options_.report->warn(fmt::format("{}: {} packet(s) dropped by the kernel (its capture buffer was full), {} by the interface",
+                                          options_.name, s.kernel_dropped, s.if_dropped));
+      if (!error_.empty()) throw std::runtime_error(error_);
+      return;
+    }
+    batch.reserve_arena(captured->used);
+    std::memcpy(batch.data(), captured->data(), captured->used);
+    batch.used = captured->used;
+    // Headers are written in ns by the capture: the batch goes out as it is unless a time changes.
+    bool time_kept = output_precision_ == pcap::Precision::ns && offset_ == 0;
+    size_t kept = 0;
+    for (const Record& r : captured->records) kept += admit(batch, r.offset, r.ts_ns, r.caplen, r.len, time_kept);
+    batch.raw_is_output = time_kept && kept == captured->records.size();
+    captured->pool->release(captured);
+  }
+
+ private:
+  void put(Batch* b) {
+    std::lock_guard lock(mutex_);
+    captured_.push_back(b);
+    ready_.notify_all();
+  }
+  void end_with(const std::string& message) {
+    std::lock_guard lock(mutex_);
+    error_ = message;
+    ended_ = true;
+    ready_.notify_all();
+  }
+  // The next captured batch; nullptr once the capture has ended and every batch was taken.
+  Batch* take() {
+    std::unique_lock lock(mutex_);
+    ready_.wait(lock, [this] { return !captured_.empty() || ended_; });
+    if (captured_.empty()) return nullptr;
+    Batch* b = captured_.front();
+    captured_.pop_front();
+    return b;
+  }
+
+  const uint32_t snaplen;
+  LiveCapture capture_;
+  BatchPool pool_;
+  std::mutex mutex_;
+  std::condition_variable ready_;
+  std::deque<Batch*> captured_;
+  bool ended_ = false;
+  std::string error_;  // written before ended_ under mutex_, read by fill() after
+  bool started_ = false;
+};
+
 }  // namespace
 
 LiveStage::LiveStage()
@@ -281,7 +372,9 @@ LiveStage::LiveStage()
                   "Captures from a network interface (libpcap, TPACKET_V3 with a 1 ms timeout, nanosecond timestamps) on "
                   "its own thread. Its packets are events: each is stamped on the output timeline at the moment it was "
                   "captured (while pacing in real time, the background time matching the wall clock; at top speed, "
-                  "the time of the last packet written) and merged within the merge's `lateness`.",
+                  "the time of the last packet written) and merged within the merge's `lateness`. Alone "
+                  "(`live(eth0) -> file(out.pcap)`, as tcpdump -w) it is the whole input: its packets keep the times "
+                  "they were captured, until the run is stopped (Ctrl-C).",
                   {
                       {"interface", ParamType::string, "", "interface to capture on, e.g. `eth1`", {}, true, true},
                       {"filter", ParamType::string, "", "BPF expression (tcpdump syntax); only matching packets are taken"},
@@ -309,12 +402,26 @@ std::string LiveStage::source_name(const Node& node) const {
   return !node.label.empty() ? node.label : fmt::format("live {}", param(node, "interface").text);
 }
 
-std::unique_ptr<EventSource> LiveStage::open(const Node& node, const EventContext& context) const {
+namespace {
+
+LiveOptions live_options(const Node& node, uint32_t snaplen_limit) {
   LiveOptions options;
   options.interface = param(node, "interface").text;
   options.filter = param(node, "filter").text;
-  options.snaplen = static_cast<uint32_t>(std::min<int64_t>(param(node, "snaplen").integer, context.snaplen));
+  options.snaplen = static_cast<uint32_t>(std::min<int64_t>(param(node, "snaplen").integer, snaplen_limit));
   options.promisc = param(node, "promisc").boolean;
+  return options;
+}
+
+}  // namespace
+
+std::unique_ptr<TimelineSource> LiveStage::open_alone(const Node& node, SourceOptions options) const {
+  options.name = source_name(node);
+  return std::make_unique<LiveTimeline>(live_options(node, pcap::max_snaplen), std::move(options));
+}
+
+std::unique_ptr<EventSource> LiveStage::open(const Node& node, const EventContext& context) const {
+  const LiveOptions options = live_options(node, context.snaplen);
   auto live = std::make_unique<LiveEvents>(options, context);
   if (live->linktype() != context.linktype)
     throw std::runtime_error(fmt::format("live {}: the interface speaks {} ({}), but the output is {} ({})",

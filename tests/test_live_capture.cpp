@@ -11,6 +11,7 @@
 #include <chrono>
 #include <condition_variable>
 #include <cstring>
+#include <filesystem>
 #include <functional>
 #include <mutex>
 #include <stdexcept>
@@ -400,4 +401,56 @@ TEST_CASE("live capture: stop() returns while every batch of the pool is held do
   CHECK(std::chrono::steady_clock::now() - begin < 100ms);
   CHECK(collector.frames().size() == 1);
   CHECK(collector.errors().empty());
+}
+
+TEST_CASE("live capture: live(x) -> file(o) writes what was captured, byte for byte, with its capture times, until stop()") {
+  LIVE_REQUIRE_ENV();
+  Veth veth("vl");
+  test::TempDir dir;
+  const auto out = dir / "out.pcap";
+  auto engine = Engine::from_description(
+      "<test>", fmt::format("live({}, filter=\"{}\") -> file({})", veth.b(), test_filter, out.string()), true);
+  CHECK(engine.linktype() == 1);
+  engine.start();
+  std::vector<std::vector<unsigned char>> sent;
+  for (uint32_t i = 0; i < 300; ++i) sent.push_back(frame(i, 60 + (i * 53) % 1455));
+  Sender sender(veth.a());
+  sender.send(frame(0, 60, other_ethertype));  // not taken: the filter applies
+  const int64_t before = realtime_ns();
+  for (const auto& f : sent) sender.send(f);
+  const auto deadline = std::chrono::steady_clock::now() + 5s;
+  while (engine.stats().packets < sent.size() && std::chrono::steady_clock::now() < deadline) std::this_thread::sleep_for(5ms);
+  const int64_t after = realtime_ns();
+  engine.stop();
+  REQUIRE(engine.wait() == 0);
+
+  const auto got = test::read_raw(out);
+  CHECK(got.nanos);
+  CHECK(got.linktype == 1);
+  REQUIRE(got.records.size() == sent.size());
+  int64_t previous = before;
+  for (size_t i = 0; i < sent.size(); ++i) {
+    const auto& r = got.records[i];
+    CHECK(r.bytes == sent[i]);
+    CHECK(r.len == sent[i].size());
+    // The times it was captured, in order, within the sending.
+    CHECK(r.ts_ns(true) >= previous);
+    CHECK(r.ts_ns(true) <= after);
+    previous = r.ts_ns(true);
+  }
+  CHECK(engine.stats().sources.at(0).packets == sent.size());
+}
+
+TEST_CASE("live capture: a control socket cannot feed the output alone: a description error at the stage") {
+  test::TempDir dir;
+  const auto text = fmt::format("control({}) -> file({})", (dir / "s.sock").string(), (dir / "out.pcap").string());
+  try {
+    Engine::from_description("<test>", text, true);
+    FAIL("accepted");
+  } catch (const DescriptionError& e) {
+    REQUIRE(e.diagnostics().size() == 1);
+    CHECK(e.diagnostics()[0].span.col == 1);
+    CHECK(e.diagnostics()[0].message == "'control' cannot feed the output alone: it brings no packets of its own");
+  }
+  CHECK_FALSE(std::filesystem::exists(dir / "out.pcap"));
 }

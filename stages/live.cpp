@@ -297,10 +297,13 @@ class LiveTimeline final : public TimelineSource {
   bool waits_for_packets() const override { return true; }
 
   void stop() override {
-    capture_.stop();  // delivers the partial batch, then the thread has ended
-    std::lock_guard lock(mutex_);
-    ended_ = true;
-    ready_.notify_all();
+    // Once: a Ctrl-C and a failure may both stop the run, and the capture takes one stop at a time.
+    std::call_once(stopped_, [this] {
+      capture_.stop();  // delivers the partial batch, then the thread has ended
+      std::lock_guard lock(mutex_);
+      ended_ = true;
+      ready_.notify_all();
+    });
   }
 
   void fill(Batch& batch) override {
@@ -363,6 +366,7 @@ class LiveTimeline final : public TimelineSource {
   bool ended_ = false;
   std::string error_;  // written before ended_ under mutex_, read by fill() after
   bool started_ = false;
+  std::once_flag stopped_;
 };
 
 }  // namespace

@@ -13,8 +13,10 @@ LoopingSource::LoopingSource(std::unique_ptr<TimelineSource> first, Opener open,
 
 void LoopingSource::fill(Batch& batch) {
   // The first pass takes the mapping set on this source once it is known.
-  if (pass_ == 0 && !first_mapped_) current_->set_mapping(offset_, output_precision_);
-  first_mapped_ = true;
+  if (!first_mapped_) {
+    current_->set_mapping(offset_, output_precision_);
+    first_mapped_ = true;
+  }
   for (;;) {
     current_->fill(batch);
     const SourceStats& now = current_->stats();

@@ -285,11 +285,11 @@ class LiveTimeline final : public TimelineSource {
  public:
   LiveTimeline(LiveOptions options, SourceOptions source)
       : TimelineSource(std::move(source)),
-        snaplen(options.snaplen),
+        snaplen_(options.snaplen),
         capture_(std::move(options), options_.rank),
         pool_(live_batches, live_arena_size) {
     info_.linktype = capture_.linktype();
-    info_.snaplen = snaplen;
+    info_.snaplen = snaplen_;
     info_.precision = pcap::Precision::ns;
   }
   ~LiveTimeline() override { stop(); }
@@ -357,7 +357,7 @@ class LiveTimeline final : public TimelineSource {
     return b;
   }
 
-  const uint32_t snaplen;
+  const uint32_t snaplen_;
   LiveCapture capture_;
   BatchPool pool_;
   std::mutex mutex_;

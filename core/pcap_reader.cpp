@@ -77,31 +77,39 @@ void PcapReader::stop_damaged(std::string message) {
   options_.report->damaged(fmt::format("{}: {}", options_.name, message));
 }
 
-void PcapReader::truncated(const std::byte* rest, size_t size) {
+void PcapReader::truncated(size_t size) {
   const uint64_t record = records_seen();
-  if (size < record_header_size)
-    stop_damaged(fmt::format("truncated: record {} at byte offset {} has only {} of its 16 header bytes; "
+  const size_t header_size = header_.record_header_size;
+  if (size < header_size)
+    stop_damaged(fmt::format("truncated: record {} at byte offset {} has only {} of its {} header bytes; "
                              "the {} whole record(s) before it are kept",
-                             record, file_offset_, size, record));
+                             record, file_offset_, size, header_size, record));
   else
     stop_damaged(fmt::format("truncated: record {} at byte offset {} promises {} captured bytes, only {} "
                              "remain; the {} whole record(s) before it are kept",
-                             record, file_offset_, pcap::load32(rest + 8, header_.swapped),
-                             size - record_header_size, record));
+                             record, file_offset_, incomplete_ - header_size, size - header_size, record));
 }
 
 size_t PcapReader::parse(Batch& batch, size_t avail) {
   const bool swapped = header_.swapped;
   const auto precision = header_.precision;
+  const auto lengths = header_.lengths;
+  const size_t header_size = header_.record_header_size;
+  // A longer header keeps its extra bytes in front of the data: the record starts that much later.
+  const size_t skip = header_size - record_header_size;
   const uint32_t frac_limit = precision == pcap::Precision::ns ? 1'000'000'000u : 1'000'000u;
   // Headers can go out as they are when nothing about them changes on the way.
-  bool time_kept = !swapped && precision == output_precision_ && offset_ == 0;
+  bool time_kept = !swapped && precision == output_precision_ && offset_ == 0 && lengths == pcap::Lengths::in_order &&
+                   skip == 0;
   size_t parsed = 0;
   size_t pos = 0;
   incomplete_ = 0;
-  while (avail - pos >= record_header_size) {
+  while (avail - pos >= header_size) {
     const std::byte* h = batch.data() + pos;
-    const uint32_t caplen = pcap::load32(h + 8, swapped);
+    uint32_t caplen = pcap::load32(h + 8, swapped);
+    uint32_t len = pcap::load32(h + 12, swapped);
+    if (lengths != pcap::Lengths::in_order) [[unlikely]]
+      if (lengths == pcap::Lengths::exchanged || caplen > len) std::swap(caplen, len);
     if (caplen > max_caplen_) [[unlikely]] {
       stop_damaged(fmt::format(
           "record {} at byte offset {}: corrupt record header (caplen {} exceeds the limit {}, snaplen {}); "
@@ -109,7 +117,7 @@ size_t PcapReader::parse(Batch& batch, size_t avail) {
           records_seen(), file_offset_ + pos, caplen, max_caplen_, header_.snaplen, records_seen()));
       break;
     }
-    const size_t size = record_header_size + caplen;
+    const size_t size = header_size + caplen;
     if (avail - pos < size) {
       incomplete_ = size;
       break;
@@ -117,7 +125,7 @@ size_t PcapReader::parse(Batch& batch, size_t avail) {
     const uint32_t frac = pcap::load32(h + 4, swapped);
     time_kept &= frac < frac_limit;
     const int64_t ts = int64_t{pcap::load32(h, swapped)} * pcap::ns_per_s + pcap::frac_to_ns(frac, precision);
-    admit(batch, static_cast<uint32_t>(pos), ts, caplen, pcap::load32(h + 12, swapped), time_kept);
+    admit(batch, static_cast<uint32_t>(pos + skip), ts, caplen, len, time_kept);
     ++parsed;
     pos += size;
   }
@@ -159,7 +167,7 @@ void PcapReader::read_batch(Batch& batch) {
     carry_.assign(batch.data() + consumed, batch.data() + filled);
     file_offset_ += consumed;
     if (eof_ && !done_) {
-      if (!carry_.empty()) truncated(carry_.data(), carry_.size());
+      if (!carry_.empty()) truncated(carry_.size());
       done_ = true;
     }
     return;

@@ -1,5 +1,7 @@
 #include "core/looping_source.h"
 
+#include "core/input_fd.h"
+
 namespace vei {
 
 LoopingSource::LoopingSource(std::unique_ptr<TimelineSource> first, Opener open, uint64_t passes, int64_t period_ns)
@@ -12,6 +14,8 @@ LoopingSource::LoopingSource(std::unique_ptr<TimelineSource> first, Opener open,
   offset_ = current_->offset();
 }
 
+bool LoopingSource::stopped() const { return options_.interrupt && options_.interrupt->raised(); }
+
 void LoopingSource::fill(Batch& batch) {
   for (;;) {
     current_->fill(batch);
@@ -22,7 +26,7 @@ void LoopingSource::fill(Batch& batch) {
     stats_.dropped = before_.dropped + now.dropped;
     if (now.disordered && !stats_.disordered) stats_.first_disordered = now.first_disordered;
     stats_.disordered = before_.disordered + now.disordered;
-    if (!batch.last || pass_ + 1 == passes_) return;
+    if (!batch.last || pass_ + 1 == passes_ || stopped()) return;
     before_ = stats_;
     ++pass_;
     const int64_t last = current_->last_ts();

@@ -22,6 +22,9 @@ class LoopingSource final : public TimelineSource {
   void fill(Batch& batch) override;
 
  private:
+  // The run stopped: no further pass begins.
+  bool stopped() const;
+
   std::unique_ptr<TimelineSource> current_;
   Opener open_;
   uint64_t passes_;

@@ -9,6 +9,7 @@
 #include <fmt/format.h>
 #include <stdexcept>
 
+#include "core/input_fd.h"
 #include "core/pcapng_reader.h"
 
 namespace vei {
@@ -17,21 +18,6 @@ namespace {
 
 [[noreturn]] void fail(const std::string& path, std::string_view what) {
   throw std::runtime_error(fmt::format("{}: {}", path, what));
-}
-
-// Reads up to `n` bytes, retrying short reads until `min` have come; fewer only at end of input.
-size_t read_full(int fd, std::byte* p, size_t n, size_t min, const std::string& path) {
-  size_t got = 0;
-  while (got < min) {
-    const ssize_t r = ::read(fd, p + got, n - got);
-    if (r == 0) break;
-    if (r < 0) {
-      if (errno == EINTR) continue;
-      fail(path, std::strerror(errno));
-    }
-    got += static_cast<size_t>(r);
-  }
-  return got;
 }
 
 }  // namespace
@@ -50,12 +36,15 @@ PcapReader::PcapReader(int fd, std::vector<std::byte> prefix, SourceOptions opti
   carry_.assign(prefix.begin() + pcap::file_header_size, prefix.end());
 
   // Peek the first record's time so that `at=` and `rebase=` are resolved before reading starts.
+  streaming_ = is_stream(fd_);
   const size_t had = carry_.size();
   if (had < record_header_size) {
     carry_.resize(record_header_size);
-    const size_t got = read_full(fd_, carry_.data() + had, record_header_size - had, record_header_size - had, options_.name);
-    carry_.resize(had + got);
-    eof_ = had + got < record_header_size;
+    const size_t want = record_header_size - had;
+    const auto read = read_input(fd_, carry_.data() + had, want, want, streaming_, options_.interrupt, options_.name);
+    carry_.resize(had + read.got);
+    eof_ = had + read.got < record_header_size;
+    interrupted_ = read.interrupted;
   }
   std::byte first[record_header_size];
   const size_t have = std::min(carry_.size(), sizeof first);
@@ -63,8 +52,6 @@ PcapReader::PcapReader(int fd, std::vector<std::byte> prefix, SourceOptions opti
   if (have == record_header_size)
     info_.first_ts_ns = int64_t{pcap::load32(first, header_.swapped)} * pcap::ns_per_s +
                         pcap::frac_to_ns(pcap::load32(first + 4, header_.swapped), header_.precision);
-  struct stat st {};
-  streaming_ = ::fstat(fd_, &st) != 0 || !S_ISREG(st.st_mode);
   ::posix_fadvise(fd_, 0, 0, POSIX_FADV_SEQUENTIAL);
 }
 
@@ -152,9 +139,11 @@ void PcapReader::read_batch(Batch& batch) {
     if (!eof_ && filled < batch.capacity()) {
       // A pipe hands over what has arrived: its records flow on without waiting for a full arena.
       const size_t want = batch.capacity() - filled;
-      const size_t got = read_full(fd_, batch.data() + filled, want, streaming_ ? 1 : want, options_.name);
-      eof_ = got == 0 || (!streaming_ && got < want);
-      filled += got;
+      const auto read = read_input(fd_, batch.data() + filled, want, streaming_ ? 1 : want, streaming_,
+                                   options_.interrupt, options_.name);
+      interrupted_ = read.interrupted;
+      eof_ = read.got == 0 || (!streaming_ && read.got < want);
+      filled += read.got;
     }
     const size_t consumed = parse(batch, filled);
     if (consumed == 0 && !done_ && !eof_) {
@@ -167,7 +156,8 @@ void PcapReader::read_batch(Batch& batch) {
     carry_.assign(batch.data() + consumed, batch.data() + filled);
     file_offset_ += consumed;
     if (eof_ && !done_) {
-      if (!carry_.empty()) truncated(carry_.size());
+      // Stopped while a stream was still to deliver: what did not come is not damage.
+      if (!carry_.empty() && !interrupted_) truncated(carry_.size());
       done_ = true;
     }
     return;
@@ -176,18 +166,15 @@ void PcapReader::read_batch(Batch& batch) {
 
 std::unique_ptr<TimelineSource> open_capture(const std::string& path, SourceOptions options) {
   if (options.name.empty()) options.name = path == "-" ? "<stdin>" : path;
-  int fd = 0;
-  if (path != "-") {
-    fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-    if (fd < 0) fail(path, std::strerror(errno));
-    struct stat st {};
-    if (::fstat(fd, &st) == 0 && S_ISDIR(st.st_mode)) {
-      ::close(fd);
-      fail(path, "is a directory, not a capture file");
-    }
-  }
+  const int fd = open_input(path);
   std::vector<std::byte> prefix(pcap::file_header_size);
-  const size_t got = read_full(fd, prefix.data(), prefix.size(), prefix.size(), options.name);
+  const auto read = read_input(fd, prefix.data(), prefix.size(), prefix.size(), is_stream(fd), options.interrupt,
+                               options.name);
+  const size_t got = read.got;
+  if (read.interrupted) {
+    if (fd > 0) ::close(fd);
+    fail(options.name, "stopped before its file header came");
+  }
   uint32_t magic = 0;
   if (got >= 4) std::memcpy(&magic, prefix.data(), 4);
   if (got >= 4 && magic == pcap::magic_pcapng) {

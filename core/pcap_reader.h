@@ -39,6 +39,7 @@ class PcapReader final : public TimelineSource {
   size_t incomplete_ = 0;
   bool streaming_ = false;  // a pipe or socket rather than a regular file
   bool eof_ = false;
+  bool interrupted_ = false;  // the run stopped while waiting for a stream
   bool done_ = false;
 };
 

@@ -20,12 +20,15 @@
 
 namespace vei {
 
+class Interrupt;
+
 struct SourceOptions {
   std::string name;  // how messages name the source: its file name
   uint16_t rank = 0;
   std::string filter;          // BPF, empty for none
   bool clamp_disorder = true;  // false: keep timestamps that go back as they are
   Report* report = nullptr;
+  const Interrupt* interrupt = nullptr;  // ends waits on a stream input when raised
 };
 
 struct SourceInfo {

@@ -20,6 +20,7 @@ const SourceStage& source_stage(const Node& n) { return static_cast<const Source
 void Engine::Impl::configure() {
   std::vector<Diagnostic> errors;
   check_paths(errors);
+  check_loop_inputs(errors);
   if (!errors.empty()) throw DescriptionError(pipeline->where, pipeline->text, std::move(errors));
   open_sources(errors);
   if (!errors.empty()) throw DescriptionError(pipeline->where, pipeline->text, std::move(errors));
@@ -53,6 +54,7 @@ void Engine::Impl::configure() {
 }
 
 std::unique_ptr<TimelineSource> Engine::Impl::open_source(const Node& node, SourceOptions options, const SourceContext& ctx) {
+  options.interrupt = &interrupt;
   return source_stage(node).open(node, std::move(options), ctx);
 }
 
@@ -110,6 +112,16 @@ void Engine::Impl::map_timelines(std::vector<Diagnostic>& errors) {
                         "timestamps are nanoseconds since 1970 within about ±292 years"});
     sources[rank]->set_mapping(offset, precision);
   }
+}
+
+void Engine::Impl::check_loop_inputs(std::vector<Diagnostic>& errors) {
+  if (!plan.pacer) return;
+  const Value& loop = param(pipeline->nodes[*plan.pacer], "loop");
+  if (loop.integer == 1) return;
+  for (int id : plan.sources)
+    for (const Value* file : paths(pipeline->nodes[id], ParamType::input))
+      if (auto why = why_not_rereadable(file->text); !why.empty())
+        errors.push_back({file->span, fmt::format("loop={} needs inputs that can be read again", loop.text), std::move(why)});
 }
 
 // Every path the run writes (outputs, labels, sockets) must be a file that nothing else in the run
@@ -182,12 +194,6 @@ void Engine::Impl::describe_sources() {
 // pace(loop=N): every timeline source plays N times, pass k shifted by k periods, the period being
 // the background's span plus one average gap (found by reading the background once beforehand).
 void Engine::Impl::loop_sources() {
-  const Value& loop = param(pipeline->nodes[*plan.pacer], "loop");
-  for (int id : plan.sources)
-    for (const Value* file : paths(pipeline->nodes[id], ParamType::input))
-      if (file->text == "-")
-        throw DescriptionError(pipeline->where, pipeline->text,
-                               {{loop.span, "loop needs inputs that can be read again", "standard input (`-`) can be read only once"}});
   Report quiet;  // the passes report damage themselves
   quiet.set_quiet(true);
   SourceOptions options;

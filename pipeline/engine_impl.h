@@ -25,6 +25,7 @@
 #include <vector>
 
 #include "core/batch.h"
+#include "core/input_fd.h"
 #include "core/merger.h"
 #include "core/pacer.h"
 #include "core/report.h"
@@ -73,6 +74,8 @@ struct Engine::Impl final : EventInjector {
   void open_sources(std::vector<Diagnostic>& errors);
   void map_timelines(std::vector<Diagnostic>& errors);
   void check_paths(std::vector<Diagnostic>& errors);
+  // pace(loop=N) reads every timeline input again: refuses one that is a stream, before opening it.
+  void check_loop_inputs(std::vector<Diagnostic>& errors);
   void make_transforms(std::vector<Diagnostic>& errors);
   void describe_sources();
   void loop_sources();
@@ -153,6 +156,7 @@ struct Engine::Impl final : EventInjector {
 
   // ---- lifecycle (engine.cpp) ----
   std::atomic<bool> stopping{false};
+  Interrupt interrupt;  // wakes sources waiting on a stream input when the run stops
   std::atomic<bool> halted{false};  // stop(): what is merged is written without waiting for its time
   std::atomic<bool> running{false};
   mutable std::mutex error_mutex;
@@ -163,6 +167,7 @@ struct Engine::Impl final : EventInjector {
   void halt() {
     stopping = true;
     halted = true;
+    interrupt.raise();
     output.wake();
   }
 };

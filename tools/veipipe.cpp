@@ -5,6 +5,7 @@
 
 #include <atomic>
 #include <csignal>
+#include <cstring>
 #include <fstream>
 #include <memory>
 #include <mutex>
@@ -131,7 +132,11 @@ class SignalGuard {
   // Stops the engine on the first signal (at once, if one came already) until the result is destroyed.
   [[nodiscard]] auto watch(vei::Engine& engine) {
     set_engine(&engine);
-    auto unwatch = [this](SignalGuard*) { set_engine(nullptr); };
+    auto unwatch = [this](SignalGuard*) {
+      std::lock_guard lock(mutex_);
+      engine_ = nullptr;
+      ran_ = true;
+    };
     return std::unique_ptr<SignalGuard, decltype(unwatch)>(this, unwatch);
   }
   int received() const { return received_; }
@@ -149,6 +154,12 @@ class SignalGuard {
       std::lock_guard lock(mutex_);
       received_ = sig;
       if (engine_) engine_->stop();
+      // Before a run starts nothing is written yet, and an open or a read may wait for a writer
+      // that never comes (a FIFO, a stalled pipe): leave at once.
+      else if (!ran_) {
+        fmt::print(stderr, "veipipe: {} before the run started; nothing written\n", strsignal(sig));
+        _exit(128 + sig);
+      }
     }
     sigwait(&set_, &sig);
     std::lock_guard lock(mutex_);
@@ -160,6 +171,7 @@ class SignalGuard {
   sigset_t set_{};
   std::mutex mutex_;
   vei::Engine* engine_ = nullptr;  // under mutex_
+  bool ran_ = false;               // under mutex_: the run is over, its statistics are being written
   std::atomic<int> received_{0};
 };
 

@@ -24,6 +24,7 @@ void LoopingSource::fill(Batch& batch) {
     stats_.bytes = before_.bytes + now.bytes;
     stats_.filtered = before_.filtered + now.filtered;
     stats_.dropped = before_.dropped + now.dropped;
+    stats_.skipped = before_.skipped + now.skipped;
     if (now.disordered && !stats_.disordered) stats_.first_disordered = now.first_disordered;
     stats_.disordered = before_.disordered + now.disordered;
     if (!batch.last || pass_ + 1 == passes_ || stopped()) return;

@@ -115,6 +115,10 @@ size_t PcapReader::parse(Batch& batch, size_t avail) {
     admit(batch, static_cast<uint32_t>(pos + skip), ts, caplen, len, time_kept);
     ++parsed;
     pos += size;
+    if (window_closed()) [[unlikely]] {
+      done_ = true;
+      break;
+    }
   }
   batch.used = pos;
   batch.raw_is_output = time_kept && parsed == batch.records.size();

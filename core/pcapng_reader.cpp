@@ -91,6 +91,10 @@ class PcapngReader final : public TimelineSource {
         pcap::write_record_header(at, batch.records.back().ts_ns, output_precision_, header_->caplen, header_->len);
         batch.used += size;
       }
+      if (window_closed()) {
+        pending_ = false;
+        break;
+      }
       advance();
     }
     // Headers are written here in the output format, and a dropped record leaves no gap.

@@ -272,3 +272,39 @@ TEST_CASE("every classic pcap version libpcap reads, with its corrections of the
     }
   }
 }
+
+TEST_CASE("pcap(from=, until=, count=): the records of the window, the rest counted as skipped, pcapng too") {
+  test::TempDir tmp;
+  for (const char* name : {"tcpreplay-test.pcap", "scapy-ikev2_nat_t.pcapng"}) {
+    CAPTURE(name);
+    const auto file = fs::path(VEIPIPE_CORPUS_DIR) / name;
+    const auto lib = read_with_libpcap(file);
+    REQUIRE(lib.records.size() > 20);
+    const int64_t first = lib.records[0].ts_ns(true);
+    // A window from the 4th record's time to the 16th's, then count=5 within it.
+    const int64_t from = lib.records[3].ts_ns(true) - first, until = lib.records[15].ts_ns(true) - first;
+    std::vector<test::RawRecord> window;
+    uint64_t before = 0;
+    for (const auto& r : lib.records) {
+      const int64_t t = r.ts_ns(true) - first;
+      before += t < from;
+      if (t >= from && t < until && window.size() < 5) window.push_back(r);
+    }
+    REQUIRE(window.size() == 5);
+    const auto out = tmp / "out.pcap";
+    auto engine = Engine::from_description(
+        "<test>", fmt::format("pcap({}, from=+{}ns, until=+{}ns, count=5) -> file({}, precision=ns)", file.string(), from,
+                              until, out.string()),
+        true);
+    engine.start();
+    CHECK(engine.wait() == exit_ok);
+    CHECK(engine.stats().sources[0].packets == 5);
+    CHECK(engine.stats().sources[0].skipped == before);
+    const auto ours = test::read_raw(out);
+    REQUIRE(ours.records.size() == window.size());
+    for (size_t i = 0; i < window.size(); ++i) {
+      CHECK(ours.records[i].ts_ns(true) == window[i].ts_ns(true));
+      CHECK(ours.records[i].bytes == window[i].bytes);
+    }
+  }
+}

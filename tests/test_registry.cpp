@@ -185,6 +185,8 @@ struct StringBad {
 };
 const std::map<std::string, StringBad, std::less<>> string_bad{
     {"pcap.filter", {"\"tcp port\"", true}},
+    {"pcap.from", {"yesterday"}},
+    {"pcap.until", {"2009-13-01T00:00:00Z"}},
     {"live.filter", {"\"tcp port\"", true}},
     {"filter.expression", {"\"tcp port\"", true}},
     {"icmp.src", {"10.0.0.x"}},

@@ -57,6 +57,7 @@ void print_stats(const vei::Stats& s) {
     const auto& src = s.sources[i];
     fmt::print(stderr, "  source {} {}: {} packets, {} bytes, time offset {:+.9f} s", i, src.name, src.packets,
                src.bytes, static_cast<double>(src.offset_ns) / 1e9);
+    if (src.skipped) fmt::print(stderr, ", {} skipped (outside from/until)", src.skipped);
     if (src.filtered) fmt::print(stderr, ", {} filtered out", src.filtered);
     if (src.disordered) fmt::print(stderr, ", {} out of order", src.disordered);
     if (src.dropped) fmt::print(stderr, ", {} dropped", src.dropped);
@@ -83,10 +84,10 @@ void write_stats_json(const std::string& path, const vei::Stats& s, int status) 
   std::string sources;
   for (const auto& src : s.sources)
     sources += fmt::format(
-        "{}{{\"name\":\"{}\",\"packets\":{},\"bytes\":{},\"filtered\":{},\"disordered\":{},\"dropped\":{},"
-        "\"offset_ns\":{}}}",
-        sources.empty() ? "" : ",", json_escape(src.name), src.packets, src.bytes, src.filtered, src.disordered,
-        src.dropped, src.offset_ns);
+        "{}{{\"name\":\"{}\",\"packets\":{},\"bytes\":{},\"skipped\":{},\"filtered\":{},\"disordered\":{},"
+        "\"dropped\":{},\"offset_ns\":{}}}",
+        sources.empty() ? "" : ",", json_escape(src.name), src.packets, src.bytes, src.skipped, src.filtered,
+        src.disordered, src.dropped, src.offset_ns);
   std::string live;
   for (const auto& l : s.live)
     live += fmt::format("{}{{\"name\":\"{}\",\"packets\":{},\"bytes\":{},\"kernel_dropped\":{},\"if_dropped\":{}}}",

@@ -16,7 +16,8 @@ class LoopingSource final : public TimelineSource {
   // Opens the source again, its filter compiled, for pass `pass` (counted from 0).
   using Opener = std::function<std::unique_ptr<TimelineSource>(uint64_t pass)>;
 
-  // `first` is the first pass's instance, already open, mapped and filtered.
+  // `first` is the first pass's instance, already open, mapped and filtered. `passes` 0: until the
+  // run stops (its Interrupt).
   LoopingSource(std::unique_ptr<TimelineSource> first, Opener open, uint64_t passes, int64_t period_ns);
 
   void fill(Batch& batch) override;

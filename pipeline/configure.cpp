@@ -38,7 +38,7 @@ void Engine::Impl::configure() {
   if (!errors.empty()) throw DescriptionError(pipeline->where, pipeline->text, std::move(errors));
   if (plan.merger) merge = static_cast<const MergerStage&>(*pipeline->nodes[*plan.merger].stage).options(pipeline->nodes[*plan.merger]);
   if (plan.pacer) pace = static_cast<const PacerStage&>(*pipeline->nodes[*plan.pacer].stage).options(pipeline->nodes[*plan.pacer]);
-  if (pace.loop > 1) loop_sources();
+  if (pace.loop != 1) loop_sources();
   if (pace.mode.value > 0) {
     pacer = std::make_unique<Pacer>(pace.mode);
     pacer->set_delay(merge.lateness_ns);

@@ -66,6 +66,27 @@ for attempt in 1 2 3; do
   if ((rc == 130)) && ((took < 1000)); then pass; else fail "two SIGINTs: exit 130 at once" "rc $rc after $took ms"; fi
   if tcpdump -r "$tmp/twice.pcap" -w /dev/null 2>/dev/null; then pass; else fail "two SIGINTs: the file ends on a whole record"; fi
 done
+# pace(loop=0) plays until stopped (issue 11 item 20), paced or not: one signal ends it at once, the
+# file whole, its records the input's again and again (tcpdump prints the frames, without times).
+"$veigen" -o "$tmp/small.pcap" --count 10 --rate 100pps --seed 1 2>/dev/null
+frames() { tcpdump -r "$1" -t -n -S -xx 2>/dev/null; }
+for run in "topspeed TERM 143" "realtime INT 130"; do
+  read -r speed sig status <<<"$run"
+  "$veipipe" run -q -e "pcap($tmp/small.pcap) -> pace($speed, loop=0) -> file($tmp/loop0.pcap)" &
+  pid=$!
+  sleep 1
+  start=$(date +%s%N)
+  kill "-$sig" "$pid"
+  wait "$pid"
+  rc=$? took=$((($(date +%s%N) - start) / 1000000)) n=$(count "$tmp/loop0.pcap")
+  echo "signal_test: loop=0 $speed: exit $rc ${took} ms after SIG$sig, $n packets"
+  if ((rc == status)) && ((took < 1000)); then pass; else fail "loop=0 $speed: one SIG$sig exits $status within 1 s" "rc $rc after $took ms"; fi
+  if capinfos "$tmp/loop0.pcap" >/dev/null 2>&1 && ((n > 50)); then pass; else fail "loop=0 $speed: many passes written, the file valid" "$n packets"; fi
+  if cmp -s <(tcpdump -r "$tmp/loop0.pcap" -c 50 -w - 2>/dev/null | frames -) <(for _ in 1 2 3 4 5; do frames "$tmp/small.pcap"; done); then pass
+  else fail "loop=0 $speed: the passes repeat the input's frames"; fi
+  rm -f "$tmp/loop0.pcap"
+done
+
 # stalled NAME SIGNAL STATUS DESCRIPTION [FEED]: the run reads an input that stops delivering (FEED, a
 # command whose output is its standard input, then stays silent), is signalled once after 0.5 s and
 # must exit STATUS within a second of it.

@@ -252,7 +252,6 @@ constexpr RangeCase range_cases[] = {
     {"snaplen", "length", "snaplen(@5GiB)"},
     {"live", "snaplen", "live(lo, snaplen=@0)"},
     {"live", "snaplen", "live(lo, snaplen=@5GiB)"},
-    {"pace", "loop", "pace(loop=@0)"},
     {"pace", "loop", "pace(loop=@-1)"},
     {"pace", "mbps", "pace(pps=1kpps, mbps=@1mbps)"},
     {"pace", "speed", "pace(@4x, pps=1kpps)"},

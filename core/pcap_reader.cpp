@@ -1,10 +1,8 @@
 #include "core/pcap_reader.h"
 
 #include <fcntl.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
-#include <cerrno>
 #include <cstring>
 #include <fmt/format.h>
 #include <stdexcept>

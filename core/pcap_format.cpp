@@ -36,6 +36,9 @@ std::string parse_file_header(const std::byte* p, FileHeader& out) {
                                           : Lengths::in_order;
   out.snaplen = load32(p + 16, out.swapped);
   out.linktype = load32(p + 20, out.swapped);
+  // Kuznetsov's libpcap added a made-up Ethernet header to cooked captures after clipping them to
+  // the snaplen: libpcap allows for those 14 bytes, and so do we.
+  if (out.record_header_size == 24 && out.linktype == 1 && out.snaplen <= INT32_MAX - 14) out.snaplen += 14;
   return {};
 }
 

@@ -1,5 +1,7 @@
 #include "core/looping_source.h"
 
+#include "core/input_fd.h"
+
 namespace vei {
 
 LoopingSource::LoopingSource(std::unique_ptr<TimelineSource> first, Opener open, uint64_t passes, int64_t period_ns)
@@ -10,6 +12,8 @@ LoopingSource::LoopingSource(std::unique_ptr<TimelineSource> first, Opener open,
       period_ns_(period_ns) {
   info_ = current_->info();
 }
+
+bool LoopingSource::stopped() const { return options_.interrupt && options_.interrupt->raised(); }
 
 void LoopingSource::fill(Batch& batch) {
   // The first pass takes the mapping set on this source once it is known.
@@ -24,9 +28,10 @@ void LoopingSource::fill(Batch& batch) {
     stats_.bytes = before_.bytes + now.bytes;
     stats_.filtered = before_.filtered + now.filtered;
     stats_.dropped = before_.dropped + now.dropped;
+    stats_.skipped = before_.skipped + now.skipped;
     if (now.disordered && !stats_.disordered) stats_.first_disordered = now.first_disordered;
     stats_.disordered = before_.disordered + now.disordered;
-    if (!batch.last || pass_ + 1 == passes_) return;
+    if (!batch.last || pass_ + 1 == passes_ || stopped()) return;
     before_ = stats_;
     ++pass_;
     const int64_t last = current_->last_ts();

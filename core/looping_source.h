@@ -18,11 +18,15 @@ class LoopingSource final : public TimelineSource {
 
   // `first` is the first pass's instance, already open and filtered; it takes this source's
   // mapping (set_mapping() on this source, before the first fill).
+  // `passes` 0: until the run stops (its Interrupt).
   LoopingSource(std::unique_ptr<TimelineSource> first, Opener open, uint64_t passes, int64_t period_ns);
 
   void fill(Batch& batch) override;
 
  private:
+  // The run stopped: no further pass begins.
+  bool stopped() const;
+
   std::unique_ptr<TimelineSource> current_;
   Opener open_;
   uint64_t passes_;

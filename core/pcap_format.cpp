@@ -8,11 +8,13 @@ namespace vei::pcap {
 std::string parse_file_header(const std::byte* p, FileHeader& out) {
   uint32_t magic;
   std::memcpy(&magic, p, 4);
+  out = {};
+  out.swapped = magic == bswap(magic_us) || magic == bswap(magic_ns) || magic == bswap(magic_kuznetzov);
+  if (out.swapped) magic = bswap(magic);
   switch (magic) {
-    case magic_us: out = {false, Precision::us}; break;
-    case magic_ns: out = {false, Precision::ns}; break;
-    case bswap(magic_us): out = {true, Precision::us}; break;
-    case bswap(magic_ns): out = {true, Precision::ns}; break;
+    case magic_us: break;
+    case magic_ns: out.precision = Precision::ns; break;
+    case magic_kuznetzov: out.record_header_size = 24; break;
     default: return fmt::format("not a pcap or pcapng file (magic 0x{:08x})", magic);
   }
   uint16_t major, minor;
@@ -24,10 +26,19 @@ std::string parse_file_header(const std::byte* p, FileHeader& out) {
   }
   out.version_major = major;
   out.version_minor = minor;
-  // Same rule as libpcap: version 2.x, where x may be anything up to 4 (older minors share the layout).
-  if (major != 2 || minor > 4) return fmt::format("unsupported pcap version {}.{}", major, minor);
+  // The versions libpcap reads (sf-pcap.c): 2.0 to 2.4, and 543.0 from DG/UX's tcpdump, which
+  // keeps the lengths in the pre-2.3 order.
+  if (major < 2) return fmt::format("archaic pcap version {}.{}, not readable", major, minor);
+  if (!((major == 2 && minor <= 4) || (major == 543 && minor == 0)))
+    return fmt::format("unsupported pcap version {}.{}", major, minor);
+  out.lengths = major == 543 || minor < 3 ? Lengths::exchanged
+                : minor == 3              ? Lengths::exchanged_if_caplen_exceeds_len
+                                          : Lengths::in_order;
   out.snaplen = load32(p + 16, out.swapped);
   out.linktype = load32(p + 20, out.swapped);
+  // Kuznetsov's libpcap added a made-up Ethernet header to cooked captures after clipping them to
+  // the snaplen: libpcap allows for those 14 bytes, and so do we.
+  if (out.record_header_size == 24 && out.linktype == 1 && out.snaplen <= INT32_MAX - 14) out.snaplen += 14;
   return {};
 }
 

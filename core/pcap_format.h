@@ -10,6 +10,9 @@ namespace vei::pcap {
 inline constexpr uint32_t magic_us = 0xa1b2c3d4;
 inline constexpr uint32_t magic_ns = 0xa1b23c4d;
 inline constexpr uint32_t magic_pcapng = 0x0a0d0d0a;
+// Alexey Kuznetsov's patched libpcap: microseconds, and 8 more bytes in each record header
+// (interface index, protocol, packet type) that readers skip.
+inline constexpr uint32_t magic_kuznetzov = 0xa1b2cd34;
 inline constexpr size_t file_header_size = 24;
 // libpcap's MAXIMUM_SNAPLEN: a record longer than this (and than the file's snaplen) is corrupt.
 inline constexpr uint32_t max_snaplen = 262144;
@@ -23,6 +26,11 @@ constexpr uint32_t record_limit(uint32_t snaplen) {
 
 enum class Precision { us, ns };
 
+// Where a record header keeps its captured length. Before version 2.3 the header said
+// {time, len, caplen}; 2.3 interchanged them, yet some writers kept the old order under 2.3, so
+// libpcap exchanges a 2.3 record's two lengths when caplen > len (never true of a sound record).
+enum class Lengths { in_order, exchanged, exchanged_if_caplen_exceeds_len };
+
 struct FileHeader {
   bool swapped = false;
   Precision precision = Precision::us;
@@ -30,6 +38,8 @@ struct FileHeader {
   uint16_t version_minor = 4;
   uint32_t snaplen = max_snaplen;
   uint32_t linktype = 1;
+  Lengths lengths = Lengths::in_order;
+  uint32_t record_header_size = 16;  // 24 in Kuznetsov's format
 };
 
 // std::byteswap is C++23.

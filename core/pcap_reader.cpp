@@ -1,14 +1,13 @@
 #include "core/pcap_reader.h"
 
 #include <fcntl.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
-#include <cerrno>
 #include <cstring>
 #include <fmt/format.h>
 #include <stdexcept>
 
+#include "core/input_fd.h"
 #include "core/pcapng_reader.h"
 
 namespace vei {
@@ -17,21 +16,6 @@ namespace {
 
 [[noreturn]] void fail(const std::string& path, std::string_view what) {
   throw std::runtime_error(fmt::format("{}: {}", path, what));
-}
-
-// Reads up to `n` bytes, retrying short reads until `min` have come; fewer only at end of input.
-size_t read_full(int fd, std::byte* p, size_t n, size_t min, const std::string& path) {
-  size_t got = 0;
-  while (got < min) {
-    const ssize_t r = ::read(fd, p + got, n - got);
-    if (r == 0) break;
-    if (r < 0) {
-      if (errno == EINTR) continue;
-      fail(path, std::strerror(errno));
-    }
-    got += static_cast<size_t>(r);
-  }
-  return got;
 }
 
 }  // namespace
@@ -50,12 +34,15 @@ PcapReader::PcapReader(int fd, std::vector<std::byte> prefix, SourceOptions opti
   carry_.assign(prefix.begin() + pcap::file_header_size, prefix.end());
 
   // Peek the first record's time so that `at=` and `rebase=` are resolved before reading starts.
+  streaming_ = is_stream(fd_);
   const size_t had = carry_.size();
   if (had < record_header_size) {
     carry_.resize(record_header_size);
-    const size_t got = read_full(fd_, carry_.data() + had, record_header_size - had, record_header_size - had, options_.name);
-    carry_.resize(had + got);
-    eof_ = had + got < record_header_size;
+    const size_t want = record_header_size - had;
+    const auto read = read_input(fd_, carry_.data() + had, want, want, streaming_, options_.interrupt, options_.name);
+    carry_.resize(had + read.got);
+    eof_ = had + read.got < record_header_size;
+    interrupted_ = read.interrupted;
   }
   std::byte first[record_header_size];
   const size_t have = std::min(carry_.size(), sizeof first);
@@ -63,8 +50,6 @@ PcapReader::PcapReader(int fd, std::vector<std::byte> prefix, SourceOptions opti
   if (have == record_header_size)
     info_.first_ts_ns = int64_t{pcap::load32(first, header_.swapped)} * pcap::ns_per_s +
                         pcap::frac_to_ns(pcap::load32(first + 4, header_.swapped), header_.precision);
-  struct stat st {};
-  streaming_ = ::fstat(fd_, &st) != 0 || !S_ISREG(st.st_mode);
   ::posix_fadvise(fd_, 0, 0, POSIX_FADV_SEQUENTIAL);
 }
 
@@ -77,31 +62,39 @@ void PcapReader::stop_damaged(std::string message) {
   options_.report->damaged(fmt::format("{}: {}", options_.name, message));
 }
 
-void PcapReader::truncated(const std::byte* rest, size_t size) {
+void PcapReader::truncated(size_t size) {
   const uint64_t record = records_seen();
-  if (size < record_header_size)
-    stop_damaged(fmt::format("truncated: record {} at byte offset {} has only {} of its 16 header bytes; "
+  const size_t header_size = header_.record_header_size;
+  if (size < header_size)
+    stop_damaged(fmt::format("truncated: record {} at byte offset {} has only {} of its {} header bytes; "
                              "the {} whole record(s) before it are kept",
-                             record, file_offset_, size, record));
+                             record, file_offset_, size, header_size, record));
   else
     stop_damaged(fmt::format("truncated: record {} at byte offset {} promises {} captured bytes, only {} "
                              "remain; the {} whole record(s) before it are kept",
-                             record, file_offset_, pcap::load32(rest + 8, header_.swapped),
-                             size - record_header_size, record));
+                             record, file_offset_, incomplete_ - header_size, size - header_size, record));
 }
 
 size_t PcapReader::parse(Batch& batch, size_t avail) {
   const bool swapped = header_.swapped;
   const auto precision = header_.precision;
+  const auto lengths = header_.lengths;
+  const size_t header_size = header_.record_header_size;
+  // A longer header keeps its extra bytes in front of the data: the record starts that much later.
+  const size_t skip = header_size - record_header_size;
   const uint32_t frac_limit = precision == pcap::Precision::ns ? 1'000'000'000u : 1'000'000u;
   // Headers can go out as they are when nothing about them changes on the way.
-  bool time_kept = !swapped && precision == output_precision_ && offset_ == 0;
+  bool time_kept = !swapped && precision == output_precision_ && offset_ == 0 && lengths == pcap::Lengths::in_order &&
+                   skip == 0;
   size_t parsed = 0;
   size_t pos = 0;
   incomplete_ = 0;
-  while (avail - pos >= record_header_size) {
+  while (avail - pos >= header_size) {
     const std::byte* h = batch.data() + pos;
-    const uint32_t caplen = pcap::load32(h + 8, swapped);
+    uint32_t caplen = pcap::load32(h + 8, swapped);
+    uint32_t len = pcap::load32(h + 12, swapped);
+    if (lengths != pcap::Lengths::in_order) [[unlikely]]
+      if (lengths == pcap::Lengths::exchanged || caplen > len) std::swap(caplen, len);
     if (caplen > max_caplen_) [[unlikely]] {
       stop_damaged(fmt::format(
           "record {} at byte offset {}: corrupt record header (caplen {} exceeds the limit {}, snaplen {}); "
@@ -109,7 +102,7 @@ size_t PcapReader::parse(Batch& batch, size_t avail) {
           records_seen(), file_offset_ + pos, caplen, max_caplen_, header_.snaplen, records_seen()));
       break;
     }
-    const size_t size = record_header_size + caplen;
+    const size_t size = header_size + caplen;
     if (avail - pos < size) {
       incomplete_ = size;
       break;
@@ -117,9 +110,13 @@ size_t PcapReader::parse(Batch& batch, size_t avail) {
     const uint32_t frac = pcap::load32(h + 4, swapped);
     time_kept &= frac < frac_limit;
     const int64_t ts = int64_t{pcap::load32(h, swapped)} * pcap::ns_per_s + pcap::frac_to_ns(frac, precision);
-    admit(batch, static_cast<uint32_t>(pos), ts, caplen, pcap::load32(h + 12, swapped), time_kept);
+    admit(batch, static_cast<uint32_t>(pos + skip), ts, caplen, len, time_kept);
     ++parsed;
     pos += size;
+    if (window_closed()) [[unlikely]] {
+      done_ = true;
+      break;
+    }
   }
   batch.used = pos;
   batch.raw_is_output = time_kept && parsed == batch.records.size();
@@ -144,9 +141,11 @@ void PcapReader::read_batch(Batch& batch) {
     if (!eof_ && filled < batch.capacity()) {
       // A pipe hands over what has arrived: its records flow on without waiting for a full arena.
       const size_t want = batch.capacity() - filled;
-      const size_t got = read_full(fd_, batch.data() + filled, want, streaming_ ? 1 : want, options_.name);
-      eof_ = got == 0 || (!streaming_ && got < want);
-      filled += got;
+      const auto read = read_input(fd_, batch.data() + filled, want, streaming_ ? 1 : want, streaming_,
+                                   options_.interrupt, options_.name);
+      interrupted_ = read.interrupted;
+      eof_ = read.got == 0 || (!streaming_ && read.got < want);
+      filled += read.got;
     }
     const size_t consumed = parse(batch, filled);
     if (consumed == 0 && !done_ && !eof_) {
@@ -159,7 +158,8 @@ void PcapReader::read_batch(Batch& batch) {
     carry_.assign(batch.data() + consumed, batch.data() + filled);
     file_offset_ += consumed;
     if (eof_ && !done_) {
-      if (!carry_.empty()) truncated(carry_.data(), carry_.size());
+      // Stopped while a stream was still to deliver: what did not come is not damage.
+      if (!carry_.empty() && !interrupted_) truncated(carry_.size());
       done_ = true;
     }
     return;
@@ -168,18 +168,15 @@ void PcapReader::read_batch(Batch& batch) {
 
 std::unique_ptr<TimelineSource> open_capture(const std::string& path, SourceOptions options) {
   if (options.name.empty()) options.name = path == "-" ? "<stdin>" : path;
-  int fd = 0;
-  if (path != "-") {
-    fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-    if (fd < 0) fail(path, std::strerror(errno));
-    struct stat st {};
-    if (::fstat(fd, &st) == 0 && S_ISDIR(st.st_mode)) {
-      ::close(fd);
-      fail(path, "is a directory, not a capture file");
-    }
-  }
+  const int fd = open_input(path);
   std::vector<std::byte> prefix(pcap::file_header_size);
-  const size_t got = read_full(fd, prefix.data(), prefix.size(), prefix.size(), options.name);
+  const auto read = read_input(fd, prefix.data(), prefix.size(), prefix.size(), is_stream(fd), options.interrupt,
+                               options.name);
+  const size_t got = read.got;
+  if (read.interrupted) {
+    if (fd > 0) ::close(fd);
+    fail(options.name, "stopped before its file header came");
+  }
   uint32_t magic = 0;
   if (got >= 4) std::memcpy(&magic, prefix.data(), 4);
   if (got >= 4 && magic == pcap::magic_pcapng) {

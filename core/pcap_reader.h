@@ -26,8 +26,8 @@ class PcapReader final : public TimelineSource {
   // Appends the whole records found in the `avail` bytes at batch.base; returns the bytes they
   // take. Sets `incomplete_` to the size of the record cut off at the end, if any.
   size_t parse(Batch& batch, size_t avail);
-  // The input ended `rest` bytes into a record.
-  void truncated(const std::byte* rest, size_t size);
+  // The input ended `size` bytes into a record (parse() left its full size in `incomplete_`).
+  void truncated(size_t size);
   void stop_damaged(std::string message);
   uint64_t records_seen() const { return stats_.packets + stats_.filtered + stats_.dropped; }
 
@@ -39,6 +39,7 @@ class PcapReader final : public TimelineSource {
   size_t incomplete_ = 0;
   bool streaming_ = false;  // a pipe or socket rather than a regular file
   bool eof_ = false;
+  bool interrupted_ = false;  // the run stopped while waiting for a stream
   bool done_ = false;
 };
 

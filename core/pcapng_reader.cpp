@@ -10,6 +10,8 @@
 #include <fmt/format.h>
 #include <stdexcept>
 
+#include "core/input_fd.h"
+
 namespace vei {
 
 namespace {
@@ -19,6 +21,8 @@ namespace {
 struct PrefixedFd {
   int fd;
   std::vector<std::byte> prefix;
+  const Interrupt* interrupt;
+  bool stream;
   size_t pos = 0;
 };
 
@@ -30,10 +34,14 @@ ssize_t prefixed_read(void* cookie, char* buf, size_t size) {
     c->pos += n;
     return static_cast<ssize_t>(n);
   }
-  ssize_t r;
-  do r = ::read(c->fd, buf, size);
-  while (r < 0 && errno == EINTR);
-  return r;
+  // libpcap is C: an error goes back as errno. An interrupt reads as the end of the input.
+  try {
+    return static_cast<ssize_t>(read_input(c->fd, reinterpret_cast<std::byte*>(buf), size, 1, c->stream,
+                                           c->interrupt, {}).got);
+  } catch (const std::exception&) {
+    if (errno == 0) errno = EIO;
+    return -1;
+  }
 }
 
 int prefixed_close(void* cookie) {
@@ -83,6 +91,10 @@ class PcapngReader final : public TimelineSource {
         pcap::write_record_header(at, batch.records.back().ts_ns, output_precision_, header_->caplen, header_->len);
         batch.used += size;
       }
+      if (window_closed()) {
+        pending_ = false;
+        break;
+      }
       advance();
     }
     // Headers are written here in the output format, and a dropped record leaves no gap.
@@ -108,7 +120,8 @@ class PcapngReader final : public TimelineSource {
   void advance() {
     const int r = pcap_next_ex(handle_, &header_, &data_);
     pending_ = r == 1;
-    if (r == PCAP_ERROR)
+    // Stopped while a stream was still to deliver: what did not come is not damage.
+    if (r == PCAP_ERROR && !(options_.interrupt && options_.interrupt->raised()))
       options_.report->damaged(fmt::format("{}: {} (after {} records); the records before it are kept",
                                            options_.name, pcap_geterr(handle_),
                                            stats_.packets + stats_.filtered + stats_.dropped));
@@ -123,7 +136,7 @@ class PcapngReader final : public TimelineSource {
 }  // namespace
 
 std::unique_ptr<TimelineSource> open_pcapng(int fd, std::vector<std::byte> prefix, SourceOptions options) {
-  auto* cookie = new PrefixedFd{fd, std::move(prefix)};
+  auto* cookie = new PrefixedFd{fd, std::move(prefix), options.interrupt, is_stream(fd)};
   FILE* file = fopencookie(cookie, "r", {prefixed_read, nullptr, nullptr, prefixed_close});
   if (!file) {
     prefixed_close(cookie);

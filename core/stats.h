@@ -17,6 +17,7 @@ struct SourceSummary {
   uint64_t disordered = 0;
   uint64_t dropped = 0;
   int64_t offset_ns = 0;  // added to its timestamps
+  uint64_t skipped = 0;   // outside pcap's from/until
 };
 
 struct LiveSummary {

@@ -20,12 +20,15 @@
 
 namespace vei {
 
+class Interrupt;
+
 struct SourceOptions {
   std::string name;  // how messages name the source: its file name
   uint16_t rank = 0;
   std::string filter;          // BPF, empty for none
   bool clamp_disorder = true;  // false: keep timestamps that go back as they are
   Report* report = nullptr;
+  const Interrupt* interrupt = nullptr;  // ends waits on a stream input when raised
 };
 
 struct SourceInfo {
@@ -36,6 +39,14 @@ struct SourceInfo {
   std::optional<int64_t> first_ts_ns;  // of the first record, before mapping; none when empty
 };
 
+// Which records a source delivers, compared with each record's time in the file: those in
+// [from, until), and no more than `count` of them (after the filter, as tcpdump -c counts).
+struct Window {
+  int64_t from_ns = INT64_MIN;
+  int64_t until_ns = INT64_MAX;
+  uint64_t count = UINT64_MAX;
+};
+
 struct SourceStats {
   uint64_t packets = 0;  // delivered
   uint64_t bytes = 0;    // captured bytes delivered
@@ -43,6 +54,7 @@ struct SourceStats {
   uint64_t disordered = 0;  // records older than one before them
   uint64_t first_disordered = 0;
   uint64_t dropped = 0;  // unrepresentable timestamps
+  uint64_t skipped = 0;  // outside the window (from/until)
 };
 
 class TimelineSource {
@@ -66,6 +78,8 @@ class TimelineSource {
   int64_t last_ts() const { return last_ts_; }
   // Compiles `options().filter` for the link type found on opening; throws on a bad expression.
   void compile_filter();
+  // Set once, after opening and before the first fill.
+  void set_window(const Window& window) { window_ = window; }
 
   // Clears `batch` and fills it with the next records; sets batch.last when nothing follows.
   virtual void fill(Batch& batch) = 0;
@@ -84,6 +98,8 @@ class TimelineSource {
   bool admit(Batch& batch, uint32_t offset, int64_t file_ts_ns, uint32_t caplen, uint32_t len, bool& time_kept);
   // Reports what a finished source saw (disorder) once.
   void finish();
+  // Past the window's `until` or its `count`: a reader stops, leaving the rest of its input unread.
+  bool window_closed() const { return window_closed_; }
 
   SourceOptions options_;
   SourceInfo info_;
@@ -97,6 +113,8 @@ class TimelineSource {
   void drop(uint64_t seq, std::string_view why);
 
   std::unique_ptr<BpfFilter> filter_;
+  Window window_;
+  bool window_closed_ = false;
   uint64_t next_seq_ = 0;
   int64_t last_ts_ = INT64_MIN;
   int64_t first_disorder_lag_ = 0;

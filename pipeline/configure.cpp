@@ -21,6 +21,7 @@ const SourceStage& source_stage(const Node& n) { return static_cast<const Source
 void Engine::Impl::configure() {
   std::vector<Diagnostic> errors;
   check_paths(errors);
+  check_loop_inputs(errors);
   if (!errors.empty()) throw DescriptionError(pipeline->where, pipeline->text, std::move(errors));
   open_sources(errors);
   if (!errors.empty()) throw DescriptionError(pipeline->where, pipeline->text, std::move(errors));
@@ -37,7 +38,7 @@ void Engine::Impl::configure() {
   if (!errors.empty()) throw DescriptionError(pipeline->where, pipeline->text, std::move(errors));
   if (plan.merger) merge = static_cast<const MergerStage&>(*pipeline->nodes[*plan.merger].stage).options(pipeline->nodes[*plan.merger]);
   if (plan.pacer) pace = static_cast<const PacerStage&>(*pipeline->nodes[*plan.pacer].stage).options(pipeline->nodes[*plan.pacer]);
-  if (pace.loop > 1) loop_sources();
+  if (pace.loop != 1) loop_sources();
   // After the transforms and the loop: the background may be read ahead to find where it starts,
   // through what drops its packets and into its next pass.
   map_timelines(errors);
@@ -57,6 +58,7 @@ void Engine::Impl::configure() {
 }
 
 std::unique_ptr<TimelineSource> Engine::Impl::open_source(const Node& node, SourceOptions options, const SourceContext& ctx) {
+  options.interrupt = &interrupt;
   if (node.stage->kind() != StageKind::event_source) return source_stage(node).open(node, std::move(options), ctx);
   auto alone = static_cast<const EventStage&>(*node.stage).open_alone(node, std::move(options));
   if (!alone)
@@ -132,6 +134,16 @@ void Engine::Impl::map_timelines(std::vector<Diagnostic>& errors) {
     sources[rank]->set_mapping(offset, precision);
     if (rank == 0 && anchored) background_start = find_background_start();
   }
+}
+
+void Engine::Impl::check_loop_inputs(std::vector<Diagnostic>& errors) {
+  if (!plan.pacer) return;
+  const Value& loop = param(pipeline->nodes[*plan.pacer], "loop");
+  if (loop.integer == 1) return;
+  for (int id : plan.sources)
+    for (const Value* file : paths(pipeline->nodes[id], ParamType::input))
+      if (auto why = why_not_rereadable(file->text); !why.empty())
+        errors.push_back({file->span, fmt::format("loop={} needs inputs that can be read again", loop.text), std::move(why)});
 }
 
 std::optional<int64_t> Engine::Impl::find_background_start() {
@@ -219,11 +231,6 @@ void Engine::Impl::describe_sources() {
 // the background's span plus one average gap (found by reading the background once beforehand).
 void Engine::Impl::loop_sources() {
   const Value& loop = param(pipeline->nodes[*plan.pacer], "loop");
-  for (int id : plan.sources)
-    for (const Value* file : paths(pipeline->nodes[id], ParamType::input))
-      if (file->text == "-")
-        throw DescriptionError(pipeline->where, pipeline->text,
-                               {{loop.span, "loop needs inputs that can be read again", "standard input (`-`) can be read only once"}});
   for (const auto& source : sources)
     if (source->waits_for_packets())
       throw DescriptionError(pipeline->where, pipeline->text,

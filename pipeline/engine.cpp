@@ -85,7 +85,8 @@ Stats Engine::stats() const {
   Stats s;
   for (const auto& src : d.sources) {
     const auto& st = src->stats();
-    s.sources.push_back({src->options().name, st.packets, st.bytes, st.filtered, st.disordered, st.dropped, src->offset()});
+    s.sources.push_back(
+        {src->options().name, st.packets, st.bytes, st.filtered, st.disordered, st.dropped, src->offset(), st.skipped});
   }
   s.packets = d.written_packets;
   s.accepted_events = d.accepted_events;

@@ -27,6 +27,7 @@
 #include <vector>
 
 #include "core/batch.h"
+#include "core/input_fd.h"
 #include "core/merger.h"
 #include "core/pacer.h"
 #include "core/report.h"
@@ -80,6 +81,8 @@ struct Engine::Impl final : EventInjector {
   std::unique_ptr<Batch> background_head;  // delivered before the background's next fill()
   std::optional<int64_t> background_start;
   void check_paths(std::vector<Diagnostic>& errors);
+  // pace(loop=N) reads every timeline input again: refuses one that is a stream, before opening it.
+  void check_loop_inputs(std::vector<Diagnostic>& errors);
   void make_transforms(std::vector<Diagnostic>& errors);
   void describe_sources();
   void loop_sources();
@@ -161,6 +164,7 @@ struct Engine::Impl final : EventInjector {
 
   // ---- lifecycle (engine.cpp) ----
   std::atomic<bool> stopping{false};
+  Interrupt interrupt;  // wakes sources waiting on a stream input when the run stops
   std::atomic<bool> halted{false};  // stop(): what is merged is written without waiting for its time
   std::atomic<bool> running{false};
   mutable std::mutex error_mutex;
@@ -172,6 +176,7 @@ struct Engine::Impl final : EventInjector {
     stopping = true;
     for (auto& source : sources) source->stop();
     halted = true;
+    interrupt.raise();
     output.wake();
   }
 };

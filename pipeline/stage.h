@@ -167,7 +167,7 @@ class MergerStage : public Stage {
 
 struct PaceOptions {
   PaceMode mode{PaceMode::multiplier, 0};  // a value of 0: top speed, nothing waits
-  uint64_t loop = 1;                        // passes over the timeline sources
+  uint64_t loop = 1;                        // passes over the timeline sources; 0: until stopped
 };
 
 class PacerStage : public Stage {

@@ -14,10 +14,11 @@ PaceStage::PaceStage()
                       {"mbps", ParamType::bitrate, "",
                        "a constant bit rate (wire bytes) instead of the capture's timing, e.g. `100mbps`"},
                       {"loop", ParamType::integer, "1",
-                       "play the timeline sources this many times; the timeline continues (each pass starts one "
-                       "average packet gap after the previous pass's last packet of the first source; a source that "
-                       "lasts longer overlaps its next pass, whose records before the previous pass's last are clamped "
-                       "to its time, as disorder=clamp does)"},
+                       "play the timeline sources this many times, `0` until stopped (tcpreplay's --loop=0: with "
+                       "`topspeed` into a file, the file grows until SIGINT/SIGTERM or a full disk ends the run, the "
+                       "file whole); the timeline continues (each pass starts one average packet gap after the previous "
+                       "pass's last packet of the first source; a source that lasts longer overlaps its next pass, whose "
+                       "records before the previous pass's last are clamped to its time, as disorder=clamp does)"},
                   }}) {}
 
 // One way of timing at a time: a rate replaces the capture's timing, so it excludes a speed.
@@ -28,7 +29,8 @@ void PaceStage::check(const Node& node) const {
   if (pps.given && mbps.given) throw ParamError(mbps, "give either `pps` or `mbps`, not both");
   if ((pps.given || mbps.given) && speed.given)
     throw ParamError(speed, "a speed cannot be combined with `pps` or `mbps`", "a rate replaces the capture's own timing");
-  if (const Value& loop = param(node, "loop"); loop.integer < 1) throw ParamError(loop, "loop must be at least 1");
+  if (const Value& loop = param(node, "loop"); loop.integer < 0)
+    throw ParamError(loop, "loop must be 0 (until stopped) or a number of passes");
 }
 
 PaceOptions PaceStage::options(const Node& node) const {

@@ -9,6 +9,7 @@ namespace vei {
 class PcapStage final : public SourceStage {
  public:
   PcapStage();
+  void check(const Node& node) const override;
   std::unique_ptr<TimelineSource> open(const Node& node, SourceOptions options,
                                        const SourceContext& context) const override;
 };

@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <filesystem>
+#include <fstream>
 
 #include "pipeline/engine.h"
 #include "testutil.h"
@@ -184,5 +185,126 @@ TEST_CASE("damaged classic captures are reported with record number and byte off
     CHECK(std::any_of(warnings.begin(), warnings.end(),
                       [&](const std::string& w) { return w.find(c.says) != std::string::npos; }));
     CHECK(test::read_raw(out).records.size() == c.kept);
+  }
+}
+
+namespace {
+
+// How an old or unusual writer laid a classic pcap out: its magic and version, its byte order,
+// whether records put len before caplen (the order before 2.3), and Kuznetsov's 8 extra header bytes.
+struct OldLayout {
+  const char* name;
+  uint32_t magic;
+  uint16_t major, minor;
+  bool big_endian;
+  bool len_first;
+  size_t header_size;
+};
+
+void write_old(const fs::path& path, const test::RawFile& f, const OldLayout& layout) {
+  std::string bytes;
+  const auto put = [&](auto v) {
+    if (layout.big_endian) {
+      if constexpr (sizeof v == 2) v = __builtin_bswap16(v);
+      else v = __builtin_bswap32(v);
+    }
+    bytes.append(reinterpret_cast<const char*>(&v), sizeof v);
+  };
+  put(layout.magic);
+  put(layout.major);
+  put(layout.minor);
+  put(uint32_t{0});
+  put(uint32_t{0});
+  put(f.snaplen);
+  put(f.linktype);
+  for (const auto& r : f.records) {
+    put(r.sec);
+    put(r.frac);
+    put(layout.len_first ? r.len : r.caplen);
+    put(layout.len_first ? r.caplen : r.len);
+    bytes.append(layout.header_size - 16, '\x5a');
+    bytes.append(r.bytes.begin(), r.bytes.end());
+  }
+  std::ofstream(path, std::ios::binary) << bytes;
+}
+
+}  // namespace
+
+TEST_CASE("every classic pcap version libpcap reads, with its corrections of the length fields") {
+  // Records cut to 60 bytes, so that caplen < len tells the two length fields apart.
+  auto original = test::read_raw(fs::path(VEIPIPE_CORPUS_DIR) / "tcpreplay-test.pcap");
+  for (auto& r : original.records) {
+    r.caplen = std::min<uint32_t>(r.caplen, 60);
+    r.bytes.resize(r.caplen);
+  }
+  const OldLayout layouts[] = {
+      {"2.0 (len before caplen)", 0xa1b2c3d4, 2, 0, false, true, 16},
+      {"2.2 (len before caplen)", 0xa1b2c3d4, 2, 2, false, true, 16},
+      {"2.2 big-endian", 0xa1b2c3d4, 2, 2, true, true, 16},
+      {"2.3 written in the old order", 0xa1b2c3d4, 2, 3, false, true, 16},
+      {"2.3 written in the new order", 0xa1b2c3d4, 2, 3, true, false, 16},
+      {"543.0 (DG/UX)", 0xa1b2c3d4, 543, 0, false, true, 16},
+      {"Kuznetsov's 24-byte headers", 0xa1b2cd34, 2, 4, false, false, 24},
+      {"Kuznetsov's, big-endian", 0xa1b2cd34, 2, 4, true, false, 24},
+  };
+  test::TempDir tmp;
+  for (const auto& layout : layouts) {
+    CAPTURE(layout.name);
+    const auto in = tmp / "old.pcap";
+    const auto out = tmp / "out.pcap";
+    write_old(in, original, layout);
+    const auto lib = read_with_libpcap(in);
+    REQUIRE(lib.error.empty());
+    REQUIRE(lib.records.size() == original.records.size());
+    REQUIRE(test::run_pipeline(fmt::format("pcap({}) -> file({})", in.string(), out.string())) == exit_ok);
+    const auto ours = test::read_raw(out);
+    REQUIRE(ours.records.size() == lib.records.size());
+    for (size_t i = 0; i < ours.records.size(); ++i) {
+      CAPTURE(i);
+      const auto& got = ours.records[i];
+      const auto& want = lib.records[i];
+      CHECK(got.ts_ns(false) == want.ts_ns(true));
+      CHECK(got.caplen == want.caplen);
+      CHECK(got.len == want.len);
+      CHECK(got.bytes == want.bytes);
+      CHECK(got.bytes == original.records[i].bytes);
+      CHECK(got.len == original.records[i].len);
+    }
+  }
+}
+
+TEST_CASE("pcap(from=, until=, count=): the records of the window, the rest counted as skipped, pcapng too") {
+  test::TempDir tmp;
+  for (const char* name : {"tcpreplay-test.pcap", "scapy-ikev2_nat_t.pcapng"}) {
+    CAPTURE(name);
+    const auto file = fs::path(VEIPIPE_CORPUS_DIR) / name;
+    const auto lib = read_with_libpcap(file);
+    REQUIRE(lib.records.size() > 20);
+    const int64_t first = lib.records[0].ts_ns(true);
+    // A window from the 4th record's time to the 16th's, then count=5 within it.
+    const int64_t from = lib.records[3].ts_ns(true) - first, until = lib.records[15].ts_ns(true) - first;
+    std::vector<test::RawRecord> window;
+    uint64_t before = 0;
+    for (const auto& r : lib.records) {
+      const int64_t t = r.ts_ns(true) - first;
+      before += t < from;
+      if (t >= from && t < until && window.size() < 5) window.push_back(r);
+    }
+    REQUIRE(window.size() == 5);
+    const auto out = tmp / "out.pcap";
+    auto engine = Engine::from_description(
+        "<test>", fmt::format("pcap({}, from=+{}ns, until=+{}ns, count=5) -> file({}, precision=ns)", file.string(), from,
+                              until, out.string()),
+        true);
+    engine.start();
+    CHECK(engine.wait() == exit_ok);
+    CHECK(engine.stats().sources[0].packets == 5);
+    CHECK(engine.stats().sources[0].skipped == before);
+    const auto ours = test::read_raw(out);
+    REQUIRE(ours.records.size() == window.size());
+    for (size_t i = 0; i < window.size(); ++i) {
+      CHECK(ours.records[i].ts_ns(true) == window[i].ts_ns(true));
+      CHECK(ours.records[i].bytes == window[i].bytes);
+    }
   }
 }

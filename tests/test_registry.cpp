@@ -185,6 +185,8 @@ struct StringBad {
 };
 const std::map<std::string, StringBad, std::less<>> string_bad{
     {"pcap.filter", {"\"tcp port\"", true}},
+    {"pcap.from", {"yesterday"}},
+    {"pcap.until", {"2009-13-01T00:00:00Z"}},
     {"live.filter", {"\"tcp port\"", true}},
     {"filter.expression", {"\"tcp port\"", true}},
     {"icmp.src", {"10.0.0.x"}},
@@ -250,7 +252,6 @@ constexpr RangeCase range_cases[] = {
     {"snaplen", "length", "snaplen(@5GiB)"},
     {"live", "snaplen", "live(lo, snaplen=@0)"},
     {"live", "snaplen", "live(lo, snaplen=@5GiB)"},
-    {"pace", "loop", "pace(loop=@0)"},
     {"pace", "loop", "pace(loop=@-1)"},
     {"pace", "mbps", "pace(pps=1kpps, mbps=@1mbps)"},
     {"pace", "speed", "pace(@4x, pps=1kpps)"},

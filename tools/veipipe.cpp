@@ -5,6 +5,7 @@
 
 #include <atomic>
 #include <csignal>
+#include <cstring>
 #include <fstream>
 #include <memory>
 #include <mutex>
@@ -56,6 +57,7 @@ void print_stats(const vei::Stats& s) {
     const auto& src = s.sources[i];
     fmt::print(stderr, "  source {} {}: {} packets, {} bytes, time offset {:+.9f} s", i, src.name, src.packets,
                src.bytes, static_cast<double>(src.offset_ns) / 1e9);
+    if (src.skipped) fmt::print(stderr, ", {} skipped (outside from/until)", src.skipped);
     if (src.filtered) fmt::print(stderr, ", {} filtered out", src.filtered);
     if (src.disordered) fmt::print(stderr, ", {} out of order", src.disordered);
     if (src.dropped) fmt::print(stderr, ", {} dropped", src.dropped);
@@ -82,10 +84,10 @@ void write_stats_json(const std::string& path, const vei::Stats& s, int status) 
   std::string sources;
   for (const auto& src : s.sources)
     sources += fmt::format(
-        "{}{{\"name\":\"{}\",\"packets\":{},\"bytes\":{},\"filtered\":{},\"disordered\":{},\"dropped\":{},"
-        "\"offset_ns\":{}}}",
-        sources.empty() ? "" : ",", json_escape(src.name), src.packets, src.bytes, src.filtered, src.disordered,
-        src.dropped, src.offset_ns);
+        "{}{{\"name\":\"{}\",\"packets\":{},\"bytes\":{},\"skipped\":{},\"filtered\":{},\"disordered\":{},"
+        "\"dropped\":{},\"offset_ns\":{}}}",
+        sources.empty() ? "" : ",", json_escape(src.name), src.packets, src.bytes, src.skipped, src.filtered,
+        src.disordered, src.dropped, src.offset_ns);
   std::string live;
   for (const auto& l : s.live)
     live += fmt::format("{}{{\"name\":\"{}\",\"packets\":{},\"bytes\":{},\"kernel_dropped\":{},\"if_dropped\":{}}}",
@@ -131,7 +133,11 @@ class SignalGuard {
   // Stops the engine on the first signal (at once, if one came already) until the result is destroyed.
   [[nodiscard]] auto watch(vei::Engine& engine) {
     set_engine(&engine);
-    auto unwatch = [this](SignalGuard*) { set_engine(nullptr); };
+    auto unwatch = [this](SignalGuard*) {
+      std::lock_guard lock(mutex_);
+      engine_ = nullptr;
+      ran_ = true;
+    };
     return std::unique_ptr<SignalGuard, decltype(unwatch)>(this, unwatch);
   }
   int received() const { return received_; }
@@ -149,6 +155,12 @@ class SignalGuard {
       std::lock_guard lock(mutex_);
       received_ = sig;
       if (engine_) engine_->stop();
+      // Before a run starts nothing is written yet, and an open or a read may wait for a writer
+      // that never comes (a FIFO, a stalled pipe): leave at once.
+      else if (!ran_) {
+        fmt::print(stderr, "veipipe: {} before the run started; nothing written\n", strsignal(sig));
+        _exit(128 + sig);
+      }
     }
     sigwait(&set_, &sig);
     std::lock_guard lock(mutex_);
@@ -160,6 +172,7 @@ class SignalGuard {
   sigset_t set_{};
   std::mutex mutex_;
   vei::Engine* engine_ = nullptr;  // under mutex_
+  bool ran_ = false;               // under mutex_: the run is over, its statistics are being written
   std::atomic<int> received_{0};
 };
 

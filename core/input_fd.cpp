@@ -1,0 +1,104 @@
+#include "core/input_fd.h"
+
+#include <fcntl.h>
+#include <poll.h>
+#include <sys/eventfd.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdint>
+#include <cstring>
+#include <fmt/format.h>
+#include <stdexcept>
+#include <system_error>
+
+namespace vei {
+
+namespace {
+
+[[noreturn]] void fail(const std::string& name, std::string_view what) {
+  throw std::runtime_error(fmt::format("{}: {}", name, what));
+}
+
+}  // namespace
+
+Interrupt::Interrupt() : fd_(::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK)) {
+  if (fd_ < 0) throw std::system_error(errno, std::generic_category(), "eventfd");
+}
+
+Interrupt::~Interrupt() { ::close(fd_); }
+
+void Interrupt::raise() {
+  const uint64_t one = 1;
+  // The counter only grows and nothing reads it, so the fd stays readable for good.
+  [[maybe_unused]] const auto r = ::write(fd_, &one, sizeof one);
+}
+
+bool Interrupt::raised() const {
+  pollfd p{fd_, POLLIN, 0};
+  return ::poll(&p, 1, 0) == 1;
+}
+
+int open_input(const std::string& path) {
+  if (path == "-") return STDIN_FILENO;
+  struct stat st {};
+  // A FIFO's open() waits for a writer and ignores signals meanwhile: open it without waiting, then
+  // make reads blocking again (poll() still waits for the writer: no POLLHUP before one came).
+  const bool fifo = ::stat(path.c_str(), &st) == 0 && S_ISFIFO(st.st_mode);
+  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | (fifo ? O_NONBLOCK : 0));
+  if (fd < 0) fail(path, std::strerror(errno));
+  if (fifo) ::fcntl(fd, F_SETFL, ::fcntl(fd, F_GETFL) & ~O_NONBLOCK);
+  if (::fstat(fd, &st) == 0 && S_ISDIR(st.st_mode)) {
+    ::close(fd);
+    fail(path, "is a directory, not a capture file");
+  }
+  return fd;
+}
+
+std::string why_not_rereadable(const std::string& path) {
+  // `-` is the descriptor this process was given, never reopened: one pass, whatever lies behind it.
+  if (path == "-") return "standard input (`-`) can be read only once";
+  struct stat st {};
+  // stat() follows /dev/stdin and /proc/self/fd/N to what they stand for, a pipe included.
+  // A missing file or a directory is reported when it is opened.
+  if (::stat(path.c_str(), &st) != 0 || S_ISREG(st.st_mode) || S_ISDIR(st.st_mode)) return {};
+  const char* what = S_ISFIFO(st.st_mode)   ? "a pipe or FIFO"
+                     : S_ISSOCK(st.st_mode) ? "a socket"
+                     : S_ISCHR(st.st_mode)  ? "a character device"
+                                            : "not a regular file";
+  return fmt::format("{} is {}: what it delivers can be read only once", path, what);
+}
+
+bool is_stream(int fd) {
+  struct stat st {};
+  return ::fstat(fd, &st) != 0 || !S_ISREG(st.st_mode);
+}
+
+ReadResult read_input(int fd, std::byte* p, size_t n, size_t min, bool stream, const Interrupt* interrupt,
+                      const std::string& name) {
+  ReadResult result;
+  while (result.got < min) {
+    if (stream && interrupt) {
+      pollfd fds[2] = {{fd, POLLIN, 0}, {interrupt->fd(), POLLIN, 0}};
+      if (::poll(fds, 2, -1) < 0) {
+        if (errno == EINTR) continue;
+        fail(name, std::strerror(errno));
+      }
+      if (fds[1].revents) {
+        result.interrupted = true;
+        break;
+      }
+    }
+    const ssize_t r = ::read(fd, p + result.got, n - result.got);
+    if (r == 0) break;
+    if (r < 0) {
+      if (errno == EINTR) continue;
+      fail(name, std::strerror(errno));
+    }
+    result.got += static_cast<size_t>(r);
+  }
+  return result;
+}
+
+}  // namespace vei

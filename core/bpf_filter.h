@@ -11,8 +11,11 @@ namespace vei {
 
 class BpfFilter {
  public:
+  // `linktype` is a LINKTYPE_ value as a capture file's header holds it, `swapped` says that the
+  // packets come from a file of the other byte order than this host's, with their bytes as they are
+  // in that file. The program is the one tcpdump compiles for that file (see the .cpp).
   // Throws std::runtime_error carrying libpcap's message when the expression does not compile.
-  BpfFilter(const std::string& expression, uint32_t linktype, uint32_t snaplen);
+  BpfFilter(const std::string& expression, uint32_t linktype, uint32_t snaplen, bool swapped = false);
   ~BpfFilter();
   BpfFilter(const BpfFilter&) = delete;
   BpfFilter& operator=(const BpfFilter&) = delete;

@@ -29,7 +29,7 @@ FilterStage::FilterStage()
 std::unique_ptr<Transform> FilterStage::make(const Node& node, const TransformContext& context) const {
   const Value& expression = param(node, "expression");
   try {
-    return std::make_unique<PacketFilter>(expression.text, context.linktype, context.snaplen);
+    return std::make_unique<PacketFilter>(expression.text, context);
   } catch (const std::runtime_error& e) {
     throw ParamError(expression, e.what(), "filters use tcpdump's syntax: pcap-filter(7)");
   }

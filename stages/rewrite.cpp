@@ -17,7 +17,6 @@ namespace vei {
 namespace {
 
 constexpr uint16_t ethertype_ipv4 = 0x0800, ethertype_arp = 0x0806;
-constexpr size_t max_vlan_tags = 2;
 constexpr size_t ipv4_header_size = 20;
 constexpr uint8_t proto_tcp = 6, proto_udp = 17;
 
@@ -65,19 +64,50 @@ struct NetworkLayer {
   uint16_t type;
 };
 
+// Ethernet: past VLAN tags and MPLS labels, as tcprewrite (common/get.c, parse_metadata and
+// parse_mpls): after the last label, the first nibble tells IPv4 (4), IPv6 (6) or Ethernet over
+// MPLS (0, behind a 4-byte control word); a Generic Associated Channel label (13) is not followed.
+// Every step moves on by at least 4 bytes of the capture, so the loop ends.
+std::optional<NetworkLayer> ethernet_payload(const std::byte* p, uint32_t caplen) {
+  constexpr uint16_t ipv6 = 0x86dd, mpls = 0x8847, mpls_multicast = 0x8848;
+  constexpr unsigned gach = 13;
+  NetworkLayer layer{14, 0};
+  if (caplen < layer.at) return std::nullopt;
+  layer.type = get16(p + 12);
+  for (;;) {
+    if (layer.type == 0x8100 || layer.type == 0x88a8 || layer.type == 0x9100) {
+      if (caplen < layer.at + 4) return std::nullopt;
+      layer.type = get16(p + layer.at + 2);
+      layer.at += 4;
+    } else if (layer.type == mpls || layer.type == mpls_multicast) {
+      for (bool bottom = false; !bottom; layer.at += 4) {
+        if (caplen < layer.at + 4) return std::nullopt;
+        const uint32_t label = get32(p + layer.at);
+        if (label >> 12 == gach) return std::nullopt;
+        bottom = label & 0x100;
+      }
+      if (caplen <= layer.at) return std::nullopt;
+      const auto nibble = std::to_integer<unsigned>(p[layer.at]) >> 4;
+      if (nibble == 4 || nibble == 6) return NetworkLayer{layer.at, nibble == 4 ? ethertype_ipv4 : ipv6};
+      if (nibble != 0 || caplen < layer.at + 4 + 14) return std::nullopt;
+      layer.at += 4 + 14;
+      layer.type = get16(p + layer.at - 2);
+    } else {
+      return layer;
+    }
+  }
+}
+
 std::optional<NetworkLayer> network_layer(const std::byte* p, uint32_t caplen, uint32_t linktype) {
   switch (linktype) {
     case 1:
-      for (size_t at = 12, tags = 0;; at += 2, ++tags) {
-        if (caplen < at + 2) return std::nullopt;
-        const uint16_t type = get16(p + at);
-        at += 2;
-        if (type != 0x8100 && type != 0x88a8) return NetworkLayer{at, type};
-        if (tags == max_vlan_tags) return std::nullopt;
-      }
+      return ethernet_payload(p, caplen);
     case 113:
       if (caplen < 16) return std::nullopt;
       return NetworkLayer{16, get16(p + 14)};
+    case 276:  // LINUX_SLL2: the protocol comes first
+      if (caplen < 20) return std::nullopt;
+      return NetworkLayer{20, get16(p)};
     case 0:
     case 108:
       // BSD loopback: AF_INET, 2 on every system, in the byte order of the host that wrote it (NULL)
@@ -125,7 +155,7 @@ bool rewrite_arp(std::byte* p, uint32_t caplen, size_t arp, const std::vector<Ad
 }
 
 bool ipv4_linktype(uint32_t linktype) {
-  return linktype == 0 || linktype == 108 || packets::supported_linktype(linktype);
+  return linktype == 0 || linktype == 108 || linktype == 276 || packets::supported_linktype(linktype);
 }
 
 }  // namespace
@@ -150,7 +180,7 @@ AddressRewriter::AddressRewriter(RewriteOptions options, uint32_t linktype)
                                             pcap::linktype_name(linktype), linktype));
   if ((!options_.src_ip.empty() || !options_.dst_ip.empty()) && !ipv4_linktype(linktype))
     throw std::invalid_argument(fmt::format("rewrite: cannot find IPv4 addresses in link type {} ({}); supported: "
-                                            "EN10MB (1), RAW (101), IPV4 (228), LINUX_SLL (113), NULL (0), LOOP (108)",
+                                            "EN10MB (1), RAW (101), IPV4 (228), LINUX_SLL (113), LINUX_SLL2 (276), NULL (0), LOOP (108)",
                                             pcap::linktype_name(linktype), linktype));
 }
 

@@ -38,8 +38,8 @@ struct RewriteOptions {
 class AddressRewriter final : public Transform {
  public:
   // Throws std::invalid_argument when the link type cannot carry what is asked: Ethernet addresses
-  // need EN10MB (1); IPv4 addresses are found in EN10MB, RAW (101), IPV4 (228), LINUX_SLL (113) and
-  // BSD loopback (NULL 0, LOOP 108), ARP's in EN10MB and LINUX_SLL.
+  // need EN10MB (1); IPv4 addresses are found in EN10MB, RAW (101), IPV4 (228), LINUX_SLL (113),
+  // LINUX_SLL2 (276) and BSD loopback (NULL 0, LOOP 108), ARP's in EN10MB and the Linux cooked ones.
   AddressRewriter(RewriteOptions options, uint32_t linktype);
 
   TransformStats apply(Batch& batch) const override;

@@ -299,7 +299,7 @@ TEST_CASE("rewrite: UDP checksums, 0 kept as none, a computed 0 sent as 0xffff")
   }
 }
 
-TEST_CASE("rewrite: VLAN-tagged frames, one or two tags") {
+TEST_CASE("rewrite: VLAN-tagged frames, any number of tags, as tcprewrite") {
   const Frame plain = tcp_frame(1);
   auto tagged = [&](const std::vector<uint16_t>& tpids) {
     Frame f(plain.begin(), plain.begin() + 12);
@@ -307,7 +307,7 @@ TEST_CASE("rewrite: VLAN-tagged frames, one or two tags") {
     f.insert(f.end(), plain.begin() + 12, plain.end());
     return f;
   };
-  for (const std::vector<uint16_t>& tpids : {std::vector<uint16_t>{0x8100}, {0x88a8, 0x8100}}) {
+  for (const std::vector<uint16_t>& tpids : {std::vector<uint16_t>{0x8100}, {0x88a8, 0x8100}, {0x88a8, 0x8100, 0x9100}}) {
     CAPTURE(tpids.size());
     const Frame after = rewritten(tagged(tpids), both_ways, 1);
     const uint8_t* ip4 = after.data() + 14 + 4 * tpids.size();
@@ -316,8 +316,45 @@ TEST_CASE("rewrite: VLAN-tagged frames, one or two tags") {
     CHECK(ip_checksum_ok(ip4));
     CHECK(l4_checksum_ok(ip4));
   }
-  const Frame three = tagged({0x88a8, 0x8100, 0x8100});
-  CHECK(rewritten(three, both_ways, 1) == three);
+  // Cut inside a tag: nothing to find.
+  const Frame cut = tagged({0x8100, 0x8100});
+  Records records({cut}, 17);
+  CHECK(records.rewrite(both_ways, 1).changed == 0);
+}
+
+TEST_CASE("rewrite: IPv4 behind MPLS labels, and Ethernet over MPLS, as tcprewrite") {
+  const Frame plain = tcp_frame(1);
+  const auto labelled = [&](std::vector<uint32_t> labels, const Frame& inner) {
+    Frame f(plain.begin(), plain.begin() + 12);
+    f.insert(f.end(), {0x88, 0x47});
+    for (uint32_t label : labels) {
+      f.resize(f.size() + 4);
+      put32(&f[f.size() - 4], label);
+    }
+    f.insert(f.end(), inner.begin(), inner.end());
+    return f;
+  };
+  const Frame ipv4(plain.begin() + 14, plain.end());
+  const Frame expected_ipv4 = [&] {
+    const Frame after = rewritten(plain, both_ways, 1);
+    return Frame(after.begin() + 14, after.end());
+  }();
+  REQUIRE(expected_ipv4 != ipv4);
+  // Labels 18 and 16, the last with the bottom-of-stack bit.
+  const std::vector<uint32_t> two{18u << 12 | 0xff, 16u << 12 | 0x100 | 0xff};
+  CHECK(rewritten(labelled(two, ipv4), both_ways, 1) == labelled(two, expected_ipv4));
+  // Ethernet over MPLS: a control word of zeros, then an Ethernet frame.
+  Frame over = {0, 0, 0, 0};
+  over.insert(over.end(), plain.begin(), plain.end());
+  Frame expected_over = {0, 0, 0, 0};
+  expected_over.insert(expected_over.end(), plain.begin(), plain.begin() + 14);
+  expected_over.insert(expected_over.end(), expected_ipv4.begin(), expected_ipv4.end());
+  CHECK(rewritten(labelled(two, over), both_ways, 1) == labelled(two, expected_over));
+  // A Generic Associated Channel label, and a stack cut before its bottom, are left alone.
+  const Frame gach = labelled({13u << 12 | 0x1ff}, ipv4);
+  CHECK(rewritten(gach, both_ways, 1) == gach);
+  const Frame no_bottom = labelled({18u << 12 | 0xff}, {});
+  CHECK(rewritten(no_bottom, both_ways, 1) == no_bottom);
 }
 
 TEST_CASE("rewrite: fragments") {
@@ -500,7 +537,8 @@ TEST_CASE("rewrite: ARP sender and target addresses take the maps of both direct
   for (const auto& [name, link, linktype] :
        {std::tuple{"Ethernet", ethernet_header({0x0806}), 1u}, std::tuple{"802.1Q", ethernet_header({0x8100, 7, 0x0806}), 1u},
         std::tuple{"QinQ", ethernet_header({0x88a8, 7, 0x8100, 8, 0x0806}), 1u},
-        std::tuple{"Linux cooked", Frame{0, 0, 0, 1, 0, 6, 1, 2, 3, 4, 5, 6, 0, 0, 0x08, 0x06}, 113u}}) {
+        std::tuple{"Linux cooked", Frame{0, 0, 0, 1, 0, 6, 1, 2, 3, 4, 5, 6, 0, 0, 0x08, 0x06}, 113u},
+        std::tuple{"Linux cooked v2", Frame{0x08, 0x06, 0, 0, 0, 0, 0, 2, 0, 1, 0, 6, 1, 2, 3, 4, 5, 6, 0, 0}, 276u}}) {
     CAPTURE(name);
     for (const uint16_t op : {uint16_t{1}, uint16_t{2}}) {
       CAPTURE(op);
@@ -526,6 +564,19 @@ TEST_CASE("rewrite: ARP sender and target addresses take the maps of both direct
     other[link.size() + 5] = 16;  // a protocol address of 16 bytes is not IPv4's
     CHECK(rewritten(other, pnat, linktype) == other);
   }
+}
+
+TEST_CASE("rewrite: IPv4 behind the Linux cooked v2 header (SLL2), whose protocol comes first") {
+  const Frame packet = udp_packet(ip(10, 1, 0, 5), ip(192, 0, 2, 80), Frame(16, 0x55));
+  const Frame expected = rewritten(packet, both_ways, 101);
+  Frame f = {0x08, 0x00, 0, 0, 0, 0, 0, 2, 0, 1, 0, 6, 1, 2, 3, 4, 5, 6, 0, 0};
+  Frame want = f;
+  f.insert(f.end(), packet.begin(), packet.end());
+  want.insert(want.end(), expected.begin(), expected.end());
+  CHECK(rewritten(f, both_ways, 276) == want);
+  f[0] = 0x86;  // IPv6's protocol, in front of what looks like IPv4
+  f[1] = 0xdd;
+  CHECK(rewritten(f, both_ways, 276) == f);
 }
 
 TEST_CASE("rewrite: BSD loopback (NULL, LOOP) carries IPv4 behind the address family, in either byte order") {

@@ -9,6 +9,10 @@
 
 namespace vei {
 
+// True when a filter for this link type reads a header field in the byte order of the host that
+// wrote the file (the address family of BSD loopback, NULL 0, and of ENC 109: gencode.c).
+constexpr bool reads_writer_order(uint32_t linktype) { return linktype == 0 || linktype == 109; }
+
 class BpfFilter {
  public:
   // `linktype` is a LINKTYPE_ value as a capture file's header holds it, `swapped` says that the

@@ -142,7 +142,9 @@ void Engine::Impl::make_transforms(std::vector<Diagnostic>& errors) {
   // Every source's link type, checked before. A source's own transforms see its packets as its file
   // holds them, in that file's byte order; those after the merge, the background's.
   const auto of = [&](const SourceInfo& info) { return TransformContext{info.linktype, snaplen, info.swapped}; };
-  const TransformContext after_merge = of(sources[0]->info()), events{after_merge.linktype, snaplen};
+  TransformContext after_merge = of(sources[0]->info());
+  const TransformContext events{after_merge.linktype, snaplen};
+  for (const auto& s : sources) after_merge.mixed_orders |= s->info().swapped != after_merge.swapped;
   transforms.resize(nodes.size());
   transform_counts = std::make_unique<TransformCounts[]>(nodes.size());
   std::vector<char> refused(nodes.size());  // reported once, though in every chain it is part of

@@ -140,7 +140,8 @@ void Engine::Impl::check_paths(std::vector<Diagnostic>& errors) {
 void Engine::Impl::make_transforms(std::vector<Diagnostic>& errors) {
   const auto& nodes = pipeline->nodes;
   // Every source's link type, checked before. A source's own transforms see its packets as its file
-  // holds them, in that file's byte order; those after the merge, the background's.
+  // holds them, in that file's byte order; those after the merge, the background's (and know when
+  // the sources' byte orders differ: see FilterStage).
   const auto of = [&](const SourceInfo& info) { return TransformContext{info.linktype, snaplen, info.swapped}; };
   TransformContext after_merge = of(sources[0]->info());
   const TransformContext events{after_merge.linktype, snaplen};

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Every capture of the corpus that libpcap reads, of every link type, through every link-type-aware
 # transform, beside the peer that does the same job: filter= and filter() against `tcpdump -r F -w`,
-# snaplen() against `editcap -s`, rewrite() against tcprewrite. Also two captures rewritten here in
+# snaplen() against `editcap -s`, rewrite() against tcprewrite (behind Ethernet; elsewhere, where
+# tcprewrite leaves IPv4 as it is, against tshark's reading). Also two captures rewritten here in
 # the other byte order (a big-endian BSD loopback one, whose address family is big-endian too, and
 # a raw-IP one), which no corpus file is.
 #
@@ -162,8 +163,8 @@ snaplen_section() {
 # in the first three bytes of the Ethernet address of a packet whose IPv4 address is multicast once
 # mapped, even over --enet-dmac (en10mb.c: dlt_en10mb_ipv4_multicast_mac_update, #563; the other
 # three bytes stay, so it is not the group's address either), and 33:33 and the last four bytes of
-# the address in the source of every IPv6 packet that is not multicast, even over --enet-smac
-# (dlt_en10mb_ipv6_multicast_mac_update tests the opposite); veipipe leaves Ethernet addresses to
+# the IPv6 address in the Ethernet source or destination of a packet whose address is unicast, even
+# over --enet-smac (dlt_en10mb_ipv6_multicast_mac_update tests the opposite); veipipe leaves them to
 # srcmac= and dstmac=, compared with --enet-smac/--enet-dmac on IPv4 traffic in transform_test.
 pnat="0.0.0.0/2:64.0.0.0/2 64.0.0.0/2:0.0.0.0/2 128.0.0.0/3:160.0.0.0/3 160.0.0.0/3:128.0.0.0/3" # ARP's too
 # What those maps do to an address, for tshark's view of the packets (first octet moved).

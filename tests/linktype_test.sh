@@ -184,7 +184,8 @@ rewrite_section() {
     raise_snaplen "$input" "$tmp/peer.pcap"
     if [[ $linktype != *EN10MB ]]; then
       # tcprewrite 4.4.3 leaves IPv4 addresses as they were beyond Ethernet (on the raw-IP, IPv4
-      # and Linux cooked captures here it changes none, or has no plugin); veipipe's are checked with
+      # and Linux cooked captures here it changes none, or has no plugin, nor in 802.11 data frames
+      # with or without radiotap, built to try it: veipipe refuses those); veipipe's are checked with
       # tshark: every address moved as the maps say (ICMP errors' inner headers stay, as with
       # tcprewrite), and no checksum made bad.
       run "pcap($input, disorder=keep) -> rewrite(ip=\"$pnat\") -> file($tmp/out.pcap)"

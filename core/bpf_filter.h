@@ -9,10 +9,17 @@
 
 namespace vei {
 
+// True when a filter for this link type reads a header field in the byte order of the host that
+// wrote the file (the address family of BSD loopback, NULL 0, and of ENC 109: gencode.c).
+constexpr bool reads_writer_order(uint32_t linktype) { return linktype == 0 || linktype == 109; }
+
 class BpfFilter {
  public:
+  // `linktype` is a LINKTYPE_ value as a capture file's header holds it, `swapped` says that the
+  // packets come from a file of the other byte order than this host's, with their bytes as they are
+  // in that file. The program is the one tcpdump compiles for that file (see the .cpp).
   // Throws std::runtime_error carrying libpcap's message when the expression does not compile.
-  BpfFilter(const std::string& expression, uint32_t linktype, uint32_t snaplen);
+  BpfFilter(const std::string& expression, uint32_t linktype, uint32_t snaplen, bool swapped = false);
   ~BpfFilter();
   BpfFilter(const BpfFilter&) = delete;
   BpfFilter& operator=(const BpfFilter&) = delete;

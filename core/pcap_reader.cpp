@@ -28,6 +28,7 @@ PcapReader::PcapReader(int fd, std::vector<std::byte> prefix, SourceOptions opti
   }
   info_.linktype = header_.linktype;
   info_.snaplen = header_.snaplen;
+  info_.swapped = header_.swapped;
   info_.precision = header_.precision;
   max_caplen_ = pcap::record_limit(header_.snaplen);
   file_offset_ = pcap::file_header_size;

@@ -67,6 +67,7 @@ class PcapngReader final : public TimelineSource {
   PcapngReader(pcap_t* handle, SourceOptions options) : TimelineSource(std::move(options)), handle_(handle) {
     info_.linktype = dlt_to_linktype(pcap_datalink(handle_));
     info_.snaplen = static_cast<uint32_t>(pcap_snapshot(handle_));
+    info_.swapped = pcap_is_swapped(handle_) == 1;
     info_.precision = pcap::Precision::ns;
     info_.pcapng = true;
     advance();

@@ -6,7 +6,7 @@ namespace vei {
 
 void TimelineSource::compile_filter() {
   if (!options_.filter.empty())
-    filter_ = std::make_unique<BpfFilter>(options_.filter, info_.linktype, info_.snaplen);
+    filter_ = std::make_unique<BpfFilter>(options_.filter, info_.linktype, info_.snaplen, info_.swapped);
 }
 
 bool TimelineSource::admit(Batch& batch, uint32_t offset, int64_t file_ts_ns, uint32_t caplen, uint32_t len,

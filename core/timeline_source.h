@@ -33,6 +33,7 @@ struct SourceOptions {
 
 struct SourceInfo {
   uint32_t linktype = 1;
+  bool swapped = false;  // packets as a file of the other byte order holds them (BpfFilter needs it)
   uint32_t snaplen = pcap::max_snaplen;
   pcap::Precision precision = pcap::Precision::us;
   bool pcapng = false;

@@ -108,7 +108,7 @@ inline std::vector<std::unique_ptr<Transform>> fuzz_chain(uint32_t linktype) {
   std::vector<std::unique_ptr<Transform>> chain;
   RewriteOptions rewrite;
   rewrite.src_ip = {parse_address_map("0.0.0.0/1:128.0.0.0/1"), parse_address_map("128.0.0.0/1:0.0.0.0/1")};
-  rewrite.dst_ip = rewrite.src_ip;
+  rewrite.dst_ip = rewrite.both_ip = rewrite.src_ip;  // both_ip: ARP's too
   if (linktype == 1) rewrite.src_mac = rewrite.dst_mac = packets::Mac{2, 0, 0, 0, 0, 1};
   try {
     chain.push_back(std::make_unique<AddressRewriter>(std::move(rewrite), linktype));

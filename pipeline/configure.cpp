@@ -187,24 +187,31 @@ void Engine::Impl::check_paths(std::vector<Diagnostic>& errors) {
 
 void Engine::Impl::make_transforms(std::vector<Diagnostic>& errors) {
   const auto& nodes = pipeline->nodes;
-  const TransformContext tc{sources[0]->info().linktype, snaplen};  // every source's link type, checked before
+  // Every source's link type, checked before. A source's own transforms see its packets as its file
+  // holds them, in that file's byte order; those after the merge, the background's (and know when
+  // the sources' byte orders differ: see FilterStage).
+  const auto of = [&](const SourceInfo& info) { return TransformContext{info.linktype, snaplen, info.swapped}; };
+  TransformContext after_merge = of(sources[0]->info());
+  const TransformContext events{after_merge.linktype, snaplen};
+  for (const auto& s : sources) after_merge.mixed_orders |= s->info().swapped != after_merge.swapped;
   transforms.resize(nodes.size());
   transform_counts = std::make_unique<TransformCounts[]>(nodes.size());
   std::vector<char> refused(nodes.size());  // reported once, though in every chain it is part of
-  const auto chain = [&](const std::vector<int>& own) {
+  const auto chain = [&](const std::vector<int>& own, const TransformContext& tc) {
     own_transforms.push_back(own.size());
     std::vector<int> ids = own;
     ids.insert(ids.end(), plan.output_transforms.begin(), plan.output_transforms.end());
-    for (int id : ids)
-      if (!transforms[id] && !refused[id])
+    for (size_t i = 0; i < ids.size(); ++i)
+      if (const int id = ids[i]; !transforms[id] && !refused[id])
         refused[id] = !at_values(nodes[id], errors, [&] {
-          transforms[id] = static_cast<const TransformStage&>(*nodes[id].stage).make(nodes[id], tc);
+          transforms[id] = static_cast<const TransformStage&>(*nodes[id].stage).make(nodes[id], i < own.size() ? tc : after_merge);
         });
     return ids;
   };
-  for (const auto& own : plan.source_transforms) chains.push_back(chain(own));
-  chains.push_back(chain({}));  // api_rank
-  for (const auto& own : plan.event_transforms) chains.push_back(chain(own));
+  for (size_t rank = 0; rank < plan.source_transforms.size(); ++rank)
+    chains.push_back(chain(plan.source_transforms[rank], of(sources[rank]->info())));
+  chains.push_back(chain({}, events));  // api_rank
+  for (const auto& own : plan.event_transforms) chains.push_back(chain(own, events));
 }
 
 // Names and origins by rank, for labels and statistics.

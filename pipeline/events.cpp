@@ -110,7 +110,7 @@ size_t Engine::Impl::inject_stage(std::string_view stage, uint16_t rank) {
   if (source->info().linktype != linktype)
     throw InjectError(fmt::format("link type {} differs from the output's {}", pcap::linktype_name(source->info().linktype),
                                   pcap::linktype_name(linktype)));
-  const auto chain = make_line_transforms(line, {linktype, snaplen});
+  const auto chain = make_line_transforms(line, {linktype, snaplen, source->info().swapped});
   // Offsets from its own first packet, then from `at`.
   source->set_mapping(-source->info().first_ts_ns.value_or(0), precision);
   const Placement place = placement(node);

@@ -102,6 +102,8 @@ class SourceStage : public Stage {
 struct TransformContext {
   uint32_t linktype = 1;
   uint32_t snaplen = pcap::max_snaplen;
+  bool swapped = false;       // the packets are in a file of the other byte order (see BpfFilter)
+  bool mixed_orders = false;  // after a merge of files of both byte orders, some are
 };
 
 class TransformStage : public Stage {

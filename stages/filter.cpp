@@ -28,8 +28,13 @@ FilterStage::FilterStage()
 
 std::unique_ptr<Transform> FilterStage::make(const Node& node, const TransformContext& context) const {
   const Value& expression = param(node, "expression");
+  if (context.mixed_orders && reads_writer_order(context.linktype))
+    throw ParamError(expression,
+                     "the merged captures were written in both byte orders, and a filter for their link type reads "
+                     "the address family in one of them",
+                     "filter each source before the merge instead: its `filter=`, or `filter(...)` right after it");
   try {
-    return std::make_unique<PacketFilter>(expression.text, context.linktype, context.snaplen);
+    return std::make_unique<PacketFilter>(expression.text, context);
   } catch (const std::runtime_error& e) {
     throw ParamError(expression, e.what(), "filters use tcpdump's syntax: pcap-filter(7)");
   }

@@ -13,8 +13,8 @@ namespace vei {
 class PacketFilter final : public Transform {
  public:
   // Throws std::runtime_error with libpcap's message when the expression does not compile.
-  PacketFilter(const std::string& expression, uint32_t linktype, uint32_t snaplen)
-      : bpf_(expression, linktype, snaplen) {}
+  PacketFilter(const std::string& expression, const TransformContext& context)
+      : bpf_(expression, context.linktype, context.snaplen, context.swapped) {}
   TransformStats apply(Batch& batch) const override;
 
  private:

@@ -16,8 +16,7 @@ namespace vei {
 
 namespace {
 
-constexpr uint16_t ethertype_ipv4 = 0x0800;
-constexpr int max_vlan_tags = 2;
+constexpr uint16_t ethertype_ipv4 = 0x0800, ethertype_arp = 0x0806;
 constexpr size_t ipv4_header_size = 20;
 constexpr uint8_t proto_tcp = 6, proto_udp = 17;
 
@@ -46,7 +45,8 @@ Network parse_network(std::string_view map, std::string_view side) {
     if (digits.empty() || ec != std::errc{} || stop != end || n.prefix > 32)
       bad_map(map, fmt::format("'/{}' is not a prefix length (0 to 32)", digits));
   }
-  if (n.net & ~prefix_mask(n.prefix)) bad_map(map, fmt::format("'{}' has host bits set: it is not a network", side));
+  // tcprewrite masks both sides (ip_in_cidr, remap_ipv4): 172.16.0.0/8 is 172.0.0.0/8.
+  n.net &= prefix_mask(n.prefix);
   return n;
 }
 
@@ -58,6 +58,67 @@ using packets::put32;
 // RFC 1624 eqn 3, HC' = ~(~HC + ~m + m'), with `delta` the sum of ~m + m' over the changed words.
 uint16_t adjusted(uint16_t checksum, uint32_t delta) { return packets::fold(static_cast<uint16_t>(~checksum) + delta); }
 
+// Where the network layer starts and its EtherType, or nothing when the capture does not show it.
+struct NetworkLayer {
+  size_t at;
+  uint16_t type;
+};
+
+// Ethernet: past VLAN tags and MPLS labels, as tcprewrite (common/get.c, parse_metadata and
+// parse_mpls): after the last label, the first nibble tells IPv4 (4), IPv6 (6) or Ethernet over
+// MPLS (0, behind a 4-byte control word); a Generic Associated Channel label (13) is not followed.
+// Every step moves on by at least 4 bytes of the capture, so the loop ends.
+std::optional<NetworkLayer> ethernet_payload(const std::byte* p, uint32_t caplen) {
+  constexpr uint16_t ipv6 = 0x86dd, mpls = 0x8847, mpls_multicast = 0x8848;
+  constexpr unsigned gach = 13;
+  NetworkLayer layer{14, 0};
+  if (caplen < layer.at) return std::nullopt;
+  layer.type = get16(p + 12);
+  for (;;) {
+    if (layer.type == 0x8100 || layer.type == 0x88a8 || layer.type == 0x9100) {
+      if (caplen < layer.at + 4) return std::nullopt;
+      layer.type = get16(p + layer.at + 2);
+      layer.at += 4;
+    } else if (layer.type == mpls || layer.type == mpls_multicast) {
+      for (bool bottom = false; !bottom; layer.at += 4) {
+        if (caplen < layer.at + 4) return std::nullopt;
+        const uint32_t label = get32(p + layer.at);
+        if (label >> 12 == gach) return std::nullopt;
+        bottom = label & 0x100;
+      }
+      if (caplen <= layer.at) return std::nullopt;
+      const auto nibble = std::to_integer<unsigned>(p[layer.at]) >> 4;
+      if (nibble == 4 || nibble == 6) return NetworkLayer{layer.at, nibble == 4 ? ethertype_ipv4 : ipv6};
+      if (nibble != 0 || caplen < layer.at + 4 + 14) return std::nullopt;
+      layer.at += 4 + 14;
+      layer.type = get16(p + layer.at - 2);
+    } else {
+      return layer;
+    }
+  }
+}
+
+std::optional<NetworkLayer> network_layer(const std::byte* p, uint32_t caplen, uint32_t linktype) {
+  switch (linktype) {
+    case 1:
+      return ethernet_payload(p, caplen);
+    case 113:
+      if (caplen < 16) return std::nullopt;
+      return NetworkLayer{16, get16(p + 14)};
+    case 276:  // LINUX_SLL2: the protocol comes first
+      if (caplen < 20) return std::nullopt;
+      return NetworkLayer{20, get16(p)};
+    case 0:
+    case 108:
+      // BSD loopback: AF_INET, 2 on every system, in the byte order of the host that wrote it (NULL)
+      // or in network order (LOOP).
+      if (caplen < 4 || (get32(p) != 2 && get32(p) != 0x02000000)) return std::nullopt;
+      return NetworkLayer{4, ethertype_ipv4};
+    default:  // RAW (101) may hold IPv6 as well: the version tells.
+      return NetworkLayer{0, ethertype_ipv4};
+  }
+}
+
 // Writes as much of `mac` as the capture holds at `at`.
 bool set_mac(std::byte* p, uint32_t caplen, size_t at, const std::optional<packets::Mac>& mac) {
   if (!mac || caplen <= at) return false;
@@ -65,6 +126,36 @@ bool set_mac(std::byte* p, uint32_t caplen, size_t at, const std::optional<packe
   if (std::memcmp(p + at, mac->data(), n) == 0) return false;
   std::memcpy(p + at, mac->data(), n);
   return true;
+}
+
+// The address `maps` give `from`, if one matches.
+std::optional<uint32_t> mapped(uint32_t from, const std::vector<AddressMap>& maps) {
+  for (const AddressMap& m : maps)
+    if ((from & m.mask) == m.from_net) return m.to_net | (from & ~m.mask);
+  return std::nullopt;
+}
+
+// tcprewrite's rewrite_iparp: an IPv4 request's or reply's sender and target addresses, each
+// through the maps that apply to both directions (--pnat, `ip=`); ARP has no checksum.
+bool rewrite_arp(std::byte* p, uint32_t caplen, size_t arp, const std::vector<AddressMap>& maps) {
+  if (caplen < arp + 8 || get16(p + arp + 2) != ethertype_ipv4 || p[arp + 5] != std::byte{4})
+    return false;
+  if (const uint16_t op = get16(p + arp + 6); op != 1 && op != 2) return false;
+  const auto hardware = std::to_integer<size_t>(p[arp + 4]);
+  bool changed = false;
+  for (size_t at : {arp + 8 + hardware, arp + 8 + 2 * hardware + 4}) {
+    if (caplen < at + 4) break;
+    const uint32_t from = get32(p + at);
+    if (const auto to = mapped(from, maps); to && *to != from) {
+      put32(p + at, *to);
+      changed = true;
+    }
+  }
+  return changed;
+}
+
+bool ipv4_linktype(uint32_t linktype) {
+  return linktype == 0 || linktype == 108 || linktype == 276 || packets::supported_linktype(linktype);
 }
 
 }  // namespace
@@ -87,9 +178,9 @@ AddressRewriter::AddressRewriter(RewriteOptions options, uint32_t linktype)
     throw std::invalid_argument(fmt::format("rewrite: Ethernet addresses can only be set on EN10MB (1) packets, "
                                             "not on link type {} ({})",
                                             pcap::linktype_name(linktype), linktype));
-  if ((!options_.src_ip.empty() || !options_.dst_ip.empty()) && !packets::supported_linktype(linktype))
+  if ((!options_.src_ip.empty() || !options_.dst_ip.empty()) && !ipv4_linktype(linktype))
     throw std::invalid_argument(fmt::format("rewrite: cannot find IPv4 addresses in link type {} ({}); supported: "
-                                            "EN10MB (1), RAW (101), IPV4 (228), LINUX_SLL (113)",
+                                            "EN10MB (1), RAW (101), IPV4 (228), LINUX_SLL (113), LINUX_SLL2 (276), NULL (0), LOOP (108)",
                                             pcap::linktype_name(linktype), linktype));
 }
 
@@ -102,25 +193,14 @@ TransformStats AddressRewriter::apply(Batch& batch) const {
 
 bool AddressRewriter::rewrite(std::byte* p, uint32_t caplen) const {
   bool changed = false;
-  size_t ip = 0;
   if (linktype_ == 1) {
     changed = set_mac(p, caplen, 0, options_.dst_mac);
     changed |= set_mac(p, caplen, 6, options_.src_mac);
-    size_t at = 12;
-    for (int tags = 0;; ++tags) {
-      if (caplen < at + 2) return changed;
-      const uint16_t type = get16(p + at);
-      at += 2;
-      if (type == ethertype_ipv4) break;
-      if (tags == max_vlan_tags || (type != 0x8100 && type != 0x88a8)) return changed;
-      at += 2;  // the tag's TCI
-    }
-    ip = at;
-  } else if (linktype_ == 113) {
-    if (caplen < 16 || get16(p + 14) != ethertype_ipv4) return false;
-    ip = 16;
   }
-  // RAW (101) may hold IPv6 as well: the version tells.
+  const auto layer = network_layer(p, caplen, linktype_);
+  if (layer && layer->type == ethertype_arp) return rewrite_arp(p, caplen, layer->at, options_.both_ip) || changed;
+  if (!layer || layer->type != ethertype_ipv4) return changed;
+  const size_t ip = layer->at;
   if (caplen < ip + ipv4_header_size) return changed;
   const auto version_ihl = std::to_integer<unsigned>(p[ip]);
   const auto protocol = std::to_integer<uint8_t>(p[ip + 9]);
@@ -130,15 +210,11 @@ bool AddressRewriter::rewrite(std::byte* p, uint32_t caplen) const {
   uint32_t delta = 0;
   auto map = [&](std::byte* field, const std::vector<AddressMap>& maps) {
     const uint32_t from = get32(field);
-    for (const AddressMap& m : maps) {
-      if ((from & m.mask) != m.from_net) continue;
-      const uint32_t to = m.to_net | (from & ~m.mask);
-      if (to == from) return;
-      put32(field, to);
-      delta += (~from >> 16) + (~from & 0xffff) + (to >> 16) + (to & 0xffff);
-      moved = true;
-      return;
-    }
+    const auto to = mapped(from, maps);
+    if (!to || *to == from) return;
+    put32(field, *to);
+    delta += (~from >> 16) + (~from & 0xffff) + (*to >> 16) + (*to & 0xffff);
+    moved = true;
   };
   map(p + ip + 12, options_.src_ip);
   map(p + ip + 16, options_.dst_ip);
@@ -178,8 +254,9 @@ RewriteOptions rewrite_options(const Node& node) {
   // The maps of one side come before those of both: the first that matches applies.
   add_maps(param(node, "srcip"), options.src_ip);
   add_maps(param(node, "dstip"), options.dst_ip);
-  add_maps(param(node, "ip"), options.src_ip);
-  add_maps(param(node, "ip"), options.dst_ip);
+  add_maps(param(node, "ip"), options.both_ip);
+  options.src_ip.insert(options.src_ip.end(), options.both_ip.begin(), options.both_ip.end());
+  options.dst_ip.insert(options.dst_ip.end(), options.both_ip.begin(), options.both_ip.end());
   for (auto [name, mac] : {std::pair{"srcmac", &options.src_mac}, std::pair{"dstmac", &options.dst_mac}}) {
     const Value& v = param(node, name);
     if (!v.given) continue;
@@ -195,13 +272,16 @@ RewriteStage::RewriteStage()
     : TransformStage(
           {"rewrite", StageKind::transform,
            "Rewrites addresses as tcprewrite does: IPv4 networks mapped onto others of the same prefix length "
-           "(host bits kept), Ethernet addresses set. The IPv4 header checksum and, in a first fragment, the "
-           "TCP or UDP checksum are updated for the new addresses (RFC 1624), so a packet valid before stays "
-           "valid; other protocols, IPv6 and bytes beyond the capture are left alone.",
+           "(host bits kept; host bits written in a network are ignored, as tcprewrite ignores them), Ethernet "
+           "addresses set. The IPv4 header checksum and, in a first fragment, the TCP or UDP checksum are updated "
+           "for the new addresses (RFC 1624), so a packet valid before stays valid. `ip=` maps the sender and "
+           "target of ARP requests and replies too (tcprewrite --pnat); other protocols, IPv6 and bytes beyond "
+           "the capture are left alone.",
            {
                {"ip", ParamType::string, "",
-                "`OLD:NEW` maps, space-separated, for source and destination addresses: `10.0.0.0/8:172.16.0.0/8` "
-                "or `10.0.0.1:192.168.1.1`; the first that matches applies"},
+                "`OLD:NEW` maps, space-separated, for source and destination addresses (and ARP's): "
+                "`10.0.0.0/8:172.16.0.0/8` (10.1.2.3 becomes 172.1.2.3) or `10.0.0.1:192.168.1.1`; the first that "
+                "matches applies"},
                {"srcip", ParamType::string, "", "the same, for source addresses only (tried before `ip`)"},
                {"dstip", ParamType::string, "", "the same, for destination addresses only (tried before `ip`)"},
                {"srcmac", ParamType::string, "", "set the Ethernet source address, `aa:bb:cc:dd:ee:ff`"},

@@ -30,12 +30,16 @@ AddressMap parse_address_map(std::string_view text);
 struct RewriteOptions {
   std::optional<packets::Mac> src_mac{}, dst_mac{};  // Ethernet link type only
   std::vector<AddressMap> src_ip{}, dst_ip{};        // IPv4; the first map that matches wins
+  // Those of src_ip and dst_ip given for both directions (`ip=`, tcprewrite's --pnat): the only ones
+  // tcprewrite applies to ARP's sender and target addresses.
+  std::vector<AddressMap> both_ip{};
 };
 
 class AddressRewriter final : public Transform {
  public:
   // Throws std::invalid_argument when the link type cannot carry what is asked: Ethernet addresses
-  // need EN10MB (1); IPv4 addresses are found in EN10MB, RAW (101), IPV4 (228) and LINUX_SLL (113).
+  // need EN10MB (1); IPv4 addresses are found in EN10MB, RAW (101), IPV4 (228), LINUX_SLL (113),
+  // LINUX_SLL2 (276) and BSD loopback (NULL 0, LOOP 108), ARP's in EN10MB and the Linux cooked ones.
   AddressRewriter(RewriteOptions options, uint32_t linktype);
 
   TransformStats apply(Batch& batch) const override;

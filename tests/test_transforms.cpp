@@ -12,6 +12,7 @@
 #include "pipeline/engine.h"
 #include "pipeline/plan.h"
 #include "core/pcap_format.h"
+#include "core/bpf_filter.h"
 #include "stages/snaplen.h"
 #include "testutil.h"
 
@@ -184,4 +185,37 @@ TEST_CASE("transforms: while pacing, injected packets are cut and filtered on th
     last = r.ts_ns(true);
   }
   CHECK(injected == 10);
+}
+
+TEST_CASE("transforms: a filter is compiled as tcpdump compiles it for a file of that link type and byte order") {
+  // An IPv6 header, behind the link-layer header of each case.
+  std::vector<std::byte> ipv6(40);
+  ipv6[0] = std::byte{0x60};
+  const auto after = [&](std::initializer_list<uint8_t> link) {
+    std::vector<std::byte> packet;
+    for (uint8_t b : link) packet.push_back(std::byte{b});
+    packet.insert(packet.end(), ipv6.begin(), ipv6.end());
+    return packet;
+  };
+  const auto matches = [](const BpfFilter& f, const std::vector<std::byte>& p) {
+    return f.matches(p.data(), static_cast<uint32_t>(p.size()), static_cast<uint32_t>(p.size()));
+  };
+  SUBCASE("LINKTYPE_RAW (101) is libpcap's DLT_RAW (12), not a DLT of its own") {
+    const BpfFilter ip6("ip6", 101, 65535), ip("ip", 101, 65535);
+    CHECK(matches(ip6, ipv6));
+    CHECK_FALSE(matches(ip, ipv6));
+  }
+  SUBCASE("BSD loopback (0): the family in the byte order of the host that wrote the file") {
+    // AF_INET6 on FreeBSD is 28; this host is little-endian.
+    const auto little = after({28, 0, 0, 0}), big = after({0, 0, 0, 28});
+    CHECK(matches(BpfFilter("ip6", 0, 65535), little));
+    CHECK_FALSE(matches(BpfFilter("ip6", 0, 65535), big));
+    CHECK(matches(BpfFilter("ip6", 0, 65535, true), big));
+    CHECK_FALSE(matches(BpfFilter("ip6", 0, 65535, true), little));
+    CHECK_FALSE(matches(BpfFilter("ip", 0, 65535, true), big));
+  }
+  SUBCASE("what libpcap refuses for the link type is refused with its reason") {
+    CHECK_THROWS_WITH_AS(BpfFilter("ip", 229, 65535), doctest::Contains("rejects all packets"), std::runtime_error);
+    CHECK_THROWS_WITH_AS(BpfFilter("ether host 1:2:3:4:5:6", 101, 65535), doctest::Contains("ether"), std::runtime_error);
+  }
 }

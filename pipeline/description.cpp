@@ -709,6 +709,11 @@ std::string format_diagnostics(std::string_view where, std::string_view text,
   constexpr size_t excerpt_width = 160;
   constexpr size_t excerpt_before = 40;
   for (const auto& d : diagnostics) {
+    if (d.span.line == 0) {  // about the text as a whole, or a path the command adds: no line to show
+      fmt::format_to(it, "{}: error: {}\n", where, d.message);
+      if (!d.note.empty()) fmt::format_to(it, "note: {}\n", d.note);
+      continue;
+    }
     std::string_view line = source_line(text, d.span.line);
     size_t col = static_cast<size_t>(std::max(d.span.col, 1));  // 1-based, in `shown`
     size_t tildes = static_cast<size_t>(std::max(d.span.length - 1, 0));

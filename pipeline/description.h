@@ -59,7 +59,8 @@ std::string_view to_string(ParamType type);
 
 class Stage;
 
-// 1-based line and column of the first character, length in characters (at least 1).
+// 1-based line and column of the first character, length in characters (at least 1). Line 0: a
+// diagnostic about no place in the text (the text as a whole, a command-line option).
 struct Span {
   int line = 0;
   int col = 0;

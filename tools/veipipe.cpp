@@ -163,18 +163,17 @@ class SignalGuard {
   std::atomic<int> received_{0};
 };
 
-// The statistics are written after the run: a file the description reads or writes would be lost.
-void check_stats_path(const Input& input, const std::string& stats_json) {
+// The paths the command itself adds to the description's: the statistics, written after the run
+// (a file the description reads or writes would be lost).
+void check_command_paths(const Input& input, const std::string& stats_json) {
+  if (stats_json.empty()) return;
   const auto pipeline = vei::parse_pipeline(input.where, input.text);
-  for (const auto& n : pipeline.nodes)
-    for (const auto type : {vei::ParamType::input, vei::ParamType::output})
-      for (const vei::Value* v : vei::paths(n, type))
-        if (vei::same_file(stats_json, v->text))
-          throw CLI::ValidationError(fmt::format("--stats-json {}: the same file as '{}' in the description", stats_json, v->text));
+  auto errors = vei::path_clashes(pipeline, {{{stats_json, true}, "--stats-json"}});
+  if (!errors.empty()) throw vei::DescriptionError(input.where, input.text, std::move(errors));
 }
 
 int run(const Input& input, bool quiet, const std::string& stats_json, SignalGuard& signals) {
-  if (!stats_json.empty()) check_stats_path(input, stats_json);
+  check_command_paths(input, stats_json);
   // Warnings about the inputs are printed even with -q: quiet is for progress and statistics.
   auto engine = vei::Engine::from_description(input.where, input.text);
   const auto watching = signals.watch(engine);

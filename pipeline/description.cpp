@@ -740,10 +740,58 @@ std::string format_diagnostics(std::string_view where, std::string_view text,
   return out;
 }
 
+namespace {
+
+// The length of the UTF-8 sequence at the start of `s`, or 0 when it is not one (a stray
+// continuation byte, an overlong form, a surrogate, beyond U+10FFFF, cut short).
+size_t utf8_sequence(std::string_view s) {
+  const auto byte = [&](size_t i) { return i < s.size() ? static_cast<unsigned char>(s[i]) : 0u; };
+  const unsigned lead = byte(0);
+  if (lead < 0x80) return 1;
+  const auto continuation = [&](size_t i, unsigned low = 0x80, unsigned high = 0xbf) {
+    return byte(i) >= low && byte(i) <= high;
+  };
+  if (lead >= 0xc2 && lead <= 0xdf) return continuation(1) ? 2 : 0;
+  if (lead >= 0xe0 && lead <= 0xef) {
+    const unsigned low = lead == 0xe0 ? 0xa0 : 0x80, high = lead == 0xed ? 0x9f : 0xbf;
+    return continuation(1, low, high) && continuation(2) ? 3 : 0;
+  }
+  if (lead >= 0xf0 && lead <= 0xf4) {
+    const unsigned low = lead == 0xf0 ? 0x90 : 0x80, high = lead == 0xf4 ? 0x8f : 0xbf;
+    return continuation(1, low, high) && continuation(2) && continuation(3) ? 4 : 0;
+  }
+  return 0;
+}
+
+// A description is UTF-8 text without NUL (issue 11, items 17 and 18): a capture given as a
+// description would otherwise be echoed byte for byte in the diagnostics, and a NUL would end a
+// path early when it reaches open(2). Refused whole, naming the first bad byte, showing none.
+void check_text(std::string_view where, std::string_view text) {
+  for (size_t at = 0; at < text.size();) {
+    const size_t length = text[at] == '\0' ? 0 : utf8_sequence(text.substr(at));
+    if (length) {
+      at += length;
+      continue;
+    }
+    const auto line = std::count(text.begin(), text.begin() + static_cast<ptrdiff_t>(at), '\n') + 1;
+    throw DescriptionError(
+        std::string(where), {},
+        {{{0, 0, 1},
+          fmt::format("not a text description: byte offset {} (line {}) is {}", at, line,
+                      text[at] == '\0' ? std::string("a NUL byte")
+                                        : fmt::format("0x{:02x}, not UTF-8", static_cast<unsigned char>(text[at]))),
+          "a description is UTF-8 text; is this the file you meant?"}});
+  }
+}
+
+}  // namespace
+
 Syntax parse_syntax(std::string_view where, std::string_view text) {
+  // The limit first cuts what is looked at: a longer text may end in half a UTF-8 sequence.
+  check_text(where, text.substr(0, max_description_size));
   if (text.size() > max_description_size)
-    throw DescriptionError(std::string(where), std::string(text.substr(0, 4096)),
-                           {{{1, 1, 1},
+    throw DescriptionError(std::string(where), {},
+                           {{{0, 0, 1},
                              fmt::format("the description is longer than the {} bytes accepted", max_description_size),
                              "is this the file you meant?"}});
   Parser parser(text);

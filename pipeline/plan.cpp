@@ -133,7 +133,7 @@ std::vector<Diagnostic> path_clashes(const Pipeline& pipeline, const std::vector
   std::vector<const Value*> values;  // by use; null for an extra one
   std::vector<std::string> names;    // by use: how a message names it
   const auto add = [&](PathUse use, const Value* value, std::string what) {
-    names.push_back(what.empty() ? describe(use) : fmt::format("{} {}", what, describe(use)));
+    names.push_back(what.empty() ? describe(use) : std::move(what));
     use.tag = values.size();
     values.push_back(value);
     uses.push_back(std::move(use));
@@ -152,7 +152,7 @@ std::vector<Diagnostic> path_clashes(const Pipeline& pipeline, const std::vector
     const std::string& other = names[clash.other];
     const Span where = values[clash.at] ? values[clash.at]->span : Span{0, 0, 1};
     if (clash.read_twice)
-      errors.push_back({where, fmt::format("{} is read by two sources (also as {})", at, other),
+      errors.push_back({where, fmt::format("{} is read twice (also as {})", at, other),
                         "standard input, a pipe or a terminal gives each byte to one reader: it can be read by one "
                         "source only"});
     else if (uses[clash.other].writes)

@@ -33,7 +33,8 @@ struct Plan {
 Plan make_plan(const Pipeline& pipeline);
 
 // A path the command reads or writes besides the description's own: `--stats-json FILE` (written
-// after the run), the description itself read from `-`. `what` names it in messages.
+// after the run), the description itself read from `-`. `what` names it in messages, in place of
+// the path.
 struct CommandPath {
   PathUse use;
   std::string what;

@@ -111,6 +111,10 @@ class TransformStage : public Stage {
   virtual std::unique_ptr<Transform> make(const Node& node, const TransformContext& context) const = 0;
 };
 
+// An injected line (a control line, Engine::inject(stage)) is read whole before it is handed
+// over: this bounds the captured bytes one line may bring.
+inline constexpr size_t max_injection_bytes = size_t{64} << 20;
+
 // What an event source reaches of the engine. Every method may be called from any thread.
 class EventInjector {
  public:

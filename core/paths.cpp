@@ -4,8 +4,11 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <cerrno>
+#include <cstring>
 #include <filesystem>
 #include <optional>
+#include <stdexcept>
 
 namespace vei {
 namespace {
@@ -77,6 +80,24 @@ bool same(const Identity& a, const Identity& b) {
 }
 
 }  // namespace
+
+void check_writable(const std::string& path) {
+  const auto refuse = [&](std::string_view why) { throw std::runtime_error(fmt::format("{}: {}", path, why)); };
+  struct stat st {};
+  if (::stat(path.c_str(), &st) == 0) {
+    if (S_ISDIR(st.st_mode)) refuse(std::strerror(EISDIR));
+    if (::access(path.c_str(), W_OK) != 0) refuse(std::strerror(errno));
+    return;
+  }
+  if (errno != ENOENT) refuse(std::strerror(errno));  // a file where a directory should be, a loop...
+  // Created by the run: its directory must take a new entry. The reasons are open(2)'s own, so
+  // that `check` and a run say the same. (For a dangling symlink this is the link's directory.)
+  const fs::path parent = fs::path(path).parent_path();
+  const std::string dir = parent.empty() ? std::string(".") : parent.string();
+  if (::stat(dir.c_str(), &st) != 0) refuse(std::strerror(errno));
+  if (!S_ISDIR(st.st_mode)) refuse(std::strerror(ENOTDIR));
+  if (::access(dir.c_str(), W_OK | X_OK) != 0) refuse(std::strerror(errno));
+}
 
 std::string describe(const PathUse& use) {
   if (!is_std(use)) return fmt::format("'{}'", use.path);

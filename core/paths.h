@@ -49,6 +49,11 @@ struct PathClash {
 //  - one exists and the other not: different files.
 std::vector<PathClash> find_path_clashes(const std::vector<PathUse>& uses);
 
+// Throws std::runtime_error "PATH: reason" when PATH could not be created or written (a missing
+// or unwritable directory, a directory in its place, a read-only file system), found without
+// creating or changing anything.
+void check_writable(const std::string& path);
+
 // How a use is named in a message: the path, and for `-` which descriptor it stands for.
 std::string describe(const PathUse& use);
 

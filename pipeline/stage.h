@@ -63,6 +63,12 @@ class Stage {
   // `veipipe check`, `graph` and control lines report a bad value before anything runs.
   virtual void check(const Node&) const {}
 
+  // Checks what this machine decides, still without writing or creating anything: the directory
+  // an output goes in, an interface (issue 11, item 16). Throws std::runtime_error with the
+  // message the run would give (or ParamError, for a caret). Called by the engine's configuration,
+  // so `veipipe check` and a run's start-up both refuse the same things, before any output opens.
+  virtual void verify(const Node&) const {}
+
  private:
   StageSpec spec_;
 };

@@ -1,5 +1,7 @@
 #include "stages/control.h"
 
+#include "core/paths.h"
+
 #include <poll.h>
 #include <sys/eventfd.h>
 #include <sys/socket.h>
@@ -383,6 +385,18 @@ ControlStage::ControlStage()
                   {
                       {"path", ParamType::output, "", "where to create the socket", {}, true, true},
                   }}) {}
+
+void ControlStage::check(const Node& node) const {
+  const Value& path = param(node, "path");
+  try {
+    socket_address(path.text);
+  } catch (const std::runtime_error&) {
+    throw ParamError(path, fmt::format("not usable as a Unix socket path: {} bytes, where 1 to {} without NUL fit",
+                                       path.text.size(), sizeof(sockaddr_un::sun_path) - 1));
+  }
+}
+
+void ControlStage::verify(const Node& node) const { check_writable(param(node, "path").text); }
 
 std::string ControlStage::source_name(const Node& node) const {
   return node.label.empty() ? std::string(name()) : node.label;

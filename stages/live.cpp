@@ -305,6 +305,19 @@ void LiveStage::check(const Node& node) const {
   }
 }
 
+void LiveStage::verify(const Node& node) const {
+  const std::string& name = param(node, "interface").text;
+  if (::if_nametoindex(name.c_str()) != 0) return;
+  // Pseudo-devices such as `any` or `nflog` are libpcap's, not the kernel's: ask libpcap.
+  char errbuf[PCAP_ERRBUF_SIZE] = {};
+  pcap_if_t* all = nullptr;
+  if (pcap_findalldevs(&all, errbuf) != 0) return;  // cannot tell: opening it at the start will
+  bool found = false;
+  for (const pcap_if_t* d = all; d && !found; d = d->next) found = name == d->name;
+  pcap_freealldevs(all);
+  if (!found) throw std::runtime_error(fmt::format("live {}: no such interface", name));
+}
+
 std::string LiveStage::source_name(const Node& node) const {
   return !node.label.empty() ? node.label : fmt::format("live {}", param(node, "interface").text);
 }

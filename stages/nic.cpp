@@ -489,6 +489,11 @@ void NicStage::check(const Node& node) const {
   if (retries.integer < 0 || retries.integer > INT32_MAX) throw ParamError(retries, "retries must be 0..2147483647");
 }
 
+void NicStage::verify(const Node& node) const {
+  const std::string& name = param(node, "interface").text;
+  if (::if_nametoindex(name.c_str()) == 0) throw std::runtime_error(fmt::format("nic {}: no such interface", name));
+}
+
 std::unique_ptr<Sink> NicStage::open(const Node& node, const SinkContext& context) const {
   NicOptions options;
   options.truncate_to_mtu = param(node, "truncate").boolean;

@@ -565,6 +565,36 @@ if [[ $large != 1 ]]; then
   expect_grep "inject --help gives the injection limit" '64 MiB' inject_help.out
 
   # -------------------------------------------------------------------------------------------
+  # 5c. `check` refuses what `run` would (issue 11, item 16), with the same message and status, and
+  # `run` refuses it before any output is touched: an output or labels file in a missing
+  # directory, an interface that does not exist, a socket path too long for a Unix address.
+  cp "$A" kept.pcap
+  kept_sum=$(sha256sum <kept.pcap)
+  long_sock=$dir/$(printf 's%.0s' {1..120}).sock
+  check_like_run() { # check_like_run NAME STATUS ERROR-REGEX DESCRIPTION
+    vp "$1.check" check -e "$4"
+    expect_rc "$2" "$1: check"
+    expect_grep "$1: check says why" "$3" "$1.check.err"
+    vp "$1.run" run -q -e "$4"
+    expect_rc "$2" "$1: run"
+    expect_eq "$1: run gives check's message" "$(cat "$1.check.err")" "$(cat "$1.run.err")"
+    expect_eq "$1: the existing output kept.pcap is untouched" "$kept_sum" "$(sha256sum <kept.pcap)"
+  }
+  check_like_run nodir_out 1 '^veipipe: error: nodir/o\.pcap: No such file or directory' "pcap($A) -> file(nodir/o.pcap)"
+  check_like_run nodir_labels 1 '^veipipe: error: nodir/l\.csv: No such file or directory' \
+    "pcap($A) -> file(kept.pcap, labels=nodir/l.csv)"
+  check_like_run notdir_out 1 "^veipipe: error: kept\.pcap/o\.pcap: Not a directory" "pcap($A) -> file(kept.pcap/o.pcap)"
+  check_like_run no_live 1 '^veipipe: error: live nosuch0: no such interface' \
+    "pcap($A) -> m: merge -> file(kept.pcap); live(nosuch0) -> m"
+  check_like_run no_nic 1 '^veipipe: error: nic nosuch0: no such interface' "pcap($A) -> nic(nosuch0)"
+  check_like_run long_socket 2 '^<command line>:1:[0-9]+: error: not usable as a Unix socket path: [0-9]+ bytes' \
+    "pcap($A) -> m: merge -> file(kept.pcap); control($long_sock) -> m"
+  check_like_run nodir_socket 1 '^veipipe: error: nodir/c\.sock: No such file or directory' \
+    "pcap($A) -> m: merge -> file(kept.pcap); control(nodir/c.sock) -> m"
+  vp check_any check -e "pcap($A) -> m: merge -> file(kept.pcap); live(any) -> m; live(lo) -> m"
+  expect_rc 0 "check: live(any) and live(lo) exist"
+
+  # -------------------------------------------------------------------------------------------
   # 6. --stats-json (written by the at=+2s run above).
   if command -v python3 >/dev/null; then
     expect_true "--stats-json is valid JSON" python3 -m json.tool at.json

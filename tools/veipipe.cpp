@@ -230,9 +230,16 @@ int run(const Input& input, bool quiet, const std::string& stats_json, SignalGua
 
 // The server opens the files a line names in its own working directory: each relative input path
 // is made absolute here, in the client's, and one that cannot be reached is reported before
-// anything is sent (issue 11, item 17). A line that does not parse is refused here too.
+// anything is sent (issue 11, item 17). A line that does not parse goes as it is: the server, whose
+// stages may differ, answers it.
 std::string resolve_inject_paths(const std::string& line) {
-  const auto pipeline = vei::parse_pipeline("<inject>", line);
+  std::optional<vei::Pipeline> parsed;
+  try {
+    parsed = vei::parse_pipeline("<inject>", line);
+  } catch (const vei::DescriptionError&) {
+    return line;
+  }
+  const auto& pipeline = *parsed;
   std::vector<const vei::Value*> files;
   for (const auto& n : pipeline.nodes)
     for (const vei::Value* v : vei::paths(n, vei::ParamType::input))

@@ -643,7 +643,10 @@ class Resolver : public Reporter {
     // What the types alone cannot tell, the stage checks: only on values that parsed.
     if (diagnostics.size() + more != errors_before) return;
     std::vector<Diagnostic> refused;
-    at_values(node, refused, [&] { node.stage->check(node); });
+    at_values(node, refused, [&] {
+      node.stage->check(node);
+      check_placement(node);
+    });
     for (auto& d : refused) error(d.span, std::move(d.message), std::move(d.note));
   }
 

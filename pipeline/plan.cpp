@@ -179,7 +179,12 @@ std::unique_ptr<TimelineSource> open_line_source(const Pipeline& line, SourceOpt
   const Node& n = line.nodes[0];
   std::vector<Diagnostic> errors;
   std::unique_ptr<TimelineSource> source;
-  at_values(n, errors, [&] { source = static_cast<const SourceStage&>(*n.stage).open(n, std::move(options), context); });
+  // An injection starts at the output's now (+at, +shift), whatever its own times.
+  if (const Value& rebase = param(n, "rebase"); rebase.given && rebase.text == "none")
+    errors.push_back({rebase.span, "an injected source starts at the output's now: rebase=none cannot keep its times",
+                      "at= and shift= place it after now"});
+  else
+    at_values(n, errors, [&] { source = static_cast<const SourceStage&>(*n.stage).open(n, std::move(options), context); });
   if (!errors.empty()) throw DescriptionError(line.where, line.text, std::move(errors));
   return source;
 }

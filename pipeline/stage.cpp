@@ -62,6 +62,14 @@ Placement placement(const Node& node) {
   return p;
 }
 
+void check_placement(const Node& node) {
+  const Value* rebase = node.find("rebase");
+  const Value& at = param(node, "at");
+  if (rebase && at.given && rebase->text == "none")
+    throw ParamError(rebase->given ? *rebase : at, "at= places the first packet, rebase=none keeps the original times: give one",
+                     "shift= moves the original times by a constant");
+}
+
 namespace {
 
 std::vector<const Stage*>& registry() {

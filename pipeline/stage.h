@@ -88,6 +88,10 @@ struct Placement {
 // The three parameters, declared once; `rebase_default` empty means `first` exactly when `at` is given.
 std::vector<ParamSpec> placement_params(std::string_view first_doc, std::string_view rebase_default);
 Placement placement(const Node& node);
+// `at=` places the first packet relative to the background's; `rebase=none` keeps the original
+// times: together one of them would be ignored, so they are refused (ParamError under rebase).
+// The parser calls it for every node; a node without those parameters passes.
+void check_placement(const Node& node);
 
 // What a timeline source may need to know about the pipeline it joins.
 struct SourceContext {

@@ -3,7 +3,9 @@
 
 #include <doctest/doctest.h>
 #include <fmt/format.h>
+#include "core/timeline_source.h"
 #include "pipeline/description.h"
+#include "pipeline/plan.h"
 #include "pipeline/stage.h"
 #include "description_util.h"
 
@@ -185,4 +187,32 @@ TEST_CASE("errors: syntax errors come from parse_pipeline too") {
     CHECK(e.diagnostics()[0].message == "expected ',' or ')'");
     CHECK(std::string_view(e.what()).starts_with("<command line>:1:18: error: "));
   }
+}
+
+// Issue 11, item 18: parameters that were accepted and then ignored.
+TEST_CASE("errors: at= with rebase=none is refused, under rebase; either alone is fine") {
+  CHECK(error_of("pcap(a) -> m: merge -> file(o); pcap(b, at=2s, rebase=none) -> m") ==
+        "t:1:55: error: at= places the first packet, rebase=none keeps the original times: give one\n"
+        "    1 | pcap(a) -> m: merge -> file(o); pcap(b, at=2s, rebase=none) -> m\n"
+        "      |                                                       ^~~~\n"
+        "note: shift= moves the original times by a constant\n");
+  // The background and generated sources too: at= would be dropped or meant a shift.
+  CHECK(diagnostic_of("pcap(a, rebase=none, at=1s) -> file(o)").span.col == 16);
+  CHECK(diagnostic_of("pcap(a) -> m: merge -> file(o); icmp(dst=10.0.0.1, at=1s, rebase=none) -> m").span.col == 66);
+  CHECK(parse_pipeline("t", "pcap(a) -> m: merge -> file(o); pcap(b, at=2s, rebase=first) -> m; pcap(c, rebase=none, shift=1s) -> m")
+            .nodes.size() == 5);
+}
+
+TEST_CASE("errors: an injected source with rebase=none is refused, under rebase") {
+  const auto line = parse_pipeline("<inject>", "icmp(dst=10.0.0.9, count=1, rebase=none)");
+  REQUIRE(is_source_chain(line));
+  try {
+    open_line_source(line, SourceOptions{}, SourceContext{});
+    FAIL("no error");
+  } catch (const DescriptionError& e) {
+    REQUIRE(e.diagnostics().size() == 1);
+    CHECK(e.diagnostics()[0].message == "an injected source starts at the output's now: rebase=none cannot keep its times");
+    CHECK(e.diagnostics()[0].span.col == 36);
+  }
+  CHECK(open_line_source(parse_pipeline("<inject>", "icmp(dst=10.0.0.9, count=1, rebase=first)"), SourceOptions{}, SourceContext{}));
 }

@@ -50,19 +50,6 @@ std::string list_note(std::string_view what, const std::vector<std::string_view>
   return fmt::format("valid {}: {}", what, fmt::join(names, ", "));
 }
 
-// A misspelt name: suggest the close one, or list them all when none is close.
-std::string suggestion_or_list(std::string_view word, std::string_view what,
-                               const std::vector<std::string_view>& names) {
-  const auto match = closest_match(word, names);
-  return match.empty() ? list_note(what, names) : fmt::format("did you mean '{}'?", match);
-}
-
-std::vector<std::string_view> stage_names() {
-  std::vector<std::string_view> names;
-  for (const Stage* s : stages()) names.push_back(s->name());
-  return names;
-}
-
 // ---- values ------------------------------------------------------------------------------------
 
 struct Problem {
@@ -164,7 +151,7 @@ Check scale_exact(std::string_view digits, int64_t factor, std::string_view quan
     if (digits.back() == '.') digits.remove_suffix(1);
   }
   constexpr uint64_t max = std::numeric_limits<int64_t>::max();
-  const Problem out_of_range{"out of range", ""};
+  const Problem out_of_range{fmt::format("out of range: at most {} {}", max, quantum), ""};
   uint64_t mantissa = 0;
   uint64_t denominator = 1;
   bool fraction = false;
@@ -234,7 +221,8 @@ Check read_integer(std::string_view text, int64_t& value) {
   text = trim(text);
   if (text.starts_with('+') && !text.substr(1).starts_with('-')) text.remove_prefix(1);
   const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
-  if (ec == std::errc::result_out_of_range) return Problem{"out of range", ""};
+  if (ec == std::errc::result_out_of_range)
+    return Problem{fmt::format("out of range: {}..{}", std::numeric_limits<int64_t>::min(), std::numeric_limits<int64_t>::max()), ""};
   if (ec != std::errc{} || end != text.data() + text.size() || text.empty())
     return Problem{"expected a whole number", ""};
   return {};
@@ -853,6 +841,11 @@ std::string_view closest_match(std::string_view word, const std::vector<std::str
     }
   }
   return best;
+}
+
+std::string suggestion_or_list(std::string_view word, std::string_view what, const std::vector<std::string_view>& names) {
+  const auto match = closest_match(word, names);
+  return match.empty() ? list_note(what, names) : fmt::format("did you mean '{}'?", match);
 }
 
 const Value* Node::find(std::string_view name) const {

@@ -172,5 +172,7 @@ bool parse_value(const ParamSpec& spec, std::string_view text, Value& out, std::
 
 // Levenshtein-based suggestion among `candidates`, or empty when nothing is close.
 std::string_view closest_match(std::string_view word, const std::vector<std::string_view>& candidates);
+// The note for a misspelt name: "did you mean 'x'?" when one is close, else "valid <what>: a, b, ...".
+std::string suggestion_or_list(std::string_view word, std::string_view what, const std::vector<std::string_view>& names);
 
 }  // namespace vei

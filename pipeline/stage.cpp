@@ -1,5 +1,7 @@
 #include "pipeline/stage.h"
 
+#include <fmt/format.h>
+
 #include <algorithm>
 #include <vector>
 
@@ -62,6 +64,11 @@ Placement placement(const Node& node) {
   return p;
 }
 
+void check_range(const Value& v, std::string_view what, int64_t min, int64_t max, std::string_view unit) {
+  if (v.integer < min || v.integer > max)
+    throw ParamError(v, fmt::format("{} must be {}..{}{}{}", what, min, max, unit.empty() ? "" : " ", unit));
+}
+
 void check_placement(const Node& node) {
   const Value* rebase = node.find("rebase");
   const Value& at = param(node, "at");
@@ -91,6 +98,12 @@ const Stage* find_stage(std::string_view name) {
   for (const Stage* s : registry())
     if (s->name() == name) return s;
   return nullptr;
+}
+
+std::vector<std::string_view> stage_names() {
+  std::vector<std::string_view> names;
+  for (const Stage* s : registry()) names.push_back(s->name());
+  return names;
 }
 
 void register_stage(const Stage& stage) {

@@ -78,6 +78,11 @@ class Stage {
 // reported, whichever code finds it. Returns false when it added a diagnostic.
 bool at_values(const Node& node, std::vector<Diagnostic>& errors, const std::function<void()>& f);
 
+// Refuses a number outside min..max (what the field it goes into holds), naming the range, so
+// that a value too large never reads as too small (issue 11, item 19: `snaplen(10GiB)` was told
+// "must be at least 1 byte"). `what` names the value ("snaplen"), `unit` follows the range.
+void check_range(const Value& v, std::string_view what, int64_t min, int64_t max, std::string_view unit = "");
+
 // Placement on the output timeline, shared by every timeline source: `at`, `shift`, `rebase`.
 struct Placement {
   std::optional<int64_t> at;  // ns after the background's first packet
@@ -207,6 +212,7 @@ class SinkStage : public Stage {
 // The registry. Built-in stages come from stages/list.h in the order `veipipe stages` lists them.
 std::span<const Stage* const> stages();
 const Stage* find_stage(std::string_view name);
+std::vector<std::string_view> stage_names();
 // Adds a stage (a test's own, say) before any pipeline that uses it is parsed; not thread-safe.
 void register_stage(const Stage& stage);
 

@@ -149,8 +149,7 @@ FileStage::FileStage()
 
 void FileStage::check(const Node& node) const {
   // The header's field is 32 bits wide.
-  if (const Value& snaplen = param(node, "snaplen"); snaplen.given && (snaplen.integer < 1 || snaplen.integer > UINT32_MAX))
-    throw ParamError(snaplen, "snaplen must be 1 to 4294967295 bytes");
+  if (const Value& snaplen = param(node, "snaplen"); snaplen.given) check_range(snaplen, "snaplen", 1, UINT32_MAX, "bytes");
 }
 
 void FileStage::verify(const Node& node) const {

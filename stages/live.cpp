@@ -291,7 +291,7 @@ LiveStage::LiveStage()
 
 void LiveStage::check(const Node& node) const {
   const Value& snaplen = param(node, "snaplen");
-  if (snaplen.integer < 1 || snaplen.integer > UINT32_MAX) throw ParamError(snaplen, "snaplen must be at least 1 byte");
+  check_range(snaplen, "snaplen", 1, UINT32_MAX, "bytes");
   // The interface's link type is known only once it is open (at the start of the run); an
   // expression libpcap cannot even parse is refused now. What only the link type decides (an
   // Ethernet address on a raw-IP interface, say) is refused at the start, at the same place.

@@ -486,7 +486,7 @@ NicStage::NicStage()
 
 void NicStage::check(const Node& node) const {
   const Value& retries = param(node, "retries");
-  if (retries.integer < 0 || retries.integer > INT32_MAX) throw ParamError(retries, "retries must be 0..2147483647");
+  check_range(retries, "retries", 0, INT32_MAX);
 }
 
 void NicStage::verify(const Node& node) const {

@@ -505,6 +505,9 @@ if [[ $large != 1 ]]; then
   vp stages_nope stages nope
   expect_rc 2 "veipipe stages nope"
   expect_grep "veipipe stages nope: message names it" 'nope' stages_nope.err
+  expect_grep "veipipe stages nope: lists the stages, none being close" '^note: valid stages: .*pcap' stages_nope.err
+  vp stages_mrege stages mrege
+  expect_grep "veipipe stages mrege: did you mean" "^note: did you mean 'merge'\?" stages_mrege.err
 
   # -------------------------------------------------------------------------------------------
   # 5b. Where the description comes from (issue 11, item 17): -e or FILE or `-`, never both; a

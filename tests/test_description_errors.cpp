@@ -216,3 +216,26 @@ TEST_CASE("errors: an injected source with rebase=none is refused, under rebase"
   }
   CHECK(open_line_source(parse_pipeline("<inject>", "icmp(dst=10.0.0.9, count=1, rebase=first)"), SourceOptions{}, SourceContext{}));
 }
+
+// Issue 11, item 19: a value too large for its field names the range, never "at least 1".
+TEST_CASE("errors: numbers beyond what a field holds say the range") {
+  CHECK(diagnostic_of("pcap(a) -> snaplen(10GiB) -> file(o)").message == "snaplen must be 1..4294967295 bytes");
+  CHECK(diagnostic_of("pcap(a) -> snaplen(0) -> file(o)").message == "snaplen must be 1..4294967295 bytes");
+  CHECK(diagnostic_of("pcap(a) -> chop(4GiB) -> file(o)").message == "chop must be 1..4294967295 bytes");
+  CHECK(diagnostic_of("pcap(a) -> file(o, snaplen=5GB)").message == "snaplen must be 1..4294967295 bytes");
+  CHECK(diagnostic_of("live(eth0, snaplen=4294967296) -> m: merge -> file(o); pcap(a) -> m").message ==
+        "snaplen must be 1..4294967295 bytes");
+  CHECK(diagnostic_of("pcap(a) -> nic(eth0, retries=2147483648)").message == "retries must be 0..2147483647");
+  // Beyond int64 itself: the parser's bound.
+  CHECK(diagnostic_of("pcap(a) -> snaplen(9000000TiB) -> file(o)").message ==
+        "invalid size '9000000TiB' for 'length': out of range: at most 9223372036854775807 bytes");
+  CHECK(diagnostic_of("pcap(a) -> nic(eth0, retries=99999999999999999999)").message ==
+        "invalid integer '99999999999999999999' for 'retries': out of range: -9223372036854775808..9223372036854775807");
+}
+
+TEST_CASE("errors: a misspelt name gets the nearest, or the list") {
+  CHECK(suggestion_or_list("mrege", "stages", stage_names()) == "did you mean 'merge'?");
+  const auto all = suggestion_or_list("nosuch", "stages", stage_names());
+  CHECK(all.starts_with("valid stages: "));
+  CHECK(all.find("pcap") != std::string::npos);
+}

@@ -326,11 +326,8 @@ int main(int argc, char** argv) {
       }
       const auto* stage = vei::find_stage(stage_name);
       if (!stage) {
-        std::vector<std::string_view> names;
-        for (const auto* s : vei::stages()) names.push_back(s->name());
-        const auto guess = vei::closest_match(stage_name, names);
-        fmt::print(stderr, "veipipe: error: no stage '{}'{}\n", stage_name,
-                   guess.empty() ? "" : fmt::format("; did you mean '{}'?", guess));
+        fmt::print(stderr, "veipipe: error: no stage '{}'\nnote: {}\n", stage_name,
+                   vei::suggestion_or_list(stage_name, "stages", vei::stage_names()));
         return vei::exit_bad_description;
       }
       fmt::print("{}", describe_stage(stage->spec()));

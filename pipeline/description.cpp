@@ -354,6 +354,12 @@ class Parser : public Reporter {
     if (peek() == '#') pos_ = std::min(text_.find('\n', pos_), text_.size());
   }
 
+  // Between a stage's parentheses a line break is a space (issue 11, item 20): long argument
+  // lists may span lines, each with its comment.
+  void skip_blank() {
+    for (skip_spaces(); peek() == '\n'; skip_spaces()) ++pos_;
+  }
+
   std::pair<std::string, Span> identifier(std::string_view expected) {
     const size_t begin = pos_;
     if (!is_ident_start(peek())) fail(here(), std::string(expected));
@@ -398,19 +404,26 @@ class Parser : public Reporter {
 
   void parse_args(StageCall& call) {
     ++pos_;
-    skip_spaces();
+    skip_blank();
     if (peek() == ')') {
       ++pos_;
       return;
     }
     for (;;) {
       call.args.push_back(parse_arg());
-      skip_spaces();
+      const size_t after = pos_;
+      skip_blank();
       const char c = peek();
-      if (c != ',' && c != ')') fail(here(), "expected ',' or ')'");
+      if (c != ',' && c != ')') {
+        // Most likely a `)` missing at the end of the argument's line: say so there, and resume
+        // on the next line as for any broken statement.
+        pos_ = after;
+        skip_spaces();
+        fail(here(), "expected ',' or ')'");
+      }
       ++pos_;
       if (c == ')') return;
-      skip_spaces();
+      skip_blank();
     }
   }
 

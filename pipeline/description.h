@@ -3,7 +3,8 @@
 //   pcap(campus.pcap) -> m: merge -> file(eval.pcap, labels=eval.csv)
 //   pcap(exploit.pcap, at=+90s) -> m
 //
-// Statements are separated by newlines or `;`; `#` starts a comment. An element is a stage call
+// Statements are separated by newlines or `;`; `#` starts a comment; a line ending in `->`, or
+// one inside a stage's parentheses, continues on the next. An element is a stage call
 // `name(args)` (parentheses optional when there are no args), optionally labelled `label: call`,
 // or a bare label that refers to a labelled element declared anywhere in the description.
 #pragma once

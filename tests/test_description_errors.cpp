@@ -239,3 +239,32 @@ TEST_CASE("errors: a misspelt name gets the nearest, or the list") {
   CHECK(all.starts_with("valid stages: "));
   CHECK(all.find("pcap") != std::string::npos);
 }
+
+// Issue 11, item 20: a stage's arguments may span lines; positions stay those of the text.
+TEST_CASE("syntax: arguments span lines, with comments; errors keep their line and column") {
+  const auto pipeline = parse_pipeline("t",
+                                       "pcap(a.pcap,   # the background\n"
+                                       "     filter=tcp,\n"
+                                       "\n"
+                                       "     shift=1s\n"
+                                       "    ) -> file(\n"
+                                       "  o.pcap)\n");
+  REQUIRE(pipeline.nodes.size() == 2);
+  CHECK(pipeline.nodes[0].find("filter")->text == "tcp");
+  CHECK(pipeline.nodes[0].find("filter")->span.line == 2);
+  CHECK(pipeline.nodes[0].find("filter")->span.col == 13);
+  CHECK(pipeline.nodes[0].find("shift")->integer == 1'000'000'000);
+  CHECK(pipeline.nodes[1].find("file")->text == "o.pcap");
+  CHECK(error_of("pcap(a.pcap,\n  filtr=tcp) -> file(o)") ==
+        "t:2:3: error: unknown parameter 'filtr' for stage 'pcap'\n"
+        "    2 |   filtr=tcp) -> file(o)\n"
+        "      |   ^~~~~\n"
+        "note: did you mean 'filter'?\n");
+  // A `)` left out: reported at the end of its line, and the next statement still parsed.
+  const auto errors = syntax_errors("pcap(a.pcap, at=1s\npcap(b) -> frob(\n");
+  REQUIRE(errors.size() == 2);
+  CHECK(errors[0].message == "expected ',' or ')'");
+  CHECK(errors[0].span.line == 1);
+  CHECK(errors[0].span.col == 19);
+  CHECK(errors[1].span.line == 2);
+}

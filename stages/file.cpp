@@ -153,6 +153,7 @@ void FileStage::check(const Node& node) const {
 }
 
 void FileStage::verify(const Node& node) const {
+  // `file(-)` is standard output, open already; `labels=-` is a file of that name.
   for (const Value* path : paths(node, ParamType::output))
     if (path->text != "-" || path != &param(node, "file")) check_writable(path->text);
 }

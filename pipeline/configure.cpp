@@ -20,6 +20,7 @@ const SourceStage& source_stage(const Node& n) { return static_cast<const Source
 void Engine::Impl::configure() {
   std::vector<Diagnostic> errors;
   check_paths(errors);
+  if (!errors.empty()) throw DescriptionError(pipeline->where, pipeline->text, std::move(errors));
   for (const auto& n : pipeline->nodes) at_values(n, errors, [&] { n.stage->verify(n); });
   if (!errors.empty()) throw DescriptionError(pipeline->where, pipeline->text, std::move(errors));
   open_sources(errors);

@@ -594,6 +594,17 @@ if [[ $large != 1 ]]; then
     "pcap($A) -> m: merge -> file(kept.pcap); control($long_sock) -> m"
   check_like_run nodir_socket 1 '^veipipe: error: nodir/c\.sock: No such file or directory' \
     "pcap($A) -> m: merge -> file(kept.pcap); control(nodir/c.sock) -> m"
+  echo 'not a socket' >notsock.txt
+  check_like_run notsock 1 '^veipipe: error: notsock\.txt: exists and is not a socket' \
+    "pcap($A) -> m: merge -> file(kept.pcap); control(notsock.txt) -> m"
+  python3 -c 'import socket, sys, time
+s = socket.socket(socket.AF_UNIX); s.bind(sys.argv[1]); s.listen(64); time.sleep(30)' busy.sock &
+  listener=$!
+  for _ in $(seq 100); do [[ -S busy.sock ]] && break; sleep 0.05; done
+  check_like_run busy_socket 1 '^veipipe: error: busy\.sock: another process is listening on this socket' \
+    "pcap($A) -> m: merge -> file(kept.pcap); control(busy.sock) -> m"
+  kill "$listener" 2>/dev/null
+  wait "$listener" 2>/dev/null
   vp check_any check -e "pcap($A) -> m: merge -> file(kept.pcap); live(any) -> m; live(lo) -> m"
   expect_rc 0 "check: live(any) and live(lo) exist"
 

@@ -23,6 +23,8 @@ void Engine::Impl::configure() {
   check_paths(errors);
   check_loop_inputs(errors);
   if (!errors.empty()) throw DescriptionError(pipeline->where, pipeline->text, std::move(errors));
+  for (const auto& n : pipeline->nodes) at_values(n, errors, [&] { n.stage->verify(n); });
+  if (!errors.empty()) throw DescriptionError(pipeline->where, pipeline->text, std::move(errors));
   open_sources(errors);
   if (!errors.empty()) throw DescriptionError(pipeline->where, pipeline->text, std::move(errors));
   const Node& sink_node = pipeline->nodes[plan.sink];
@@ -163,26 +165,12 @@ std::optional<int64_t> Engine::Impl::find_background_start() {
 // Every path the run writes (outputs, labels, sockets) must be a file that nothing else in the run
 // reads or writes: checked before anything is opened, so a refused run leaves every file as it was.
 void Engine::Impl::check_paths(std::vector<Diagnostic>& errors) {
-  std::vector<PathUse> uses;
-  std::vector<const Value*> values;
+  for (auto& d : path_clashes(*pipeline)) errors.push_back(std::move(d));
   for (const auto& n : pipeline->nodes)
-    for (const ParamType type : {ParamType::input, ParamType::output})
-      for (const Value* v : paths(n, type)) {
-        uses.push_back({v->text, type == ParamType::output, values.size()});
-        values.push_back(v);
-      }
-  for (const auto& clash : find_path_clashes(uses)) {
-    const PathUse& other = uses[clash.other];
-    errors.push_back({values[uses[clash.written].tag]->span,
-                      other.writes ? fmt::format("'{}' is written twice (also as '{}')", uses[clash.written].path, other.path)
-                                   : fmt::format("the output '{}' is also an input ('{}')", uses[clash.written].path, other.path),
-                      other.writes ? "two outputs written to one file would overwrite each other"
-                                   : "writing it would destroy the input before it is read"});
-  }
-  for (const auto& use : uses) {
-    std::error_code ec;
-    if (!use.writes && use.path != "-") total_input_bytes += std::filesystem::file_size(use.path, ec) * !ec;
-  }
+    for (const Value* v : paths(n, ParamType::input)) {
+      std::error_code ec;
+      if (v->text != "-") total_input_bytes += std::filesystem::file_size(v->text, ec) * !ec;
+    }
 }
 
 void Engine::Impl::make_transforms(std::vector<Diagnostic>& errors) {

@@ -50,19 +50,6 @@ std::string list_note(std::string_view what, const std::vector<std::string_view>
   return fmt::format("valid {}: {}", what, fmt::join(names, ", "));
 }
 
-// A misspelt name: suggest the close one, or list them all when none is close.
-std::string suggestion_or_list(std::string_view word, std::string_view what,
-                               const std::vector<std::string_view>& names) {
-  const auto match = closest_match(word, names);
-  return match.empty() ? list_note(what, names) : fmt::format("did you mean '{}'?", match);
-}
-
-std::vector<std::string_view> stage_names() {
-  std::vector<std::string_view> names;
-  for (const Stage* s : stages()) names.push_back(s->name());
-  return names;
-}
-
 // ---- values ------------------------------------------------------------------------------------
 
 struct Problem {
@@ -164,7 +151,7 @@ Check scale_exact(std::string_view digits, int64_t factor, std::string_view quan
     if (digits.back() == '.') digits.remove_suffix(1);
   }
   constexpr uint64_t max = std::numeric_limits<int64_t>::max();
-  const Problem out_of_range{"out of range", ""};
+  const Problem out_of_range{fmt::format("out of range: at most {} {}", max, quantum), ""};
   uint64_t mantissa = 0;
   uint64_t denominator = 1;
   bool fraction = false;
@@ -234,7 +221,8 @@ Check read_integer(std::string_view text, int64_t& value) {
   text = trim(text);
   if (text.starts_with('+') && !text.substr(1).starts_with('-')) text.remove_prefix(1);
   const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
-  if (ec == std::errc::result_out_of_range) return Problem{"out of range", ""};
+  if (ec == std::errc::result_out_of_range)
+    return Problem{fmt::format("out of range: {}..{}", std::numeric_limits<int64_t>::min(), std::numeric_limits<int64_t>::max()), ""};
   if (ec != std::errc{} || end != text.data() + text.size() || text.empty())
     return Problem{"expected a whole number", ""};
   return {};
@@ -366,6 +354,12 @@ class Parser : public Reporter {
     if (peek() == '#') pos_ = std::min(text_.find('\n', pos_), text_.size());
   }
 
+  // Between a stage's parentheses a line break is a space (issue 11, item 20): long argument
+  // lists may span lines, each with its comment.
+  void skip_blank() {
+    for (skip_spaces(); peek() == '\n'; skip_spaces()) ++pos_;
+  }
+
   std::pair<std::string, Span> identifier(std::string_view expected) {
     const size_t begin = pos_;
     if (!is_ident_start(peek())) fail(here(), std::string(expected));
@@ -410,19 +404,26 @@ class Parser : public Reporter {
 
   void parse_args(StageCall& call) {
     ++pos_;
-    skip_spaces();
+    skip_blank();
     if (peek() == ')') {
       ++pos_;
       return;
     }
     for (;;) {
       call.args.push_back(parse_arg());
-      skip_spaces();
+      const size_t after = pos_;
+      skip_blank();
       const char c = peek();
-      if (c != ',' && c != ')') fail(here(), "expected ',' or ')'");
+      if (c != ',' && c != ')') {
+        // Most likely a `)` missing at the end of the argument's line: say so there, and resume
+        // on the next line as for any broken statement.
+        pos_ = after;
+        skip_spaces();
+        fail(here(), "expected ',' or ')'");
+      }
       ++pos_;
       if (c == ')') return;
-      skip_spaces();
+      skip_blank();
     }
   }
 
@@ -643,7 +644,10 @@ class Resolver : public Reporter {
     // What the types alone cannot tell, the stage checks: only on values that parsed.
     if (diagnostics.size() + more != errors_before) return;
     std::vector<Diagnostic> refused;
-    at_values(node, refused, [&] { node.stage->check(node); });
+    at_values(node, refused, [&] {
+      node.stage->check(node);
+      check_placement(node);
+    });
     for (auto& d : refused) error(d.span, std::move(d.message), std::move(d.note));
   }
 
@@ -709,6 +713,11 @@ std::string format_diagnostics(std::string_view where, std::string_view text,
   constexpr size_t excerpt_width = 160;
   constexpr size_t excerpt_before = 40;
   for (const auto& d : diagnostics) {
+    if (d.span.line == 0) {  // about the text as a whole, or a path the command adds: no line to show
+      fmt::format_to(it, "{}: error: {}\n", where, d.message);
+      if (!d.note.empty()) fmt::format_to(it, "note: {}\n", d.note);
+      continue;
+    }
     std::string_view line = source_line(text, d.span.line);
     size_t col = static_cast<size_t>(std::max(d.span.col, 1));  // 1-based, in `shown`
     size_t tildes = static_cast<size_t>(std::max(d.span.length - 1, 0));
@@ -735,10 +744,58 @@ std::string format_diagnostics(std::string_view where, std::string_view text,
   return out;
 }
 
+namespace {
+
+// The length of the UTF-8 sequence at the start of `s`, or 0 when it is not one (a stray
+// continuation byte, an overlong form, a surrogate, beyond U+10FFFF, cut short).
+size_t utf8_sequence(std::string_view s) {
+  const auto byte = [&](size_t i) { return i < s.size() ? static_cast<unsigned char>(s[i]) : 0u; };
+  const unsigned lead = byte(0);
+  if (lead < 0x80) return 1;
+  const auto continuation = [&](size_t i, unsigned low = 0x80, unsigned high = 0xbf) {
+    return byte(i) >= low && byte(i) <= high;
+  };
+  if (lead >= 0xc2 && lead <= 0xdf) return continuation(1) ? 2 : 0;
+  if (lead >= 0xe0 && lead <= 0xef) {
+    const unsigned low = lead == 0xe0 ? 0xa0 : 0x80, high = lead == 0xed ? 0x9f : 0xbf;
+    return continuation(1, low, high) && continuation(2) ? 3 : 0;
+  }
+  if (lead >= 0xf0 && lead <= 0xf4) {
+    const unsigned low = lead == 0xf0 ? 0x90 : 0x80, high = lead == 0xf4 ? 0x8f : 0xbf;
+    return continuation(1, low, high) && continuation(2) && continuation(3) ? 4 : 0;
+  }
+  return 0;
+}
+
+// A description is UTF-8 text without NUL (issue 11, items 17 and 18): a capture given as a
+// description would otherwise be echoed byte for byte in the diagnostics, and a NUL would end a
+// path early when it reaches open(2). Refused whole, naming the first bad byte, showing none.
+void check_text(std::string_view where, std::string_view text) {
+  for (size_t at = 0; at < text.size();) {
+    const size_t length = text[at] == '\0' ? 0 : utf8_sequence(text.substr(at));
+    if (length) {
+      at += length;
+      continue;
+    }
+    const auto line = std::count(text.begin(), text.begin() + static_cast<ptrdiff_t>(at), '\n') + 1;
+    throw DescriptionError(
+        std::string(where), {},
+        {{{0, 0, 1},
+          fmt::format("not a text description: byte offset {} (line {}) is {}", at, line,
+                      text[at] == '\0' ? std::string("a NUL byte")
+                                        : fmt::format("0x{:02x}, not UTF-8", static_cast<unsigned char>(text[at]))),
+          "a description is UTF-8 text; is this the file you meant?"}});
+  }
+}
+
+}  // namespace
+
 Syntax parse_syntax(std::string_view where, std::string_view text) {
+  // The limit first cuts what is looked at: a longer text may end in half a UTF-8 sequence.
+  check_text(where, text.substr(0, max_description_size));
   if (text.size() > max_description_size)
-    throw DescriptionError(std::string(where), std::string(text.substr(0, 4096)),
-                           {{{1, 1, 1},
+    throw DescriptionError(std::string(where), {},
+                           {{{0, 0, 1},
                              fmt::format("the description is longer than the {} bytes accepted", max_description_size),
                              "is this the file you meant?"}});
   Parser parser(text);
@@ -797,6 +854,11 @@ std::string_view closest_match(std::string_view word, const std::vector<std::str
     }
   }
   return best;
+}
+
+std::string suggestion_or_list(std::string_view word, std::string_view what, const std::vector<std::string_view>& names) {
+  const auto match = closest_match(word, names);
+  return match.empty() ? list_note(what, names) : fmt::format("did you mean '{}'?", match);
 }
 
 const Value* Node::find(std::string_view name) const {

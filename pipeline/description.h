@@ -3,7 +3,8 @@
 //   pcap(campus.pcap) -> m: merge -> file(eval.pcap, labels=eval.csv)
 //   pcap(exploit.pcap, at=+90s) -> m
 //
-// Statements are separated by newlines or `;`; `#` starts a comment. An element is a stage call
+// Statements are separated by newlines or `;`; `#` starts a comment; a line ending in `->`, or
+// one inside a stage's parentheses, continues on the next. An element is a stage call
 // `name(args)` (parentheses optional when there are no args), optionally labelled `label: call`,
 // or a bare label that refers to a labelled element declared anywhere in the description.
 #pragma once
@@ -59,7 +60,8 @@ std::string_view to_string(ParamType type);
 
 class Stage;
 
-// 1-based line and column of the first character, length in characters (at least 1).
+// 1-based line and column of the first character, length in characters (at least 1). Line 0: a
+// diagnostic about no place in the text (the text as a whole, a command-line option).
 struct Span {
   int line = 0;
   int col = 0;
@@ -171,5 +173,7 @@ bool parse_value(const ParamSpec& spec, std::string_view text, Value& out, std::
 
 // Levenshtein-based suggestion among `candidates`, or empty when nothing is close.
 std::string_view closest_match(std::string_view word, const std::vector<std::string_view>& candidates);
+// The note for a misspelt name: "did you mean 'x'?" when one is close, else "valid <what>: a, b, ...".
+std::string suggestion_or_list(std::string_view word, std::string_view what, const std::vector<std::string_view>& names);
 
 }  // namespace vei

@@ -2,8 +2,10 @@
 // captures). Any thread fills an event batch and hands it over; it is stamped on the output
 // timeline by whoever merges it (the merger, or while pacing the output thread).
 #include <fmt/format.h>
+#include <sys/stat.h>
 
 #include <algorithm>
+#include <cerrno>
 #include <cstring>
 #include <filesystem>
 
@@ -89,8 +91,6 @@ size_t Engine::Impl::inject(std::span<const InjectedFrame> frames, std::optional
 }
 
 size_t Engine::Impl::inject_stage(std::string_view stage, uint16_t rank) {
-  // An injection is read whole before it is handed over; this bounds what one line may ask for.
-  constexpr size_t max_bytes = size_t{64} << 20;
   const auto line = parse_pipeline("<inject>", stage);
   if (!is_source_chain(line))
     throw InjectError("inject takes one source stage, optionally followed by transforms, e.g. icmp(dst=10.0.0.9, count=3) "
@@ -98,8 +98,10 @@ size_t Engine::Impl::inject_stage(std::string_view stage, uint16_t rank) {
   const Node& node = line.nodes[0];
   // Read whole on the injecting thread: standard input or a FIFO could block it for ever.
   for (const Value* file : paths(node, ParamType::input)) {
-    std::error_code ec;
-    if (file->text == "-" || !std::filesystem::is_regular_file(file->text, ec))
+    struct stat st {};
+    if (file->text != "-" && ::stat(file->text.c_str(), &st) != 0)
+      throw InjectError(fmt::format("{}: {}", file->text, std::strerror(errno)));
+    if (file->text == "-" || !S_ISREG(st.st_mode))
       throw InjectError(fmt::format("{}: an injected capture must be a regular file", file->text));
   }
   SourceOptions options;
@@ -120,7 +122,8 @@ size_t Engine::Impl::inject_stage(std::string_view stage, uint16_t rank) {
   size_t total = 0;
   for_each_record(*source, [&](const Batch& batch, const Record& r) {
     total += r.caplen;
-    if (total > max_bytes) throw InjectError(fmt::format("an injection is limited to {} MiB", max_bytes >> 20));
+    if (total > max_injection_bytes)
+      throw InjectError(fmt::format("an injection is limited to {} MiB", max_injection_bytes >> 20));
     const auto* bytes = batch.data() + r.offset + record_header_size;
     storage.emplace_back(bytes, bytes + r.caplen);
     frames.push_back({storage.back(), r.ts_ns + at, r.len});

@@ -128,6 +128,43 @@ Plan make_plan(const Pipeline& pipeline) {
   return plan;
 }
 
+std::vector<Diagnostic> path_clashes(const Pipeline& pipeline, const std::vector<CommandPath>& extra) {
+  std::vector<PathUse> uses;
+  std::vector<const Value*> values;  // by use; null for an extra one
+  std::vector<std::string> names;    // by use: how a message names it
+  const auto add = [&](PathUse use, const Value* value, std::string what) {
+    names.push_back(what.empty() ? describe(use) : std::move(what));
+    use.tag = values.size();
+    values.push_back(value);
+    uses.push_back(std::move(use));
+  };
+  for (const auto& e : extra)
+    if (!e.use.writes) add(e.use, nullptr, e.what);
+  for (const auto& n : pipeline.nodes)
+    for (const ParamType type : {ParamType::input, ParamType::output})
+      for (const Value* v : paths(n, type)) add({v->text, type == ParamType::output}, v, "");
+  for (const auto& e : extra)
+    if (e.use.writes) add(e.use, nullptr, e.what);
+
+  std::vector<Diagnostic> errors;
+  for (const auto& clash : find_path_clashes(uses)) {
+    const std::string& at = names[clash.at];
+    const std::string& other = names[clash.other];
+    const Span where = values[clash.at] ? values[clash.at]->span : Span{0, 0, 1};
+    if (clash.read_twice)
+      errors.push_back({where, fmt::format("{} is read twice (also as {})", at, other),
+                        "standard input, a pipe or a terminal gives each byte to one reader: it can be read by one "
+                        "source only"});
+    else if (uses[clash.other].writes)
+      errors.push_back({where, fmt::format("{} is written twice (also as {})", at, other),
+                        "two outputs written to one file would overwrite each other"});
+    else
+      errors.push_back({where, fmt::format("the output {} is also an input ({})", at, other),
+                        "writing it would destroy the input before it is read"});
+  }
+  return errors;
+}
+
 bool is_source_chain(const Pipeline& line) {
   const auto& nodes = line.nodes;
   // Nodes come in the order the line names them.
@@ -142,7 +179,12 @@ std::unique_ptr<TimelineSource> open_line_source(const Pipeline& line, SourceOpt
   const Node& n = line.nodes[0];
   std::vector<Diagnostic> errors;
   std::unique_ptr<TimelineSource> source;
-  at_values(n, errors, [&] { source = static_cast<const SourceStage&>(*n.stage).open(n, std::move(options), context); });
+  // An injection starts at the output's now (+at, +shift), whatever its own times.
+  if (const Value& rebase = param(n, "rebase"); rebase.given && rebase.text == "none")
+    errors.push_back({rebase.span, "an injected source starts at the output's now: rebase=none cannot keep its times",
+                      "at= and shift= place it after now"});
+  else
+    at_values(n, errors, [&] { source = static_cast<const SourceStage&>(*n.stage).open(n, std::move(options), context); });
   if (!errors.empty()) throw DescriptionError(line.where, line.text, std::move(errors));
   return source;
 }

@@ -7,6 +7,7 @@
 #include <string>
 #include <vector>
 
+#include "core/paths.h"
 #include "core/transform.h"
 #include "pipeline/description.h"
 #include "pipeline/stage.h"
@@ -30,6 +31,21 @@ struct Plan {
 // Throws DescriptionError for a graph the engine cannot run: no sink or several, a stage that
 // reaches no sink, a source that feeds nothing.
 Plan make_plan(const Pipeline& pipeline);
+
+// A path the command reads or writes besides the description's own: `--stats-json FILE` (written
+// after the run), the description itself read from `-`. `what` names it in messages, in place of
+// the path.
+struct CommandPath {
+  PathUse use;
+  std::string what;
+};
+
+// Paths of the run that would destroy or starve one another (core/paths.h), as diagnostics under
+// the later use: every `input`/`output` value of the description, with `extra` (the command's own:
+// reads before the description's, as the command reads them first; writes after). A clash at an
+// extra use has no position (line 0). Both `check` and a run's start-up find them before anything
+// is opened.
+std::vector<Diagnostic> path_clashes(const Pipeline& pipeline, const std::vector<CommandPath>& extra = {});
 
 // A line to inject (a control line, Engine::inject(stage)): one timeline source, optionally
 // followed by transforms in a chain.

@@ -1,5 +1,7 @@
 #include "pipeline/stage.h"
 
+#include <fmt/format.h>
+
 #include <algorithm>
 #include <vector>
 
@@ -69,6 +71,19 @@ Placement placement(const Node& node) {
   return p;
 }
 
+void check_range(const Value& v, std::string_view what, int64_t min, int64_t max, std::string_view unit) {
+  if (v.integer < min || v.integer > max)
+    throw ParamError(v, fmt::format("{} must be {}..{}{}{}", what, min, max, unit.empty() ? "" : " ", unit));
+}
+
+void check_placement(const Node& node) {
+  const Value* rebase = node.find("rebase");
+  const Value& at = param(node, "at");
+  if (rebase && at.given && rebase->text == "none")
+    throw ParamError(rebase->given ? *rebase : at, "at= places the first packet, rebase=none keeps the original times: give one",
+                     "shift= moves the original times by a constant");
+}
+
 namespace {
 
 std::vector<const Stage*>& registry() {
@@ -90,6 +105,12 @@ const Stage* find_stage(std::string_view name) {
   for (const Stage* s : registry())
     if (s->name() == name) return s;
   return nullptr;
+}
+
+std::vector<std::string_view> stage_names() {
+  std::vector<std::string_view> names;
+  for (const Stage* s : registry()) names.push_back(s->name());
+  return names;
 }
 
 void register_stage(const Stage& stage) {

@@ -63,6 +63,12 @@ class Stage {
   // `veipipe check`, `graph` and control lines report a bad value before anything runs.
   virtual void check(const Node&) const {}
 
+  // Checks what this machine decides, still without writing or creating anything: the directory
+  // an output goes in, an interface (issue 11, item 16). Throws std::runtime_error with the
+  // message the run would give (or ParamError, for a caret). Called by the engine's configuration,
+  // so `veipipe check` and a run's start-up both refuse the same things, before any output opens.
+  virtual void verify(const Node&) const {}
+
  private:
   StageSpec spec_;
 };
@@ -71,6 +77,11 @@ class Stage {
 // its parameters, becomes a diagnostic under that value. The one path by which a bad parameter is
 // reported, whichever code finds it. Returns false when it added a diagnostic.
 bool at_values(const Node& node, std::vector<Diagnostic>& errors, const std::function<void()>& f);
+
+// Refuses a number outside min..max (what the field it goes into holds), naming the range, so
+// that a value too large never reads as too small (issue 11, item 19: `snaplen(10GiB)` was told
+// "must be at least 1 byte"). `what` names the value ("snaplen"), `unit` follows the range.
+void check_range(const Value& v, std::string_view what, int64_t min, int64_t max, std::string_view unit = "");
 
 // Placement on the output timeline, shared by every timeline source: `at`, `shift`, `rebase`.
 struct Placement {
@@ -82,6 +93,10 @@ struct Placement {
 // The three parameters, declared once; `rebase_default` empty means `first` exactly when `at` is given.
 std::vector<ParamSpec> placement_params(std::string_view first_doc, std::string_view rebase_default);
 Placement placement(const Node& node);
+// `at=` places the first packet relative to the background's; `rebase=none` keeps the original
+// times: together one of them would be ignored, so they are refused (ParamError under rebase).
+// The parser calls it for every node; a node without those parameters passes.
+void check_placement(const Node& node);
 
 // What a timeline source may need to know about the pipeline it joins.
 struct SourceContext {
@@ -112,6 +127,10 @@ class TransformStage : public Stage {
   // Throws ParamError for a value that cannot work with this link type (a filter that does not compile).
   virtual std::unique_ptr<Transform> make(const Node& node, const TransformContext& context) const = 0;
 };
+
+// An injected line (a control line, Engine::inject(stage)) is read whole before it is handed
+// over: this bounds the captured bytes one line may bring.
+inline constexpr size_t max_injection_bytes = size_t{64} << 20;
 
 // What an event source reaches of the engine. Every method may be called from any thread.
 class EventInjector {
@@ -200,6 +219,7 @@ class SinkStage : public Stage {
 // The registry. Built-in stages come from stages/list.h in the order `veipipe stages` lists them.
 std::span<const Stage* const> stages();
 const Stage* find_stage(std::string_view name);
+std::vector<std::string_view> stage_names();
 // Adds a stage (a test's own, say) before any pipeline that uses it is parsed; not thread-safe.
 void register_stage(const Stage& stage);
 

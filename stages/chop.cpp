@@ -27,7 +27,7 @@ ChopStage::ChopStage()
 
 void ChopStage::check(const Node& node) const {
   const Value& bytes = param(node, "bytes");
-  if (bytes.integer < 1 || bytes.integer > UINT32_MAX) throw ParamError(bytes, "chop removes at least 1 byte");
+  check_range(bytes, "chop", 1, UINT32_MAX, "bytes");
 }
 
 std::unique_ptr<Transform> ChopStage::make(const Node& node, const TransformContext&) const {

@@ -1,5 +1,7 @@
 #include "stages/control.h"
 
+#include "core/paths.h"
+
 #include <poll.h>
 #include <sys/eventfd.h>
 #include <sys/socket.h>
@@ -73,11 +75,12 @@ Fd unix_socket(const std::string& path) {
   return fd;
 }
 
-// Clears the way for bind() when `path` is a socket file nobody listens on any more.
-void remove_stale(const std::string& path, const sockaddr_un& addr) {
+// Whether `path` is a socket file nobody listens on any more (false: nothing there); throws when
+// it is anything else, so that neither bind() nor `veipipe check` takes another's place.
+bool is_stale(const std::string& path, const sockaddr_un& addr) {
   struct stat st {};
   if (::lstat(path.c_str(), &st) != 0) {
-    if (errno == ENOENT) return;
+    if (errno == ENOENT) return false;
     fail_errno(path);
   }
   if (!S_ISSOCK(st.st_mode)) fail(path, "exists and is not a socket; refusing to replace it");
@@ -86,7 +89,12 @@ void remove_stale(const std::string& path, const sockaddr_un& addr) {
   if (::connect(probe.get(), as_sockaddr(addr), sizeof addr) == 0 || errno == EAGAIN)
     fail(path, "another process is listening on this socket");
   if (errno != ECONNREFUSED && errno != ENOENT) fail_errno(path);
-  if (::unlink(path.c_str()) != 0 && errno != ENOENT) fail_errno(path);
+  return true;
+}
+
+// Clears the way for bind() when `path` is a socket file nobody listens on any more.
+void remove_stale(const std::string& path, const sockaddr_un& addr) {
+  if (is_stale(path, addr) && ::unlink(path.c_str()) != 0 && errno != ENOENT) fail_errno(path);
 }
 
 bool send_pending(int fd, std::string& out) {
@@ -383,6 +391,22 @@ ControlStage::ControlStage()
                   {
                       {"path", ParamType::output, "", "where to create the socket", {}, true, true},
                   }}) {}
+
+void ControlStage::check(const Node& node) const {
+  const Value& path = param(node, "path");
+  try {
+    socket_address(path.text);
+  } catch (const std::runtime_error&) {
+    throw ParamError(path, fmt::format("not usable as a Unix socket path: {} bytes, where 1 to {} without NUL fit",
+                                       path.text.size(), sizeof(sockaddr_un::sun_path) - 1));
+  }
+}
+
+void ControlStage::verify(const Node& node) const {
+  const std::string& path = param(node, "path").text;
+  check_writable(path);
+  (void)is_stale(path, socket_address(path));  // a stale socket the run replaces; anything else is refused
+}
 
 std::string ControlStage::source_name(const Node& node) const {
   return node.label.empty() ? std::string(name()) : node.label;

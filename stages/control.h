@@ -119,6 +119,8 @@ std::string control_request(const std::string& path, std::string_view line, std:
 class ControlStage final : public EventStage {
  public:
   ControlStage();
+  void check(const Node& node) const override;
+  void verify(const Node& node) const override;
   std::string source_name(const Node& node) const override;
   std::unique_ptr<EventSource> open(const Node& node, const EventContext& context) const override;
 };

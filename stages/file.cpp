@@ -8,6 +8,7 @@
 #include <cstring>
 #include <fmt/format.h>
 #include <stdexcept>
+#include "core/paths.h"
 #include "core/timeline_source.h"
 
 namespace vei {
@@ -148,8 +149,13 @@ FileStage::FileStage()
 
 void FileStage::check(const Node& node) const {
   // The header's field is 32 bits wide.
-  if (const Value& snaplen = param(node, "snaplen"); snaplen.given && (snaplen.integer < 1 || snaplen.integer > UINT32_MAX))
-    throw ParamError(snaplen, "snaplen must be 1 to 4294967295 bytes");
+  if (const Value& snaplen = param(node, "snaplen"); snaplen.given) check_range(snaplen, "snaplen", 1, UINT32_MAX, "bytes");
+}
+
+void FileStage::verify(const Node& node) const {
+  // `file(-)` is standard output, open already; `labels=-` is a file of that name.
+  for (const Value* path : paths(node, ParamType::output))
+    if (path->text != "-" || path != &param(node, "file")) check_writable(path->text);
 }
 
 pcap::Precision FileStage::precision(const Node& node, const SourceInfo& background) const {

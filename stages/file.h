@@ -53,6 +53,7 @@ class FileStage final : public SinkStage {
  public:
   FileStage();
   void check(const Node& node) const override;
+  void verify(const Node& node) const override;
   pcap::Precision precision(const Node& node, const SourceInfo& background) const override;
   std::optional<uint32_t> snaplen(const Node& node) const override;
   std::unique_ptr<Sink> open(const Node& node, const SinkContext& context) const override;

@@ -388,7 +388,7 @@ LiveStage::LiveStage()
 
 void LiveStage::check(const Node& node) const {
   const Value& snaplen = param(node, "snaplen");
-  if (snaplen.integer < 1 || snaplen.integer > UINT32_MAX) throw ParamError(snaplen, "snaplen must be at least 1 byte");
+  check_range(snaplen, "snaplen", 1, UINT32_MAX, "bytes");
   // The interface's link type is known only once it is open (at the start of the run); an
   // expression libpcap cannot even parse is refused now. What only the link type decides (an
   // Ethernet address on a raw-IP interface, say) is refused at the start, at the same place.
@@ -400,6 +400,19 @@ void LiveStage::check(const Node& node) const {
         throw ParamError(filter, e.what(), "filters use tcpdump's syntax: pcap-filter(7)");
     }
   }
+}
+
+void LiveStage::verify(const Node& node) const {
+  const std::string& name = param(node, "interface").text;
+  if (::if_nametoindex(name.c_str()) != 0) return;
+  // Pseudo-devices such as `any` or `nflog` are libpcap's, not the kernel's: ask libpcap.
+  char errbuf[PCAP_ERRBUF_SIZE] = {};
+  pcap_if_t* all = nullptr;
+  if (pcap_findalldevs(&all, errbuf) != 0) return;  // cannot tell: opening it at the start will
+  bool found = false;
+  for (const pcap_if_t* d = all; d && !found; d = d->next) found = name == d->name;
+  pcap_freealldevs(all);
+  if (!found) throw std::runtime_error(fmt::format("live {}: no such interface", name));
 }
 
 std::string LiveStage::source_name(const Node& node) const {

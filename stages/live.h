@@ -95,6 +95,7 @@ class LiveStage final : public EventStage {
  public:
   LiveStage();
   void check(const Node& node) const override;
+  void verify(const Node& node) const override;
   std::string source_name(const Node& node) const override;
   std::unique_ptr<EventSource> open(const Node& node, const EventContext& context) const override;
   std::unique_ptr<TimelineSource> open_alone(const Node& node, SourceOptions options) const override;

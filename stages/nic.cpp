@@ -486,7 +486,12 @@ NicStage::NicStage()
 
 void NicStage::check(const Node& node) const {
   const Value& retries = param(node, "retries");
-  if (retries.integer < 0 || retries.integer > INT32_MAX) throw ParamError(retries, "retries must be 0..2147483647");
+  check_range(retries, "retries", 0, INT32_MAX);
+}
+
+void NicStage::verify(const Node& node) const {
+  const std::string& name = param(node, "interface").text;
+  if (::if_nametoindex(name.c_str()) == 0) throw std::runtime_error(fmt::format("nic {}: no such interface", name));
 }
 
 std::unique_ptr<Sink> NicStage::open(const Node& node, const SinkContext& context) const {

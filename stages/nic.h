@@ -138,6 +138,7 @@ class NicStage final : public SinkStage {
  public:
   NicStage();
   void check(const Node& node) const override;
+  void verify(const Node& node) const override;
   std::unique_ptr<Sink> open(const Node& node, const SinkContext& context) const override;
 };
 

@@ -23,7 +23,7 @@ SnaplenStage::SnaplenStage()
 
 void SnaplenStage::check(const Node& node) const {
   const Value& length = param(node, "length");
-  if (length.integer < 1 || length.integer > UINT32_MAX) throw ParamError(length, "snaplen must be at least 1 byte");
+  check_range(length, "snaplen", 1, UINT32_MAX, "bytes");
 }
 
 std::unique_ptr<Transform> SnaplenStage::make(const Node& node, const TransformContext&) const {

@@ -505,6 +505,108 @@ if [[ $large != 1 ]]; then
   vp stages_nope stages nope
   expect_rc 2 "veipipe stages nope"
   expect_grep "veipipe stages nope: message names it" 'nope' stages_nope.err
+  expect_grep "veipipe stages nope: lists the stages, none being close" '^note: valid stages: .*pcap' stages_nope.err
+  vp stages_mrege stages mrege
+  expect_grep "veipipe stages mrege: did you mean" "^note: did you mean 'merge'\?" stages_mrege.err
+
+  # -------------------------------------------------------------------------------------------
+  # 5b. Where the description comes from (issue 11, item 17): -e or FILE or `-`, never both; a
+  # FILE that cannot be read or is not text is a bad argument (exit 2) naming it, never echoed.
+  printf 'pcap(%s) -> file(both.pcap)\n' "$A" >both.vp
+  vp both run -q both.vp -e "pcap($A) -> file(both.pcap)"
+  expect_rc 2 "a FILE and -e together"
+  expect_grep "a FILE and -e together: says to give one" "^veipipe: error: .*-e or as FILE \('both\.vp'\), not both" both.err
+  expect_no_file "a FILE and -e together: nothing written" both.pcap
+  vp nofile run -q no_such.vp
+  expect_rc 2 "a missing description FILE"
+  expect_grep "a missing description FILE: names it, with the reason" '^veipipe: error: no_such\.vp: .*No such file or directory' nofile.err
+  vp dirfile check adir
+  expect_rc 2 "a directory as description FILE"
+  expect_grep "a directory as description FILE: names it, with the reason" '^veipipe: error: adir: .*Is a directory' dirfile.err
+  printf 'pcap(%s) -> file(stdin_desc.pcap)\n' "$A" >stdin_desc.vp
+  run stdin_desc "$veipipe" run -q - <stdin_desc.vp
+  expect_rc 0 "run - reads the description from standard input"
+  expect_true "run -: records equal the input's" cmp -i 24 stdin_desc.pcap "$A"
+  printf 'pcap(-) -> file(stdin_twice.pcap)\n' >stdin_twice.vp
+  run stdin_twice "$veipipe" check - <stdin_twice.vp
+  expect_rc 2 "check -: pcap(-) cannot read the standard input the description came from"
+  expect_grep "check -: the caret is under pcap's -" '^<stdin>:1:6: error: .*standard input.*read twice' stdin_twice.err
+  vp binary run -q "$A"
+  expect_rc 2 "a capture given as the description"
+  expect_grep "a capture as the description: not text, at byte offset 0" \
+    "^$A: error: not a text description: byte offset 0 \\(line 1\\) is 0x.., not UTF-8" binary.err
+  if LC_ALL=C grep -q '[^[:print:][:space:]]' binary.err; then fail_ctx "a capture as the description: no raw byte printed"; else pass; fi
+  # A NUL inside a path would end it early for open(2): the whole description is refused.
+  printf 'pcap(%s\0junk) -> file(nul.pcap)\n' "$A" >nul.vp
+  vp nul run -q nul.vp
+  expect_rc 2 "a NUL byte in a description FILE"
+  expect_grep "a NUL byte: its offset" "^nul\.vp: error: not a text description: byte offset $((5 + ${#A})) \\(line 1\\) is a NUL byte" nul.err
+  expect_no_file "a NUL byte: nothing written" nul.pcap
+
+  # `veipipe inject` resolves a relative path in the client's directory, not the server's, and
+  # names a missing file with its reason; --help gives the size limits.
+  mkdir srv cli && cp "$C" cli/inj.pcap && mkfifo feed
+  (cd srv && timeout "$limit" "$veipipe" run -q -e "pcap(-) -> m: merge -> file(injected.pcap); control(ctl.sock) -> m" \
+    <../feed 2>../inject_run.err) &
+  server=$!
+  exec 7>feed
+  cat "$A" >&7
+  for _ in $(seq 100); do [[ -S srv/ctl.sock ]] && break; sleep 0.05; done
+  run inject_rel env -C cli "$veipipe" inject ../srv/ctl.sock 'pcap(inj.pcap)'
+  expect_rc 0 "inject pcap(relative path)"
+  expect_eq "inject pcap(relative path): answered ok 1000" "ok 1000" "$(cat inject_rel.out)"
+  run inject_missing env -C cli "$veipipe" inject ../srv/ctl.sock 'pcap(nope.pcap)'
+  expect_rc 1 "inject of a missing file"
+  expect_grep "inject of a missing file: names it, says why" '^veipipe: error: nope\.pcap: No such file or directory' inject_missing.err
+  exec 7>&-
+  wait "$server"
+  rc=$? last_label=inject_run last_cmd="veipipe run (the inject server)"
+  expect_rc 0 "the inject server's run"
+  expect_eq "inject: the background and the 1000 injected packets written" "$((a_count + 1000))" "$(count srv/injected.pcap)"
+  vp inject_help inject --help
+  expect_grep "inject --help gives the line limit" '64 KiB' inject_help.out
+  expect_grep "inject --help gives the injection limit" '64 MiB' inject_help.out
+
+  # -------------------------------------------------------------------------------------------
+  # 5c. `check` refuses what `run` would (issue 11, item 16), with the same message and status, and
+  # `run` refuses it before any output is touched: an output or labels file in a missing
+  # directory, an interface that does not exist, a socket path too long for a Unix address.
+  cp "$A" kept.pcap
+  kept_sum=$(sha256sum <kept.pcap)
+  long_sock=$dir/$(printf 's%.0s' {1..120}).sock
+  check_like_run() { # check_like_run NAME STATUS ERROR-REGEX DESCRIPTION
+    vp "$1.check" check -e "$4"
+    expect_rc "$2" "$1: check"
+    expect_grep "$1: check says why" "$3" "$1.check.err"
+    vp "$1.run" run -q -e "$4"
+    expect_rc "$2" "$1: run"
+    expect_eq "$1: run gives check's message" "$(cat "$1.check.err")" "$(cat "$1.run.err")"
+    expect_eq "$1: the existing output kept.pcap is untouched" "$kept_sum" "$(sha256sum <kept.pcap)"
+  }
+  check_like_run nodir_out 1 '^veipipe: error: nodir/o\.pcap: No such file or directory' "pcap($A) -> file(nodir/o.pcap)"
+  check_like_run nodir_labels 1 '^veipipe: error: nodir/l\.csv: No such file or directory' \
+    "pcap($A) -> file(kept.pcap, labels=nodir/l.csv)"
+  check_like_run notdir_out 1 "^veipipe: error: kept\.pcap/o\.pcap: Not a directory" "pcap($A) -> file(kept.pcap/o.pcap)"
+  check_like_run no_live 1 '^veipipe: error: live nosuch0: no such interface' \
+    "pcap($A) -> m: merge -> file(kept.pcap); live(nosuch0) -> m"
+  check_like_run no_nic 1 '^veipipe: error: nic nosuch0: no such interface' "pcap($A) -> nic(nosuch0)"
+  check_like_run long_socket 2 '^<command line>:1:[0-9]+: error: not usable as a Unix socket path: [0-9]+ bytes' \
+    "pcap($A) -> m: merge -> file(kept.pcap); control($long_sock) -> m"
+  check_like_run nodir_socket 1 '^veipipe: error: nodir/c\.sock: No such file or directory' \
+    "pcap($A) -> m: merge -> file(kept.pcap); control(nodir/c.sock) -> m"
+  echo 'not a socket' >notsock.txt
+  check_like_run notsock 1 '^veipipe: error: notsock\.txt: exists and is not a socket' \
+    "pcap($A) -> m: merge -> file(kept.pcap); control(notsock.txt) -> m"
+  python3 -c 'import socket, sys, time
+s = socket.socket(socket.AF_UNIX); s.bind(sys.argv[1]); s.listen(64); time.sleep(30)' busy.sock &
+  listener=$!
+  for _ in $(seq 100); do [[ -S busy.sock ]] && break; sleep 0.05; done
+  check_like_run busy_socket 1 '^veipipe: error: busy\.sock: another process is listening on this socket' \
+    "pcap($A) -> m: merge -> file(kept.pcap); control(busy.sock) -> m"
+  kill "$listener" 2>/dev/null
+  wait "$listener" 2>/dev/null
+  vp check_any check -e "pcap($A) -> m: merge -> file(kept.pcap); live(any) -> m; live(lo) -> m"
+  expect_rc 0 "check: live(any) and live(lo) exist"
 
   # -------------------------------------------------------------------------------------------
   # 6. --stats-json (written by the at=+2s run above).

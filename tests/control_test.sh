@@ -44,7 +44,7 @@ check "a non-source stage is refused (got '$reply')" grep -q '^error: inject tak
 reply=$(timeout 10 "$veipipe" inject "$tmp/ctl.sock" 'icmp(dst=10.0.0.6, count=4) -> rewrite(dstip="10.0.0.6:10.0.0.66") -> snaplen(40)')
 check "a chain of transforms is injected (got '$reply')" test "$reply" = "ok 4"
 reply=$(timeout 10 "$veipipe" inject "$tmp/ctl.sock" 'icmp(dst=10.0.0.5) -> snaplen(0)')
-check "a bad transform is answered with its column (got '$reply')" test "$reply" = "error: col 31: snaplen must be at least 1 byte"
+check "a bad transform is answered with its column (got '$reply')" test "$reply" = "error: col 31: snaplen must be 1..4294967295 bytes"
 reply=$(timeout 10 "$veipipe" inject "$tmp/ctl.sock" 'icmp(dst=10.0.0.5) -> file(x.pcap)')
 check "a chain that is not transforms is refused (got '$reply')" grep -q '^error: inject takes one source stage, optionally followed by transforms' <<<"$reply"
 # Garbage, then a client that disconnects mid-line: the run goes on and nothing is injected.

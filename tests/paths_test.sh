@@ -14,7 +14,7 @@ source "$tests_dir/checks.sh"
 usage="usage: $0 path/to/veipipe path/to/veigen"
 veipipe=$(realpath "${1:?$usage}") || exit 2
 veigen=$(realpath "${2:?$usage}") || exit 2
-require paths_test sha256sum find sort diff timeout cp "$veipipe" "$veigen"
+require paths_test sha256sum find sort diff timeout cp cmp "$veipipe" "$veigen"
 
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/paths_test.XXXXXX") || exit 1
 trap 'rm -rf "$tmp"' EXIT
@@ -44,9 +44,10 @@ snapshot() {
   find . -type f -exec sha256sum {} + | sort -k2
 }
 
-# refused NAME MODE PATH ARGS...: `veipipe ARGS...` in a fresh work directory is refused:
-#   exit 2; an `error:` line on stderr names PATH;
-#   MODE `usage`: a usage error, `veipipe: error:` naming --stats-json;
+# refused NAME MODE PATH ARGS...: `veipipe ARGS...` in a fresh work directory, standard input from
+# $stdin_from (default /dev/null) and, if $stdout_to is set, standard output appended to it, is refused:
+#   exit 2; an `error:` line on stderr names PATH (and $names, if set);
+#   MODE `usage`: an error naming --stats-json (no position in the description);
 #   MODE `caret:ANCHOR[|ANCHOR...]`: a description error `<where>:1:COL: error:` with a caret line
 #     `| ^~~`, COL the first character after one of the ANCHORs in the description (the last
 #     argument), i.e. under one of the written paths that clash;
@@ -58,7 +59,11 @@ refused() {
   local err=$tmp/logs/$name.err before after rc description=${*: -1} shown=0
   fresh || { fail "$name: fresh work directory"; return; }
   before=$(snapshot)
-  timeout "$limit" "$veipipe" "$@" >"$tmp/logs/$name.out" 2>"$err"
+  if [[ -n ${stdout_to:-} ]]; then
+    timeout "$limit" "$veipipe" "$@" <"${stdin_from:-/dev/null}" >>"$stdout_to" 2>"$err"
+  else
+    timeout "$limit" "$veipipe" "$@" <"${stdin_from:-/dev/null}" >"$tmp/logs/$name.out" 2>"$err"
+  fi
   rc=$?
   after=$(snapshot)
   local -a ctx=("command: veipipe $(printf '%q ' "$@")" "exit status: $rc" "stderr:")
@@ -71,8 +76,9 @@ refused() {
 
   check "exit 2" "$((rc == 2))"
   check "an error line names $path" "$(grep 'error: ' "$err" | grep -cF -- "$path")"
+  [[ -z ${names:-} ]] || check "an error line names $names" "$(grep 'error: ' "$err" | grep -cF -- "$names")"
   if [[ $mode == usage ]]; then
-    check "a usage error naming --stats-json" "$(grep -c -- '^veipipe: error: .*--stats-json' "$err")"
+    check "an error naming --stats-json" "$(grep -c -- 'error: .*--stats-json' "$err")"
   else
     local anchor anchors=() cols=() col ok=0
     IFS='|' read -ra anchors <<<"${mode#caret:}"
@@ -93,7 +99,8 @@ refused() {
     "changes (< before, > after):" "${changes[@]}"
 }
 
-# refused_both NAME ANCHORS PATH DESCRIPTION: refused by `run` and by `check` alike.
+# refused_both NAME ANCHORS PATH DESCRIPTION: refused by `run` and by `check` alike (with the same
+# $stdin_from, $stdout_to and $names).
 refused_both() {
   refused "$1.run" "caret:$2" "$3" run -q -e "$4"
   refused "$1.check" "caret:$2" "$3" check -e "$4"
@@ -121,6 +128,21 @@ refused stats_output usage o.pcap run -q --stats-json o.pcap -e 'pcap(bg.pcap) -
 refused stats_labels usage o.csv \
   run -q --stats-json ./sub/../o.csv -e 'pcap(bg.pcap) -> file(o.pcap, labels=o.csv)'
 
+# ---- standard input and output (issue 11, item 2): `-` is the file the shell redirected, and
+# so are /dev/stdin, /dev/stdout, /dev/fd/N and /proc/self/fd/N.
+stdin_from=bg.pcap names='standard input' refused_both stdin_output 'file(' bg.pcap 'pcap(-) -> file(bg.pcap)'
+stdin_from=bg.pcap names='standard input' refused_both stdin_labels 'labels=' /dev/stdin \
+  'pcap(-) -> file(o.pcap, labels=/dev/stdin)'
+stdin_from=bg.pcap names='standard input' refused_both stdin_fd 'file(' /proc/self/fd/0 'pcap(-) -> file(/proc/self/fd/0)'
+stdout_to=bg.pcap names='standard output' refused_both stdout_input 'file(' bg.pcap 'pcap(bg.pcap) -> file(-)'
+stdout_to=prev.pcap refused_both stdout_labels 'labels=' /dev/fd/1 \
+  'pcap(bg.pcap) -> file(prev.pcap, labels=/dev/fd/1)'
+stdout_to=bg.pcap refused stats_stdout usage /dev/stdout run -q --stats-json /dev/stdout -e 'pcap(bg.pcap) -> file(o.pcap)'
+# Standard input can be read by one source only (issue 11, item 19): the second is refused, not
+# misread as "not a pcap file".
+stdin_from=bg.pcap names='standard input' refused_both stdin_twice '; pcap(' "'-'" \
+  'pcap(-) -> m: merge -> file(o.pcap); pcap(-, shift=1s) -> m'
+
 # ---- runs that must still work: two reads of one file, every written path distinct, /dev/null
 # written twice (a character device: nothing to destroy).
 fresh || exit 1
@@ -139,6 +161,14 @@ timeout "$limit" "$veipipe" run -q -e 'pcap(bg.pcap) -> file(/dev/null, labels=/
 rc=$?
 if ((rc == 0)); then pass; else
   fail "/dev/null as output and labels: exit 0" "exit status: $rc" "$(head -n 5 "$tmp/logs/null.err")"
+fi
+
+# Standard input read once, written elsewhere: the output holds every record of the input.
+fresh || exit 1
+timeout "$limit" "$veipipe" run -q -e 'pcap(-) -> file(o.pcap)' <bg.pcap 2>"$tmp/logs/stdin.err"
+rc=$?
+if ((rc == 0)) && cmp -s bg.pcap o.pcap; then pass; else
+  fail "pcap(-) < bg.pcap -> file(o.pcap): exit 0, o.pcap the same bytes" "exit status: $rc" "$(head -n 5 "$tmp/logs/stdin.err")"
 fi
 
 summary paths_test

@@ -3,7 +3,9 @@
 
 #include <doctest/doctest.h>
 #include <fmt/format.h>
+#include "core/timeline_source.h"
 #include "pipeline/description.h"
+#include "pipeline/plan.h"
 #include "pipeline/stage.h"
 #include "description_util.h"
 
@@ -185,4 +187,84 @@ TEST_CASE("errors: syntax errors come from parse_pipeline too") {
     CHECK(e.diagnostics()[0].message == "expected ',' or ')'");
     CHECK(std::string_view(e.what()).starts_with("<command line>:1:18: error: "));
   }
+}
+
+// Issue 11, item 18: parameters that were accepted and then ignored.
+TEST_CASE("errors: at= with rebase=none is refused, under rebase; either alone is fine") {
+  CHECK(error_of("pcap(a) -> m: merge -> file(o); pcap(b, at=2s, rebase=none) -> m") ==
+        "t:1:55: error: at= places the first packet, rebase=none keeps the original times: give one\n"
+        "    1 | pcap(a) -> m: merge -> file(o); pcap(b, at=2s, rebase=none) -> m\n"
+        "      |                                                       ^~~~\n"
+        "note: shift= moves the original times by a constant\n");
+  // The background and generated sources too: at= would be dropped or meant a shift.
+  CHECK(diagnostic_of("pcap(a, rebase=none, at=1s) -> file(o)").span.col == 16);
+  CHECK(diagnostic_of("pcap(a) -> m: merge -> file(o); icmp(dst=10.0.0.1, at=1s, rebase=none) -> m").span.col == 66);
+  CHECK(parse_pipeline("t", "pcap(a) -> m: merge -> file(o); pcap(b, at=2s, rebase=first) -> m; pcap(c, rebase=none, shift=1s) -> m")
+            .nodes.size() == 5);
+}
+
+TEST_CASE("errors: an injected source with rebase=none is refused, under rebase") {
+  const auto line = parse_pipeline("<inject>", "icmp(dst=10.0.0.9, count=1, rebase=none)");
+  REQUIRE(is_source_chain(line));
+  try {
+    open_line_source(line, SourceOptions{}, SourceContext{});
+    FAIL("no error");
+  } catch (const DescriptionError& e) {
+    REQUIRE(e.diagnostics().size() == 1);
+    CHECK(e.diagnostics()[0].message == "an injected source starts at the output's now: rebase=none cannot keep its times");
+    CHECK(e.diagnostics()[0].span.col == 36);
+  }
+  CHECK(open_line_source(parse_pipeline("<inject>", "icmp(dst=10.0.0.9, count=1, rebase=first)"), SourceOptions{}, SourceContext{}));
+}
+
+// Issue 11, item 19: a value too large for its field names the range, never "at least 1".
+TEST_CASE("errors: numbers beyond what a field holds say the range") {
+  CHECK(diagnostic_of("pcap(a) -> snaplen(10GiB) -> file(o)").message == "snaplen must be 1..4294967295 bytes");
+  CHECK(diagnostic_of("pcap(a) -> snaplen(0) -> file(o)").message == "snaplen must be 1..4294967295 bytes");
+  CHECK(diagnostic_of("pcap(a) -> chop(4GiB) -> file(o)").message == "chop must be 1..4294967295 bytes");
+  CHECK(diagnostic_of("pcap(a) -> file(o, snaplen=5GB)").message == "snaplen must be 1..4294967295 bytes");
+  CHECK(diagnostic_of("live(eth0, snaplen=4294967296) -> m: merge -> file(o); pcap(a) -> m").message ==
+        "snaplen must be 1..4294967295 bytes");
+  CHECK(diagnostic_of("pcap(a) -> nic(eth0, retries=2147483648)").message == "retries must be 0..2147483647");
+  // Beyond int64 itself: the parser's bound.
+  CHECK(diagnostic_of("pcap(a) -> snaplen(9000000TiB) -> file(o)").message ==
+        "invalid size '9000000TiB' for 'length': out of range: at most 9223372036854775807 bytes");
+  CHECK(diagnostic_of("pcap(a) -> nic(eth0, retries=99999999999999999999)").message ==
+        "invalid integer '99999999999999999999' for 'retries': out of range: -9223372036854775808..9223372036854775807");
+}
+
+TEST_CASE("errors: a misspelt name gets the nearest, or the list") {
+  CHECK(suggestion_or_list("mrege", "stages", stage_names()) == "did you mean 'merge'?");
+  const auto all = suggestion_or_list("nosuch", "stages", stage_names());
+  CHECK(all.starts_with("valid stages: "));
+  CHECK(all.find("pcap") != std::string::npos);
+}
+
+// Issue 11, item 20: a stage's arguments may span lines; positions stay those of the text.
+TEST_CASE("syntax: arguments span lines, with comments; errors keep their line and column") {
+  const auto pipeline = parse_pipeline("t",
+                                       "pcap(a.pcap,   # the background\n"
+                                       "     filter=tcp,\n"
+                                       "\n"
+                                       "     shift=1s\n"
+                                       "    ) -> file(\n"
+                                       "  o.pcap)\n");
+  REQUIRE(pipeline.nodes.size() == 2);
+  CHECK(pipeline.nodes[0].find("filter")->text == "tcp");
+  CHECK(pipeline.nodes[0].find("filter")->span.line == 2);
+  CHECK(pipeline.nodes[0].find("filter")->span.col == 13);
+  CHECK(pipeline.nodes[0].find("shift")->integer == 1'000'000'000);
+  CHECK(pipeline.nodes[1].find("file")->text == "o.pcap");
+  CHECK(error_of("pcap(a.pcap,\n  filtr=tcp) -> file(o)") ==
+        "t:2:3: error: unknown parameter 'filtr' for stage 'pcap'\n"
+        "    2 |   filtr=tcp) -> file(o)\n"
+        "      |   ^~~~~\n"
+        "note: did you mean 'filter'?\n");
+  // A `)` left out: reported at the end of its line, and the next statement still parsed.
+  const auto errors = syntax_errors("pcap(a.pcap, at=1s\npcap(b) -> frob(\n");
+  REQUIRE(errors.size() == 2);
+  CHECK(errors[0].message == "expected ',' or ')'");
+  CHECK(errors[0].span.line == 1);
+  CHECK(errors[0].span.col == 19);
+  CHECK(errors[1].span.line == 2);
 }

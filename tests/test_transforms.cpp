@@ -116,7 +116,7 @@ TEST_CASE("transforms: engine errors point at the parameter") {
     return std::string("<no error>");
   };
   CHECK(error("filter(\"tcp and\")").find("syntax error") != std::string::npos);
-  CHECK(error("snaplen(0)").find("snaplen must be at least 1 byte") != std::string::npos);
+  CHECK(error("snaplen(0)").find("snaplen must be 1..4294967295 bytes") != std::string::npos);
   CHECK(error("rewrite(ip=\"10.0.0.0/8:172.16.0.0/12\")").find("prefix") != std::string::npos);
   CHECK(error("rewrite(srcmac=02:00:00:00:00)").find("error:") != std::string::npos);
 }

@@ -1,12 +1,18 @@
 // The `veipipe` command: run, check, graph and document pipelines.
 #include <CLI/CLI.hpp>
 #include <fmt/format.h>
+#include <fcntl.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
+#include <cerrno>
+#include <cstring>
 #include <csignal>
 #include <cstring>
 #include <fstream>
+#include <filesystem>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -23,20 +29,39 @@ namespace {
 struct Input {
   std::string where;
   std::string text;
+  bool from_stdin = false;  // FILE was `-`: the description took standard input
 };
 
-Input read_description(const std::string& expression, const std::string& file) {
-  if (!expression.empty()) return {"<command line>", expression};
-  if (file.empty()) throw CLI::ValidationError("give a description with -e '<description>' or a FILE");
-  std::ifstream in(file, std::ios::binary);
-  if (!in) throw std::runtime_error(fmt::format("{}: cannot read the description", file));
+// Bad arguments, an unreadable FILE included, are usage errors (exit 2) naming what was given.
+Input read_description(const std::string& expression, bool expression_given, const std::string& file) {
+  if (expression_given && !file.empty())
+    throw CLI::ValidationError(fmt::format("give the description with -e or as FILE ('{}'), not both", file));
+  if (expression_given) return {"<command line>", expression};
+  if (file.empty()) throw CLI::ValidationError("give a description with -e '<description>', a FILE, or - for standard input");
+  const bool from_stdin = file == "-";
+  const int fd = from_stdin ? STDIN_FILENO : ::open(file.c_str(), O_RDONLY | O_CLOEXEC);
+  const auto refuse = [&file](int error) {
+    return CLI::ValidationError(fmt::format("{}: cannot read the description: {}", file, std::strerror(error)));
+  };
+  if (fd < 0) throw refuse(errno);
   // One byte more than the parser accepts is enough for it to refuse a huge file: memory stays
   // bounded whatever was passed as FILE.
   std::string text(vei::max_description_size + 1, '\0');
-  in.read(text.data(), static_cast<std::streamsize>(text.size()));
-  text.resize(static_cast<size_t>(in.gcount()));
-  if (in.bad()) throw std::runtime_error(fmt::format("{}: cannot read the description", file));
-  return {file, std::move(text)};
+  size_t size = 0;
+  int error = 0;
+  while (size < text.size()) {
+    const ssize_t n = ::read(fd, text.data() + size, text.size() - size);
+    if (n > 0) size += static_cast<size_t>(n);
+    else if (n == 0) break;
+    else if (errno != EINTR) {
+      error = errno;
+      break;
+    }
+  }
+  if (!from_stdin) ::close(fd);
+  if (error) throw refuse(error);
+  text.resize(size);
+  return {from_stdin ? "<stdin>" : file, std::move(text), from_stdin};
 }
 
 std::string json_escape(std::string_view s) {
@@ -176,18 +201,21 @@ class SignalGuard {
   std::atomic<int> received_{0};
 };
 
-// The statistics are written after the run: a file the description reads or writes would be lost.
-void check_stats_path(const Input& input, const std::string& stats_json) {
+// The paths the command itself adds to the description's: the description read from standard
+// input (then no source can read it), the statistics written after the run (a file the
+// description reads or writes would be lost).
+void check_command_paths(const Input& input, const std::string& stats_json) {
+  std::vector<vei::CommandPath> extra;
+  if (input.from_stdin) extra.push_back({{"-", false}, "the description, read from standard input"});
+  if (!stats_json.empty()) extra.push_back({{stats_json, true}, fmt::format("--stats-json '{}'", stats_json)});
+  if (extra.empty()) return;
   const auto pipeline = vei::parse_pipeline(input.where, input.text);
-  for (const auto& n : pipeline.nodes)
-    for (const auto type : {vei::ParamType::input, vei::ParamType::output})
-      for (const vei::Value* v : vei::paths(n, type))
-        if (vei::same_file(stats_json, v->text))
-          throw CLI::ValidationError(fmt::format("--stats-json {}: the same file as '{}' in the description", stats_json, v->text));
+  auto errors = vei::path_clashes(pipeline, extra);
+  if (!errors.empty()) throw vei::DescriptionError(input.where, input.text, std::move(errors));
 }
 
 int run(const Input& input, bool quiet, const std::string& stats_json, SignalGuard& signals) {
-  if (!stats_json.empty()) check_stats_path(input, stats_json);
+  check_command_paths(input, stats_json);
   // Warnings about the inputs are printed even with -q: quiet is for progress and statistics.
   auto engine = vei::Engine::from_description(input.where, input.text);
   const auto watching = signals.watch(engine);
@@ -211,6 +239,40 @@ int run(const Input& input, bool quiet, const std::string& stats_json, SignalGua
   if (!quiet) print_stats(stats);
   if (!stats_json.empty()) write_stats_json(stats_json, stats, status);
   return status;
+}
+
+// The server opens the files a line names in its own working directory: each relative input path
+// is made absolute here, in the client's, and one that cannot be reached is reported before
+// anything is sent (issue 11, item 17). A line that does not parse goes as it is: the server, whose
+// stages may differ, answers it.
+std::string resolve_inject_paths(const std::string& line) {
+  std::optional<vei::Pipeline> parsed;
+  try {
+    parsed = vei::parse_pipeline("<inject>", line);
+  } catch (const vei::DescriptionError&) {
+    return line;
+  }
+  const auto& pipeline = *parsed;
+  std::vector<const vei::Value*> files;
+  for (const auto& n : pipeline.nodes)
+    for (const vei::Value* v : vei::paths(n, vei::ParamType::input))
+      if (v->text != "-") files.push_back(v);  // the server refuses it, with its reason
+  // Replaced from the end of the line, so that the columns of the others stay right.
+  std::ranges::sort(files, std::greater{}, [](const vei::Value* v) { return v->span.col; });
+  std::string resolved = line;
+  for (const vei::Value* v : files) {
+    if (struct stat st {}; ::stat(v->text.c_str(), &st) != 0)
+      throw std::runtime_error(fmt::format("{}: {}", v->text, std::strerror(errno)));
+    if (std::filesystem::path(v->text).is_absolute()) continue;
+    std::string quoted = "\"";
+    for (const char c : std::filesystem::absolute(v->text).string()) {
+      if (c == '"' || c == '\\') quoted += '\\';
+      quoted += c;
+    }
+    quoted += '"';
+    resolved.replace(static_cast<size_t>(v->span.col - 1), static_cast<size_t>(v->span.length), quoted);
+  }
+  return resolved;
 }
 
 std::string describe_stage(const vei::StageSpec& spec) {
@@ -243,14 +305,17 @@ int main(int argc, char** argv) {
   auto* graph_cmd = app.add_subcommand("graph", "print the resolved graph");
   for (auto* cmd : {run_cmd, check_cmd, graph_cmd}) {
     cmd->add_option("-e,--expression", expression, "the pipeline description");
-    cmd->add_option("file", file, "a file holding the pipeline description");
+    cmd->add_option("file", file, "a file holding the pipeline description, - for standard input");
   }
   run_cmd->add_flag("-q,--quiet", quiet, "no progress or statistics on stderr (warnings and errors still)");
   run_cmd->add_option("--stats-json", stats_json, "write the final statistics as JSON to this file");
   graph_cmd->add_flag("--dot", dot, "Graphviz DOT output");
   auto* stages_cmd = app.add_subcommand("stages", "document the stages and their parameters");
   std::string socket_path, stage_line;
-  auto* inject_cmd = app.add_subcommand("inject", "send a stage to a running pipeline's control socket");
+  auto* inject_cmd = app.add_subcommand(
+      "inject", fmt::format("send a stage to a running pipeline's control socket: one line of at most {} KiB, "
+                            "bringing at most {} MiB of packets; relative paths are from this directory",
+                            vei::control::max_line >> 10, vei::max_injection_bytes >> 20));
   inject_cmd->add_option("socket", socket_path, "the control socket")->required();
   inject_cmd->add_option("stage", stage_line, "a source stage, e.g. 'icmp(dst=10.0.0.9, count=3)'")->required();
   stages_cmd->add_option("name", stage_name, "one stage");
@@ -263,7 +328,7 @@ int main(int argc, char** argv) {
 
   try {
     if (*inject_cmd) {
-      const auto reply = vei::control_request(socket_path, stage_line, std::chrono::seconds(30));
+      const auto reply = vei::control_request(socket_path, resolve_inject_paths(stage_line), std::chrono::seconds(30));
       fmt::print("{}\n", reply);
       return reply.starts_with("ok") ? 0 : vei::exit_failure;
     }
@@ -274,23 +339,22 @@ int main(int argc, char** argv) {
       }
       const auto* stage = vei::find_stage(stage_name);
       if (!stage) {
-        std::vector<std::string_view> names;
-        for (const auto* s : vei::stages()) names.push_back(s->name());
-        const auto guess = vei::closest_match(stage_name, names);
-        fmt::print(stderr, "veipipe: error: no stage '{}'{}\n", stage_name,
-                   guess.empty() ? "" : fmt::format("; did you mean '{}'?", guess));
+        fmt::print(stderr, "veipipe: error: no stage '{}'\nnote: {}\n", stage_name,
+                   vei::suggestion_or_list(stage_name, "stages", vei::stage_names()));
         return vei::exit_bad_description;
       }
       fmt::print("{}", describe_stage(stage->spec()));
       return 0;
     }
-    const Input input = read_description(expression, file);
+    const bool expression_given = run_cmd->count("-e") + check_cmd->count("-e") + graph_cmd->count("-e") > 0;
+    const Input input = read_description(expression, expression_given, file);
     if (*graph_cmd) {
       const auto pipeline = vei::parse_pipeline(input.where, input.text);
       fmt::print("{}", vei::describe_plan(vei::make_plan(pipeline), dot));
       return 0;
     }
     if (*check_cmd) {
+      check_command_paths(input, {});
       const auto engine = vei::Engine::from_description(input.where, input.text, true);
       fmt::print("{}: ok\n", input.where);
       return 0;

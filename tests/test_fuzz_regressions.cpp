@@ -19,7 +19,8 @@ using namespace vei;
 
 namespace {
 
-const fs::path regressions = fs::path(__FILE__).parent_path() / "fuzz_regressions";
+// Not __FILE__: ccache's base_dir and -ffile-prefix-map make it relative to wherever the compiler ran.
+const fs::path regressions = fs::path(VEIPIPE_TESTS_DIR) / "fuzz_regressions";
 
 std::string slurp(const fs::path& p) {
   std::ifstream in(p, std::ios::binary);

@@ -177,6 +177,7 @@ void Engine::Impl::describe_sources() {
     sink_context.names.push_back(static_cast<const EventStage&>(*n.stage).source_name(n));
     sink_context.origins.emplace_back("event");
   }
+  number_repeated_names(sink_context.names);
 }
 
 // pace(loop=N): every timeline source plays N times, pass k shifted by k periods, the period being

@@ -87,6 +87,10 @@ Stats Engine::stats() const {
     const auto& st = src->stats();
     s.sources.push_back({src->options().name, st.packets, st.bytes, st.filtered, st.disordered, st.dropped, src->offset()});
   }
+  std::vector<std::string> names;
+  for (const auto& src : s.sources) names.push_back(src.name);
+  number_repeated_names(names);
+  for (size_t i = 0; i < names.size(); ++i) s.sources[i].name = std::move(names[i]);
   s.packets = d.written_packets;
   s.accepted_events = d.accepted_events;
   s.refused_events = d.refused_events;

@@ -43,6 +43,7 @@ void Engine::Impl::configure() {
     pacer->set_delay(merge.lateness_ns);
   }
   sink_context.linktype = sources[0]->info().linktype;
+  sink_context.report = &report;
   sink_context.precision = precision;
   // A transform after the merge that cuts every packet: the header says so, as editcap -s writes it.
   sink_context.snaplen = snaplen;

@@ -59,7 +59,7 @@ int Engine::wait() {
   d.output_thread.join();
   for (auto& source : d.event_sources) source->stop();
   d.running = false;
-  if (!d.error.empty()) return exit_failure;  // the message is in stats().error
+  if (!d.error.empty() || d.report.has_lost()) return exit_failure;  // the message is in stats().error or a warning
   return d.report.is_damaged() ? exit_damaged : exit_ok;
 }
 

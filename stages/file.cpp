@@ -32,14 +32,26 @@ std::string json_string(const std::string& s) {
   return out + "\"";
 }
 
+// Writes all of `data` to `fd`; returns 0, or the errno of a failure, with `done` the bytes that made it.
+int write_fully(int fd, const std::byte* data, size_t size, size_t& done) {
+  done = 0;
+  while (done < size) {
+    const ssize_t r = ::write(fd, data + done, size - done);
+    if (r < 0 && errno == EINTR) continue;
+    if (r <= 0) return r < 0 ? errno : ENOSPC;
+    done += static_cast<size_t>(r);
+  }
+  return 0;
+}
+
 }  // namespace
 
 FileWriter::FileWriter(std::string path, pcap::Precision precision, uint32_t snaplen, uint32_t linktype,
                        LabelsOptions labels, bool cut)
     : path_(std::move(path)), precision_(precision), snaplen_(snaplen), cut_(cut), labels_(std::move(labels)) {
   if (!labels_.path.empty()) {
-    labels_file_ = std::fopen(labels_.path.c_str(), "w");
-    if (!labels_file_) fail_labels(errno);
+    labels_fd_ = ::open(labels_.path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    if (labels_fd_ < 0) fail_labels(errno);
     jsonl_ = labels_.path.ends_with(".jsonl");
     if (!jsonl_) write_label_text(fmt::format("index,{},source,origin,record\n", timestamp_field()));
   }
@@ -59,7 +71,7 @@ FileWriter::FileWriter(std::string path, pcap::Precision precision, uint32_t sna
 
 FileWriter::~FileWriter() {
   if (owns_fd_ && fd_ >= 0) ::close(fd_);
-  if (labels_file_) std::fclose(labels_file_);
+  if (labels_fd_ >= 0) ::close(labels_fd_);
 }
 
 void FileWriter::fail(int error) {
@@ -73,29 +85,24 @@ void FileWriter::fail_labels(int error) {
 int FileWriter::write_all(const std::byte* data, size_t size, std::span<const Record> records, size_t& kept) {
   size_t done = 0;
   kept = records.size();
-  while (done < size) {
-    const ssize_t r = ::write(fd_, data + done, size - done);
-    if (r < 0 && errno == EINTR) continue;
-    if (r <= 0) {
-      const int error = r < 0 ? errno : ENOSPC;
-      // Cut the file back to the last whole record so that it stays a valid capture.
-      size_t whole = 0;
-      kept = 0;
-      const uint32_t base = records.empty() ? 0 : records.front().offset;
-      for (const auto& rec : records) {
-        const size_t end = rec.offset - base + record_header_size + rec.caplen;
-        if (end > done) break;
-        whole = end;
-        ++kept;
-      }
-      if (owns_fd_ && done) (void)::ftruncate(fd_, static_cast<off_t>(offset_ + whole));
-      offset_ += whole;
-      return error;
-    }
-    done += static_cast<size_t>(r);
+  const int error = write_fully(fd_, data, size, done);
+  if (!error) {
+    offset_ += size;
+    return 0;
   }
-  offset_ += size;
-  return 0;
+  // Cut the file back to the last whole record so that it stays a valid capture.
+  size_t whole = 0;
+  kept = 0;
+  const uint32_t base = records.empty() ? 0 : records.front().offset;
+  for (const auto& rec : records) {
+    const size_t end = rec.offset - base + record_header_size + rec.caplen;
+    if (end > done) break;
+    whole = end;
+    ++kept;
+  }
+  if (owns_fd_ && done) (void)::ftruncate(fd_, static_cast<off_t>(offset_ + whole));
+  offset_ += whole;
+  return error;
 }
 
 void FileWriter::consume(const Batch& batch, size_t first, size_t count) {
@@ -132,10 +139,11 @@ std::span<const Record> FileWriter::cut(const std::byte* arena, std::span<const 
 }
 
 void FileWriter::written(const std::byte* arena, std::span<const Record> records) {
+  if (records.empty()) return;
   const uint64_t first_index = stats_.packets;
   stats_.packets += records.size();
-  for (const auto& r : records) stats_.bytes += record_header_size + r.caplen;
-  if (labels_file_) write_labels(arena, records, first_index);
+  stats_.bytes += records.back().offset + record_header_size + records.back().caplen - records.front().offset;
+  if (labels_fd_ >= 0) write_labels(arena, records, first_index);
 }
 
 std::string_view FileWriter::timestamp_field() const {
@@ -165,16 +173,25 @@ void FileWriter::write_labels(const std::byte* arena, std::span<const Record> re
 }
 
 void FileWriter::write_label_text(std::string_view text) {
-  if (!text.empty() && std::fwrite(text.data(), 1, text.size(), labels_file_) != text.size()) fail_labels(errno);
+  size_t done = 0;
+  const int error = write_fully(labels_fd_, reinterpret_cast<const std::byte*>(text.data()), text.size(), done);
+  if (!error) {
+    labels_offset_ += text.size();
+    return;
+  }
+  // Cut back to the last whole line: every line the labels keep is a whole one.
+  const size_t line_end = text.substr(0, done).rfind('\n');
+  const size_t whole = line_end == std::string_view::npos ? 0 : line_end + 1;
+  if (done) (void)::ftruncate(labels_fd_, static_cast<off_t>(labels_offset_ + whole));
+  labels_offset_ += whole;
+  fail_labels(error);
 }
 
 void FileWriter::close() {
-  if (labels_file_) {
-    const bool ok = std::fflush(labels_file_) == 0;
-    const int error = errno;
-    std::fclose(labels_file_);
-    labels_file_ = nullptr;
-    if (!ok) fail_labels(error);
+  if (labels_fd_ >= 0) {
+    const int r = ::close(labels_fd_);
+    labels_fd_ = -1;
+    if (r != 0) fail_labels(errno);
   }
   if (owns_fd_ && fd_ >= 0) {
     const int r = ::close(fd_);

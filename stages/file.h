@@ -3,7 +3,6 @@
 // labels count exactly the records the file keeps.
 #pragma once
 
-#include <cstdio>
 #include <span>
 #include <string>
 #include <string_view>
@@ -64,7 +63,8 @@ class FileWriter final : public Sink {
   uint64_t offset_ = 0;  // bytes in the file, all of them whole records after the header
   SinkStats stats_;
   LabelsOptions labels_;
-  std::FILE* labels_file_ = nullptr;
+  int labels_fd_ = -1;
+  uint64_t labels_offset_ = 0;  // bytes in the labels, all of them whole lines
   bool jsonl_ = false;
 };
 

@@ -27,7 +27,7 @@ size=$(stat -c %s "$tmp/full/out.pcap")
 if cmp -s <(tail -c +25 "$tmp/full/out.pcap") <(tail -c +25 "$tmp/in.pcap" | head -c $((size - 24))); then pass
 else fail "the output is a prefix of the input's records"; fi
 # What the statistics say was written is what the file holds (it used to say 0 packets).
-records=$(tcpdump -r "$tmp/full/out.pcap" 2>/dev/null | wc -l)
+records=$(tcpdump -nn -r "$tmp/full/out.pcap" 2>/dev/null | wc -l)
 if ((records > 0)); then pass; else fail "the cut output holds records" "$records"; fi
 if grep -q "\"packets\":$records,\"bytes\":$((size - 24))," "$tmp/stats.json"; then pass
 else fail "--stats-json counts the $records records and $((size - 24)) bytes in the file" "$(head -c 200 "$tmp/stats.json")"; fi
@@ -42,7 +42,11 @@ rc=$?
 if ((rc == 1)); then pass; else fail "exit status 1 on a full labels disk" "got $rc"; fi
 if grep -q "labels $tmp/small/labels.csv: No space left on device" "$tmp/err2"; then pass
 else fail "the message names the labels path" "$(cat "$tmp/err2")"; fi
-records=$(tcpdump -r "$tmp/out2.pcap" 2>/dev/null | wc -l)
+# The labels keep whole lines only, each naming a packet of the capture.
+if [[ -s $tmp/small/labels.csv && $(tail -c 1 "$tmp/small/labels.csv" | od -An -c | tr -d ' ') == '\n' ]] &&
+  awk -F, 'NF != 5 { bad = 1 } END { exit bad }' "$tmp/small/labels.csv"; then pass
+else fail "the labels end on a whole line" "$(tail -c 100 "$tmp/small/labels.csv")"; fi
+records=$(tcpdump -nn -r "$tmp/out2.pcap" 2>/dev/null | wc -l)
 if ((records > 10)) && grep -q "\"packets\":$records," "$tmp/stats2.json"; then pass
 else fail "--stats-json counts the $records records in the capture" "$(head -c 200 "$tmp/stats2.json")"; fi
 summary disk_full_test

@@ -49,6 +49,17 @@ int write_fully(int fd, const std::byte* data, size_t size, size_t& done) {
 FileWriter::FileWriter(std::string path, pcap::Precision precision, uint32_t snaplen, uint32_t linktype,
                        LabelsOptions labels, bool cut)
     : path_(std::move(path)), precision_(precision), snaplen_(snaplen), cut_(cut), labels_(std::move(labels)) {
+  try {
+    open(precision, linktype);
+  } catch (...) {
+    // No destructor runs for a constructor that throws: what was opened is closed here.
+    if (owns_fd_ && fd_ >= 0) ::close(fd_);
+    if (labels_fd_ >= 0) ::close(labels_fd_);
+    throw;
+  }
+}
+
+void FileWriter::open(pcap::Precision precision, uint32_t linktype) {
   if (!labels_.path.empty()) {
     labels_fd_ = ::open(labels_.path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
     if (labels_fd_ < 0) fail_labels(errno);
@@ -64,7 +75,7 @@ FileWriter::FileWriter(std::string path, pcap::Precision precision, uint32_t sna
     if (fd_ < 0) fail(errno);
   }
   std::byte header[pcap::file_header_size];
-  pcap::write_file_header(header, precision, snaplen, linktype);
+  pcap::write_file_header(header, precision, snaplen_, linktype);
   size_t kept = 0;
   if (const int error = write_all(header, sizeof header, {}, kept)) fail(error);
 }

@@ -38,11 +38,13 @@ class FileWriter final : public Sink {
   const SinkStats& stats() const override { return stats_; }
 
  private:
+  // Opens the labels and the output and writes the file header.
+  void open(pcap::Precision precision, uint32_t linktype);
   [[noreturn]] void fail(int error);
   // `records` lie in `data` from its start on. Returns 0, or the errno of a failed write, after
   // which the file was cut back to its last whole record; `kept` gets how many of `records` it holds.
   int write_all(const std::byte* data, size_t size, std::span<const Record> records, size_t& kept);
-  // Copies `records` of `arena` into cut_ with their captured length at most snaplen_.
+  // Copies `records` of `arena` into cut_bytes_ with their captured length at most snaplen_.
   std::span<const Record> cut(const std::byte* arena, std::span<const Record> records);
   // The records' headers (in `arena`) are what the file now holds: counted, and labelled.
   void written(const std::byte* arena, std::span<const Record> records);

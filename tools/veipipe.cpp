@@ -50,10 +50,12 @@ std::string json_escape(std::string_view s) {
   return out;
 }
 
-// Signed seconds with nine decimals, from the integer: a double would round large offsets.
-std::string exact_seconds(int64_t ns) {
+// Nanoseconds in a larger unit (1000: us, 10^9: s), every digit from the integer: a double would
+// round large values.
+std::string exact_decimal(int64_t ns, uint64_t per_unit, std::string_view plus = "") {
   const uint64_t magnitude = ns < 0 ? 0 - static_cast<uint64_t>(ns) : static_cast<uint64_t>(ns);
-  return fmt::format("{}{}.{:09}", ns < 0 ? '-' : '+', magnitude / 1'000'000'000, magnitude % 1'000'000'000);
+  const int digits = per_unit == 1000 ? 3 : 9;
+  return fmt::format("{}{}.{:0{}}", ns < 0 ? "-" : plus, magnitude / per_unit, magnitude % per_unit, digits);
 }
 
 void print_stats(const vei::Stats& s) {
@@ -63,7 +65,7 @@ void print_stats(const vei::Stats& s) {
   for (size_t i = 0; i < s.sources.size(); ++i) {
     const auto& src = s.sources[i];
     fmt::print(stderr, "  source {} {}: {} packets, {} captured bytes, time offset {} s", i, src.name, src.packets,
-               src.bytes, exact_seconds(src.offset_ns));
+               src.bytes, exact_decimal(src.offset_ns, 1'000'000'000, "+"));
     if (src.filtered) fmt::print(stderr, ", {} filtered out", src.filtered);
     if (src.disordered) fmt::print(stderr, ", {} out of order", src.disordered);
     if (src.dropped) fmt::print(stderr, ", {} dropped", src.dropped);
@@ -79,9 +81,9 @@ void print_stats(const vei::Stats& s) {
   for (const auto& t : s.transforms)
     fmt::print(stderr, "  {}: {} packets changed, {} dropped\n", t.name, t.changed, t.dropped);
   if (s.pace)
-    fmt::print(stderr, "  pacing lateness: p50 {:.1f} us, p99 {:.1f} us, max {:.1f} us over {} packets\n",
-               static_cast<double>(s.pace->p50) / 1e3, static_cast<double>(s.pace->p99) / 1e3,
-               static_cast<double>(s.pace->max) / 1e3, s.pace->samples);
+    fmt::print(stderr, "  pacing lateness: p50 {} us, p99 {} us, max {} us over {} packets\n",
+               exact_decimal(s.pace->p50, 1000), exact_decimal(s.pace->p99, 1000), exact_decimal(s.pace->max, 1000),
+               s.pace->samples);
   if (s.nic)
     fmt::print(stderr, "  nic: {} sent, {} failed, {} retried\n", s.nic->sent, s.nic->failed, s.nic->retried);
 }

@@ -17,6 +17,11 @@ void Report::damaged(std::string message) {
   warn(std::move(message));
 }
 
+void Report::lost(std::string message) {
+  lost_ = true;
+  warn(std::move(message));
+}
+
 std::vector<std::string> Report::messages() const {
   std::lock_guard lock(mutex_);
   return messages_;

@@ -19,7 +19,8 @@ class Sink {
   virtual ~Sink() = default;
   // Takes records [first, first + count) of `batch`: they lie back to back in its arena, headers
   // in the output's format. Throws std::runtime_error naming the output on failure; what was
-  // written before stays valid.
+  // written before stays valid, and stats() counts every record written or sent, those of the
+  // failing call included: the run's statistics report them.
   virtual void consume(const Batch& batch, size_t first, size_t count) = 0;
   void consume(const Batch& batch) { consume(batch, 0, batch.records.size()); }
   virtual void close() = 0;

@@ -4,10 +4,25 @@
 
 #include <cstdint>
 #include <optional>
+#include <set>
 #include <string>
 #include <vector>
 
 namespace vei {
+
+// Two sources read from one file (or two unnamed generators) would share a name: the second and
+// later ones become `NAME#2`, `NAME#3`..., so that statistics and labels name each source once.
+inline void number_repeated_names(std::vector<std::string>& names) {
+  std::set<std::string> taken(names.begin(), names.end());
+  std::set<std::string> seen;
+  for (auto& name : names) {
+    if (seen.insert(name).second) continue;
+    std::string numbered;
+    for (int k = 2; taken.contains(numbered = name + "#" + std::to_string(k)); ++k) {}
+    taken.insert(numbered);
+    name = std::move(numbered);
+  }
+}
 
 struct SourceSummary {
   std::string name;

@@ -50,6 +50,7 @@ void Engine::Impl::configure() {
     pacer->set_delay(output_delay(merge.lateness_ns, !plan.events.empty()));
   }
   sink_context.linktype = sources[0]->info().linktype;
+  sink_context.report = &report;
   sink_context.precision = precision;
   // A transform after the merge that cuts every packet: the header says so, as editcap -s writes it.
   sink_context.snaplen = snaplen;
@@ -220,6 +221,7 @@ void Engine::Impl::describe_sources() {
     sink_context.names.push_back(static_cast<const EventStage&>(*n.stage).source_name(n));
     sink_context.origins.emplace_back("event");
   }
+  number_repeated_names(sink_context.names);
 }
 
 // pace(loop=N): every timeline source plays N times, pass k shifted by k periods, the period being

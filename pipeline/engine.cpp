@@ -59,7 +59,7 @@ int Engine::wait() {
   d.output_thread.join();
   for (auto& source : d.event_sources) source->stop();
   d.running = false;
-  if (!d.error.empty()) return exit_failure;  // the message is in stats().error
+  if (!d.error.empty() || d.report.has_lost()) return exit_failure;  // the message is in stats().error or a warning
   return d.report.is_damaged() ? exit_damaged : exit_ok;
 }
 
@@ -88,6 +88,10 @@ Stats Engine::stats() const {
     s.sources.push_back(
         {src->options().name, st.packets, st.bytes, st.filtered, st.disordered, st.dropped, src->offset(), st.skipped});
   }
+  std::vector<std::string> names;
+  for (const auto& src : s.sources) names.push_back(src.name);
+  number_repeated_names(names);
+  for (size_t i = 0; i < names.size(); ++i) s.sources[i].name = std::move(names[i]);
   s.packets = d.written_packets;
   s.accepted_events = d.accepted_events;
   s.refused_events = d.refused_events;

@@ -8,15 +8,17 @@ namespace vei {
 
 bool Engine::Impl::send(const Batch& b, size_t first, size_t count) {
   std::lock_guard lock(sink_mutex);
+  bool ok = true;
   try {
     sink->consume(b, first, count);
-    written_packets.store(sink->stats().packets, std::memory_order_relaxed);
-    written_bytes.store(sink->stats().bytes, std::memory_order_relaxed);
-    return true;
   } catch (const std::exception& e) {
     fail(e.what());
-    return false;
+    ok = false;
   }
+  // A sink that failed part way counts what it did write or send: the statistics say so.
+  written_packets.store(sink->stats().packets, std::memory_order_relaxed);
+  written_bytes.store(sink->stats().bytes, std::memory_order_relaxed);
+  return ok;
 }
 
 void Engine::Impl::output_loop() {

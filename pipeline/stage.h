@@ -33,6 +33,7 @@ namespace vei {
 class TimelineSource;
 class Transform;
 class Sink;
+class Report;
 struct SourceOptions;
 struct SourceInfo;
 struct Batch;
@@ -203,6 +204,7 @@ struct SinkContext {
   uint32_t snaplen = pcap::max_snaplen;  // the largest caplen written
   // By source rank: names and origins (a file, or "event") of every source, for ground truth.
   std::vector<std::string> names, origins;
+  Report* report = nullptr;  // the run's: for packets the sink could not take
 };
 
 class SinkStage : public Stage {

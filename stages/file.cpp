@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
+#include <iterator>
 #include <fmt/format.h>
 #include <stdexcept>
 #include "core/paths.h"
@@ -32,16 +33,39 @@ std::string json_string(const std::string& s) {
   return out + "\"";
 }
 
+// Writes all of `data` to `fd`; returns 0, or the errno of a failure, with `done` the bytes that made it.
+int write_fully(int fd, const std::byte* data, size_t size, size_t& done) {
+  done = 0;
+  while (done < size) {
+    const ssize_t r = ::write(fd, data + done, size - done);
+    if (r < 0 && errno == EINTR) continue;
+    if (r <= 0) return r < 0 ? errno : ENOSPC;
+    done += static_cast<size_t>(r);
+  }
+  return 0;
+}
+
 }  // namespace
 
 FileWriter::FileWriter(std::string path, pcap::Precision precision, uint32_t snaplen, uint32_t linktype,
-                       LabelsOptions labels)
-    : path_(std::move(path)), labels_(std::move(labels)) {
+                       LabelsOptions labels, bool cut)
+    : path_(std::move(path)), precision_(precision), snaplen_(snaplen), cut_(cut), labels_(std::move(labels)) {
+  try {
+    open(precision, linktype);
+  } catch (...) {
+    // No destructor runs for a constructor that throws: what was opened is closed here.
+    if (owns_fd_ && fd_ >= 0) ::close(fd_);
+    if (labels_fd_ >= 0) ::close(labels_fd_);
+    throw;
+  }
+}
+
+void FileWriter::open(pcap::Precision precision, uint32_t linktype) {
   if (!labels_.path.empty()) {
-    labels_file_ = std::fopen(labels_.path.c_str(), "w");
-    if (!labels_file_) throw std::runtime_error(fmt::format("{}: {}", labels_.path, std::strerror(errno)));
+    labels_fd_ = ::open(labels_.path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    if (labels_fd_ < 0) fail_labels(errno);
     jsonl_ = labels_.path.ends_with(".jsonl");
-    if (!jsonl_) fmt::print(labels_file_, "index,timestamp,source,origin,record\n");
+    if (!jsonl_) write_label_text(fmt::format("index,{},source,origin,record\n", timestamp_field()));
   }
   if (path_ == "-") {
     fd_ = STDOUT_FILENO;
@@ -52,76 +76,134 @@ FileWriter::FileWriter(std::string path, pcap::Precision precision, uint32_t sna
     if (fd_ < 0) fail(errno);
   }
   std::byte header[pcap::file_header_size];
-  pcap::write_file_header(header, precision, snaplen, linktype);
-  write_all(header, sizeof header);
+  pcap::write_file_header(header, precision, snaplen_, linktype);
+  size_t kept = 0;
+  if (const int error = write_all(header, sizeof header, {}, kept)) fail(error);
 }
 
 FileWriter::~FileWriter() {
   if (owns_fd_ && fd_ >= 0) ::close(fd_);
-  if (labels_file_) std::fclose(labels_file_);
+  if (labels_fd_ >= 0) ::close(labels_fd_);
 }
 
 void FileWriter::fail(int error) {
   throw std::runtime_error(fmt::format("{}: {}", path_, std::strerror(error)));
 }
 
-void FileWriter::write_all(const std::byte* data, size_t size, std::span<const Record> records) {
+void FileWriter::fail_labels(int error) {
+  throw std::runtime_error(fmt::format("labels {}: {}", labels_.path, std::strerror(error)));
+}
+
+int FileWriter::write_all(const std::byte* data, size_t size, std::span<const Record> records, size_t& kept) {
   size_t done = 0;
-  while (done < size) {
-    const ssize_t r = ::write(fd_, data + done, size - done);
-    if (r < 0 && errno == EINTR) continue;
-    if (r <= 0) {
-      const int error = r < 0 ? errno : ENOSPC;
-      // Cut the file back to the last whole record so that it stays a valid capture.
-      size_t whole = 0;
-      const uint32_t base = records.empty() ? 0 : records.front().offset;
-      for (const auto& rec : records) {
-        const size_t end = rec.offset - base + record_header_size + rec.caplen;
-        if (end > done) break;
-        whole = end;
-      }
-      if (owns_fd_ && done) (void)::ftruncate(fd_, static_cast<off_t>(offset_ + whole));
-      offset_ += whole;
-      fail(error);
-    }
-    done += static_cast<size_t>(r);
+  kept = records.size();
+  const int error = write_fully(fd_, data, size, done);
+  if (!error) {
+    offset_ += size;
+    return 0;
   }
-  offset_ += size;
+  // Cut the file back to the last whole record so that it stays a valid capture.
+  size_t whole = 0;
+  kept = 0;
+  const uint32_t base = records.empty() ? 0 : records.front().offset;
+  for (const auto& rec : records) {
+    const size_t end = rec.offset - base + record_header_size + rec.caplen;
+    if (end > done) break;
+    whole = end;
+    ++kept;
+  }
+  if (owns_fd_ && done) (void)::ftruncate(fd_, static_cast<off_t>(offset_ + whole));
+  offset_ += whole;
+  return error;
 }
 
 void FileWriter::consume(const Batch& batch, size_t first, size_t count) {
   if (count == 0) return;
-  const std::span records(batch.records.data() + first, count);
+  std::span<const Record> records(batch.records.data() + first, count);
+  const std::byte* arena = batch.data();
+  if (cut_ && std::ranges::any_of(records, [&](const Record& r) { return r.caplen > snaplen_; })) {
+    records = cut(arena, records);
+    arena = cut_bytes_.data();
+  }
   const size_t begin = records.front().offset;
   const size_t end = records.back().offset + record_header_size + records.back().caplen;
-  write_all(batch.data() + begin, end - begin, records);
-  if (labels_file_) write_labels(records);
-  stats_.packets += count;
-  stats_.bytes += end - begin;
+  size_t kept = 0;
+  const int error = write_all(arena + begin, end - begin, records, kept);
+  written(arena, records.first(kept));
+  if (error) fail(error);
 }
 
-void FileWriter::write_labels(std::span<const Record> records) {
-  uint64_t index = stats_.packets;
+std::span<const Record> FileWriter::cut(const std::byte* arena, std::span<const Record> records) {
+  cut_bytes_.clear();
+  cut_records_.clear();
+  for (Record r : records) {
+    const uint32_t caplen = std::min(r.caplen, snaplen_);
+    const size_t at = cut_bytes_.size();
+    cut_bytes_.resize(at + record_header_size + caplen);
+    // The header as the batch holds it (the output's format), with the shorter captured length.
+    pcap::write_record_header(cut_bytes_.data() + at, r.ts_ns, precision_, caplen, r.len);
+    std::memcpy(cut_bytes_.data() + at + record_header_size, arena + r.offset + record_header_size, caplen);
+    r.offset = static_cast<uint32_t>(at);
+    r.caplen = caplen;
+    cut_records_.push_back(r);
+  }
+  return cut_records_;
+}
+
+void FileWriter::written(const std::byte* arena, std::span<const Record> records) {
+  if (records.empty()) return;
+  const uint64_t first_index = stats_.packets;
+  stats_.packets += records.size();
+  stats_.bytes += records.back().offset + record_header_size + records.back().caplen - records.front().offset;
+  if (labels_fd_ >= 0) write_labels(arena, records, first_index);
+}
+
+std::string_view FileWriter::timestamp_field() const {
+  return precision_ == pcap::Precision::ns ? "timestamp_ns" : "timestamp_us";
+}
+
+void FileWriter::write_labels(const std::byte* arena, std::span<const Record> records, uint64_t index) {
+  std::string text;
   for (const auto& r : records) {
     const uint64_t i = index++;
     if (r.source == 0) continue;
-    const std::string ts = fmt::format("{}.{:09}", r.ts_ns / pcap::ns_per_s, r.ts_ns % pcap::ns_per_s);
+    // The time the record's header holds, digit for digit.
+    uint32_t words[2];
+    std::memcpy(words, arena + r.offset, sizeof words);
+    const std::string ts = precision_ == pcap::Precision::ns ? fmt::format("{}.{:09}", words[0], words[1])
+                                                             : fmt::format("{}.{:06}", words[0], words[1]);
     const std::string& name = labels_.names.at(r.source);
     const std::string& origin = labels_.origins.at(r.source);
     if (jsonl_)
-      fmt::print(labels_file_, "{{\"index\":{},\"timestamp\":\"{}\",\"source\":{},\"origin\":{},\"record\":{}}}\n", i, ts,
-                 json_string(name), json_string(origin), r.seq);
+      fmt::format_to(std::back_inserter(text),
+                     "{{\"index\":{},\"{}\":\"{}\",\"source\":{},\"origin\":{},\"record\":{}}}\n", i,
+                     timestamp_field(), ts, json_string(name), json_string(origin), r.seq);
     else
-      fmt::print(labels_file_, "{},{},{},{},{}\n", i, ts, csv_field(name), csv_field(origin), r.seq);
+      fmt::format_to(std::back_inserter(text), "{},{},{},{},{}\n", i, ts, csv_field(name), csv_field(origin), r.seq);
   }
+  write_label_text(text);
+}
+
+void FileWriter::write_label_text(std::string_view text) {
+  size_t done = 0;
+  const int error = write_fully(labels_fd_, reinterpret_cast<const std::byte*>(text.data()), text.size(), done);
+  if (!error) {
+    labels_offset_ += text.size();
+    return;
+  }
+  // Cut back to the last whole line: every line the labels keep is a whole one.
+  const size_t line_end = text.substr(0, done).rfind('\n');
+  const size_t whole = line_end == std::string_view::npos ? 0 : line_end + 1;
+  if (done) (void)::ftruncate(labels_fd_, static_cast<off_t>(labels_offset_ + whole));
+  labels_offset_ += whole;
+  fail_labels(error);
 }
 
 void FileWriter::close() {
-  if (labels_file_) {
-    const bool ok = std::fflush(labels_file_) == 0 && !std::ferror(labels_file_);
-    std::fclose(labels_file_);
-    labels_file_ = nullptr;
-    if (!ok) throw std::runtime_error(fmt::format("{}: {}", labels_.path, std::strerror(errno)));
+  if (labels_fd_ >= 0) {
+    const int r = ::close(labels_fd_);
+    labels_fd_ = -1;
+    if (r != 0) fail_labels(errno);
   }
   if (owns_fd_ && fd_ >= 0) {
     const int r = ::close(fd_);
@@ -140,11 +222,13 @@ FileStage::FileStage()
                       "timestamp precision: `us`, `ns`, or `auto` (ns when the first source is ns pcap or pcapng, else us)",
                       {"auto", "us", "ns"}},
                      {"snaplen", ParamType::size, "",
-                      "snapshot length written in the header (default: 262144, libpcap's maximum, or a larger one an input "
-                      "declares)"},
+                      "snapshot length: longer records are cut to it, as `editcap -s` does (the original length stays), "
+                      "and the header declares it (default: 262144, libpcap's maximum, or a larger one an input declares; "
+                      "nothing is cut)"},
                      {"labels", ParamType::output, "",
-                      "ground truth: a line for every packet not from the first source (output index, timestamp, source, "
-                      "origin file or `event`, record index or event id); CSV, or JSON lines when the name ends in .jsonl"},
+                      "ground truth: a line for every packet not from the first source (output index, its time as the file "
+                      "holds it: `timestamp_us` or `timestamp_ns`, source, origin file or `event`, record index or event "
+                      "id); CSV, or JSON lines when the name ends in .jsonl"},
                  }}) {}
 
 void FileStage::check(const Node& node) const {
@@ -172,7 +256,7 @@ std::optional<uint32_t> FileStage::snaplen(const Node& node) const {
 std::unique_ptr<Sink> FileStage::open(const Node& node, const SinkContext& context) const {
   LabelsOptions labels{param(node, "labels").text, context.names, context.origins};
   return std::make_unique<FileWriter>(param(node, "file").text, context.precision, context.snaplen, context.linktype,
-                                      std::move(labels));
+                                      std::move(labels), param(node, "snaplen").given);
 }
 
 }  // namespace vei

@@ -1,10 +1,11 @@
 // The `file` sink: a classic pcap written one write() per batch. The file always ends on a whole
-// record: a failed write is cut back to the last record that fully made it.
+// record: a failed write is cut back to the last record that fully made it, and the statistics and
+// labels count exactly the records the file keeps.
 #pragma once
 
-#include <cstdio>
 #include <span>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "core/pcap_format.h"
@@ -13,7 +14,8 @@
 
 namespace vei {
 
-// Ground truth: a line for every written packet that did not come from the background.
+// Ground truth: a line for every written packet that did not come from the background, its time
+// exactly as the file holds it (the field `timestamp_us` or `timestamp_ns` says which).
 struct LabelsOptions {
   std::string path;  // `.jsonl` for JSON lines, anything else CSV; empty for none
   // By source rank: the source's name and where its packets come from (a file, or "event").
@@ -23,9 +25,11 @@ struct LabelsOptions {
 
 class FileWriter final : public Sink {
  public:
-  // Creates (or truncates) `path`, `-` meaning standard output, and writes the file header.
+  // Creates (or truncates) `path`, `-` meaning standard output, and writes the file header. With
+  // `cut`, records longer than `snaplen` are cut to it as `editcap -s` does (the original length
+  // stays), so that the header never declares less than a record holds.
   FileWriter(std::string path, pcap::Precision precision, uint32_t snaplen, uint32_t linktype,
-             LabelsOptions labels = {});
+             LabelsOptions labels = {}, bool cut = false);
   ~FileWriter() override;
 
   using Sink::consume;
@@ -34,18 +38,35 @@ class FileWriter final : public Sink {
   const SinkStats& stats() const override { return stats_; }
 
  private:
+  // Opens the labels and the output and writes the file header.
+  void open(pcap::Precision precision, uint32_t linktype);
   [[noreturn]] void fail(int error);
-  // `records` lie in `data` from its start on: a failed write is cut back to the last whole one.
-  void write_all(const std::byte* data, size_t size, std::span<const Record> records = {});
-  void write_labels(std::span<const Record> records);
+  // `records` lie in `data` from its start on. Returns 0, or the errno of a failed write, after
+  // which the file was cut back to its last whole record; `kept` gets how many of `records` it holds.
+  int write_all(const std::byte* data, size_t size, std::span<const Record> records, size_t& kept);
+  // Copies `records` of `arena` into cut_bytes_ with their captured length at most snaplen_.
+  std::span<const Record> cut(const std::byte* arena, std::span<const Record> records);
+  // The records' headers (in `arena`) are what the file now holds: counted, and labelled.
+  void written(const std::byte* arena, std::span<const Record> records);
+  // `index`: the first record's in the output.
+  void write_labels(const std::byte* arena, std::span<const Record> records, uint64_t index);
+  void write_label_text(std::string_view text);
+  [[noreturn]] void fail_labels(int error);
+  std::string_view timestamp_field() const;
 
   std::string path_;
+  pcap::Precision precision_;
+  uint32_t snaplen_;
+  bool cut_;
+  std::vector<std::byte> cut_bytes_;
+  std::vector<Record> cut_records_;
   int fd_ = -1;
   bool owns_fd_ = true;
   uint64_t offset_ = 0;  // bytes in the file, all of them whole records after the header
   SinkStats stats_;
   LabelsOptions labels_;
-  std::FILE* labels_file_ = nullptr;
+  int labels_fd_ = -1;
+  uint64_t labels_offset_ = 0;  // bytes in the labels, all of them whole lines
   bool jsonl_ = false;
 };
 

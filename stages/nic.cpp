@@ -60,6 +60,8 @@ int64_t coarse_now_ns() {
   return int64_t{t.tv_sec} * 1'000'000'000 + t.tv_nsec;
 }
 constexpr auto retry_pause = std::chrono::microseconds(5);
+// Frames not sent are each named in a warning up to this many; the statistics count them all.
+constexpr uint64_t max_warnings = 10;
 
 std::string permission_message(const std::string& interface) {
   return fmt::format("nic {}: permission denied: sending raw frames needs CAP_NET_RAW (run as root, "
@@ -80,6 +82,13 @@ bool kernel_at_least(int major, int minor) {
   int have_major = 0, have_minor = 0;
   if (::uname(&name) != 0 || std::sscanf(name.release, "%d.%d", &have_major, &have_minor) != 2) return true;
   return have_major > major || (have_major == major && have_minor >= minor);
+}
+
+// Why a send that failed with `error` (0: a short send) was given up.
+std::string refusal(int error, int retries) {
+  if (error == ENOBUFS || error == EAGAIN) return fmt::format("the socket buffer stayed full after {} retries", retries);
+  if (error == 0) return "the kernel sent it short";
+  return fmt::format("the kernel refused it: {}", std::strerror(error));
 }
 
 tpacket2_hdr* ring_header(std::byte* slot) { return reinterpret_cast<tpacket2_hdr*>(slot); }
@@ -145,6 +154,7 @@ NicWriter::NicWriter(std::string interface, NicOptions options)
       if (options_.method == NicMethod::mmsg) {
         messages_.resize(mmsg_batch);
         iovecs_.resize(mmsg_batch);
+        message_records_.resize(mmsg_batch);
         for (size_t i = 0; i < mmsg_batch; ++i) {
           messages_[i] = {};
           messages_[i].msg_hdr.msg_iov = &iovecs_[i];
@@ -163,6 +173,18 @@ NicWriter::~NicWriter() { close(); }
 
 void NicWriter::fail(const std::string& what) const {
   throw std::runtime_error(fmt::format("nic {}: {}", interface_, what));
+}
+
+void NicWriter::not_sent(const Record& record, const std::string& why) {
+  const std::string source =
+      record.source < options_.names.size() ? options_.names[record.source] : fmt::format("source {}", record.source);
+  const std::string message = fmt::format("nic {}: record {} of {} not sent: {}", interface_, record.seq, source, why);
+  ++nic_stats_.failed;
+  if (options_.on_error == NicOnError::stop) throw std::runtime_error(message);
+  if (!options_.report || nic_stats_.failed > max_warnings) return;
+  options_.report->lost(nic_stats_.failed < max_warnings
+                            ? message
+                            : fmt::format("{} (further frames not sent are only counted)", message));
 }
 
 void NicWriter::check_interface() {
@@ -231,6 +253,7 @@ void NicWriter::open_ring(size_t largest_frame) {
   ring_.slots = request.tp_frame_nr;
   ring_.head = ring_.queued = 0;
   ring_.sizes.assign(ring_.slots, 0);
+  ring_.records.assign(ring_.slots, Record{});
 }
 
 void NicWriter::close_ring() {
@@ -256,34 +279,33 @@ void NicWriter::consume(const Batch& batch, size_t first, size_t count) {
     size_t size = record.caplen;
     const size_t tag = link_header_ && vlan_tagged(frame, size) ? vlan_tag_size : 0;
     const size_t limit = mtu + link_header_ + tag;
-    if (size > limit) {
-      if (!options_.truncate_to_mtu) {
-        flush();  // what came before goes out
-        fail(fmt::format("record {} is {} bytes, over the interface MTU ({} + {} bytes of link header{}); "
-                         "truncate it to send it",
-                         record.seq, size, mtu, link_header_, tag ? " + 4 of 802.1Q tag" : ""));
-      }
-      size = limit;
+    if (size > limit && options_.truncate_to_mtu) size = limit;
+    // The kernel refuses a frame shorter than the link header (EINVAL); in the ring that would
+    // stop every frame after it, so no method hands it over.
+    const bool too_long = size > limit, too_short = size == 0 || size < link_header_;
+    if (too_long || too_short) {
+      if (options_.on_error == NicOnError::stop) flush();  // what came before goes out
+      not_sent(record, too_long ? fmt::format("it is {} bytes, over the interface MTU ({} + {} bytes of link header{}); "
+                                              "truncate=true cuts such frames to fit",
+                                              size, mtu, link_header_, tag ? " + 4 of 802.1Q tag" : "")
+                                : fmt::format("it is {} bytes, shorter than the {}-byte link header", size,
+                                              std::max<size_t>(link_header_, 1)));
+      continue;
     }
-    queue_frame(frame, size);
+    queue_frame(record, frame, size);
   }
   flush();
 }
 
-void NicWriter::queue_frame(const std::byte* frame, size_t size) {
+void NicWriter::queue_frame(const Record& record, const std::byte* frame, size_t size) {
   switch (options_.method) {
-    case NicMethod::inject: send_frame(frame, size); return;
+    case NicMethod::inject: send_frame(record, frame, size); return;
     case NicMethod::mmsg:
       iovecs_[queued_messages_] = {const_cast<std::byte*>(frame), size};
+      message_records_[queued_messages_] = record;
       if (++queued_messages_ == mmsg_batch) send_messages();
       return;
     case NicMethod::ring: {
-      // The kernel refuses a frame shorter than the link header (EINVAL from send(), as inject
-      // sees it), but in the ring that would stop every frame after it: count it here.
-      if (size == 0 || size < link_header_) {
-        ++nic_stats_.failed;
-        return;
-      }
       if (size > ring_.capacity) {  // the MTU grew since the ring was made: a new socket, a larger ring
         send_ring();
         close_ring();
@@ -298,6 +320,7 @@ void NicWriter::queue_frame(const std::byte* frame, size_t size) {
       std::memcpy(slot + ring_data_offset + sizeof vnet, frame, size);
       ring_header(slot)->tp_len = static_cast<uint32_t>(sizeof vnet + size);
       ring_.sizes[(ring_.head + ring_.queued) % ring_.slots] = static_cast<uint32_t>(size);
+      ring_.records[(ring_.head + ring_.queued) % ring_.slots] = record;
       set_ring_status(slot, TP_STATUS_SEND_REQUEST);
       ++ring_.queued;
       return;
@@ -336,7 +359,7 @@ bool NicWriter::retry_after(int error, int& retries) {
   }
 }
 
-void NicWriter::send_frame(const std::byte* frame, size_t size) {
+void NicWriter::send_frame(const Record& record, const std::byte* frame, size_t size) {
   int retries = 0;
   for (;;) {
     const int sent = pcap_inject(handle_, frame, size);
@@ -344,10 +367,8 @@ void NicWriter::send_frame(const std::byte* frame, size_t size) {
       count_sent(size);
       return;
     }
-    if (!retry_after(sent < 0 ? errno : 0, retries)) {
-      ++nic_stats_.failed;
-      return;
-    }
+    const int error = sent < 0 ? errno : 0;
+    if (!retry_after(error, retries)) return not_sent(record, refusal(error, retries));
   }
 }
 
@@ -363,14 +384,15 @@ void NicWriter::send_messages() {
     if (n > 0) {
       for (size_t i = done; i < done + static_cast<size_t>(n); ++i) {
         if (messages_[i].msg_len == iovecs_[i].iov_len) count_sent(iovecs_[i].iov_len);
-        else ++nic_stats_.failed;
+        else not_sent(message_records_[i], refusal(0, 0));
       }
       done += static_cast<size_t>(n);
       retries = 0;
       continue;
     }
-    if (retry_after(n < 0 ? errno : 0, retries)) continue;
-    ++nic_stats_.failed;
+    const int error = n < 0 ? errno : 0;
+    if (retry_after(error, retries)) continue;
+    not_sent(message_records_[done], refusal(error, retries));
     ++done;
     retries = 0;
   }
@@ -403,7 +425,7 @@ void NicWriter::send_ring() {
       }
       if (next == ring_.queued) continue;  // all taken: the next send() waits for them
       if (ring_status(ring_slot(next)) == TP_STATUS_WRONG_FORMAT) {
-        ++nic_stats_.failed;
+        not_sent(ring_.records[(ring_.head + next) % ring_.slots], "the kernel refused it (wrong format)");
         drop_ring_frame(next);
         retries = 0;
         continue;
@@ -411,7 +433,7 @@ void NicWriter::send_ring() {
       if (error == 0 && (progress || next > 0)) continue;
       // Refused for now (or, with no error, not taken at all: treated as a full buffer).
       if (retry_after(error ? error : EAGAIN, retries)) continue;
-      ++nic_stats_.failed;
+      not_sent(ring_.records[(ring_.head + next) % ring_.slots], refusal(error ? error : EAGAIN, retries));
       drop_ring_frame(next);
       retries = 0;
     }
@@ -438,6 +460,7 @@ void NicWriter::drop_ring_frame(size_t index) {
     std::memcpy(to + ring_data_offset, from + ring_data_offset, length);
     ring_header(to)->tp_len = length;
     ring_.sizes[(ring_.head + i) % ring_.slots] = ring_.sizes[(ring_.head + i + 1) % ring_.slots];
+    ring_.records[(ring_.head + i) % ring_.slots] = ring_.records[(ring_.head + i + 1) % ring_.slots];
     set_ring_status(to, TP_STATUS_SEND_REQUEST);
   }
   set_ring_status(ring_slot(ring_.queued - 1), TP_STATUS_AVAILABLE);
@@ -469,8 +492,10 @@ void NicWriter::add_stats(Stats& stats) const {
 NicStage::NicStage()
     : SinkStage({"nic", StageKind::sink,
                  "Sends every packet onto a network interface, one frame per packet, in order (needs "
-                 "CAP_NET_RAW). Full socket buffers (ENOBUFS, EAGAIN) are retried, not dropped; a frame longer than "
-                 "the interface MTU plus its link header is an error naming the record, unless `truncate=true`. "
+                 "CAP_NET_RAW). Full socket buffers (ENOBUFS, EAGAIN) are retried, not dropped. A frame that cannot be "
+                 "sent (longer than the interface MTU plus its link header unless `truncate=true`, shorter than the "
+                 "link header, refused by the kernel) is named in a warning and the run exits 1, or stops the run "
+                 "with `on_error=stop`. "
                  "`method=` only changes the cost per frame: `ring` is the fastest at top speed.",
                  {
                      {"interface", ParamType::string, "", "interface to send on, e.g. `eth1`", {}, true, true},
@@ -482,6 +507,10 @@ NicStage::NicStage()
                       "frames are copied into a ring shared with the kernel, one call sends them all). All keep "
                       "the qdisc: shaping and captures on the interface see every frame",
                       {"inject", "mmsg", "ring"}},
+                     {"on_error", ParamType::choice, "warn",
+                      "a frame that cannot be sent: `warn` (skip it with a warning naming its record; the run goes on "
+                      "and exits 1) or `stop` (an error that ends the run)",
+                      {"warn", "stop"}},
                  }}) {}
 
 void NicStage::check(const Node& node) const {
@@ -499,6 +528,9 @@ std::unique_ptr<Sink> NicStage::open(const Node& node, const SinkContext& contex
   options.truncate_to_mtu = param(node, "truncate").boolean;
   options.max_retries = static_cast<int>(param(node, "retries").integer);
   options.method = nic_method_from_string(param(node, "method").text).value_or(NicMethod::inject);
+  options.on_error = param(node, "on_error").text == "stop" ? NicOnError::stop : NicOnError::warn;
+  options.report = context.report;
+  options.names = context.names;
   const auto& interface = param(node, "interface").text;
   auto writer = std::make_unique<NicWriter>(interface, options);
   if (writer->linktype() != context.linktype)

@@ -22,6 +22,7 @@
 #include <string_view>
 #include <vector>
 
+#include "core/report.h"
 #include "core/sink.h"
 #include "pipeline/stage.h"
 
@@ -37,15 +38,25 @@ enum class NicMethod { inject, mmsg, ring };
 std::optional<NicMethod> nic_method_from_string(std::string_view text);
 std::string_view to_string(NicMethod method);
 
+// What happens to a frame that cannot be sent (over the MTU, shorter than the link header, refused
+// by the kernel, or still refused when its retries run out).
+enum class NicOnError {
+  warn,  // skipped with a warning naming its record, counted failed; the run goes on and exits 1
+  stop,  // an error naming its record that ends the run; the frames before it are sent
+};
+
 struct NicOptions {
   bool truncate_to_mtu = false;  // cut oversized frames to MTU + link header instead of failing
   int max_retries = 1000;        // per frame, for ENOBUFS/EAGAIN
   NicMethod method = NicMethod::inject;
+  NicOnError on_error = NicOnError::warn;
+  Report* report = nullptr;        // takes the warnings (none: they are only counted)
+  std::vector<std::string> names = {};  // by source rank: how a warning names a record's source
 };
 
 struct NicStats {
   uint64_t sent = 0;     // frames handed to the interface
-  uint64_t failed = 0;   // frames given up on (retries exhausted, or refused by the kernel)
+  uint64_t failed = 0;   // frames not sent (see NicOnError)
   uint64_t retried = 0;  // send attempts repeated after ENOBUFS/EAGAIN
   uint64_t bytes = 0;    // frame bytes sent
 };
@@ -89,6 +100,7 @@ class NicWriter final : public Sink {
     size_t head = 0;            // the slot of the oldest queued frame (where the kernel looks next)
     size_t queued = 0;          // frames written and not yet confirmed
     std::vector<uint32_t> sizes;  // each slot's frame size
+    std::vector<Record> records;  // each slot's record
   };
 
   // Refreshes the MTU and checks that the interface is still there and up.
@@ -99,10 +111,10 @@ class NicWriter final : public Sink {
   void close_ring();
 
   // Sends one frame (inject), or queues it for the next flush() (mmsg, ring).
-  void queue_frame(const std::byte* frame, size_t size);
+  void queue_frame(const Record& record, const std::byte* frame, size_t size);
   // Sends whatever is queued; afterwards nothing is.
   void flush();
-  void send_frame(const std::byte* frame, size_t size);
+  void send_frame(const Record& record, const std::byte* frame, size_t size);
   void send_messages();
   void send_ring();
   void drop_ring_frame(size_t index);
@@ -115,6 +127,8 @@ class NicWriter final : public Sink {
   // or a full buffer within its retry budget, after a pause), false when it is given up.
   bool retry_after(int error, int& retries);
   [[noreturn]] void fail(const std::string& what) const;
+  // The frame of `record` is not sent, because it `why`: a warning or an error, by on_error.
+  void not_sent(const Record& record, const std::string& why);
 
   std::string interface_;
   NicOptions options_;
@@ -128,6 +142,7 @@ class NicWriter final : public Sink {
   // Method mmsg: the frames queued for the next sendmmsg().
   std::vector<::mmsghdr> messages_;
   std::vector<::iovec> iovecs_;
+  std::vector<Record> message_records_;
   size_t queued_messages_ = 0;
   TxRing ring_;
   SinkStats stats_;

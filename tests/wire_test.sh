@@ -143,7 +143,12 @@ expect_error() { # DESCRIPTION MESSAGE STATUS
 expect_error "pcap($tmp/imix.pcap) -> nic(vwnosuch$$)" "nic vwnosuch$$: no such interface" 1
 expect_error "pcap($tmp/imix.pcap) -> m: merge -> file($tmp/x.pcap); live(vwnosuch$$) -> m" "live vwnosuch$$" 1
 "$veigen" -o "$tmp/jumbo.pcap" --count 5 --mix fixed:4000 2>/dev/null
-expect_error "pcap($tmp/jumbo.pcap) -> nic($a)" "record 0 is 4000 bytes, over the interface MTU" 1
+expect_error "pcap($tmp/jumbo.pcap) -> nic($a)" "record 0 of jumbo not sent: it is 4000 bytes, over the interface MTU" 1
+expect_error "pcap($tmp/jumbo.pcap) -> nic($a, on_error=stop)" "error: nic $a: record 0 of jumbo not sent: it is 4000 bytes" 1
+# A frame shorter than the link header is not sent either: a warning naming it, with -q, and exit 1
+# (issue 11, item 4: it was counted "failed" with exit 0 and no message).
+editcap -s 10 "$tmp/imix.pcap" "$tmp/short.pcap"
+expect_error "pcap($tmp/short.pcap) -> nic($a, method=ring)" "warning: nic $a: record 9 of short not sent: it is 10 bytes, shorter than the 14-byte link header (further frames not sent are only counted)" 1
 expect_error "pcap($tmp/imix.pcap) -> pace(2000x) -> nic($a)" "out of range" 2
 expect_error "pcap($tmp/imix.pcap) -> pace(2x, pps=10) -> nic($a)" "a speed cannot be combined" 2
 start_capture "$tmp/cut.pcap" "$b"

@@ -8,11 +8,11 @@
 #include <algorithm>
 #include <atomic>
 #include <cerrno>
-#include <cstring>
 #include <csignal>
+#include <cstdio>
 #include <cstring>
-#include <fstream>
 #include <filesystem>
+#include <fstream>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -74,14 +74,22 @@ std::string json_escape(std::string_view s) {
   return out;
 }
 
+// Nanoseconds in a larger unit (1000: us, 10^9: s), every digit from the integer: a double would
+// round large values.
+std::string exact_decimal(int64_t ns, uint64_t per_unit, std::string_view plus = "") {
+  const uint64_t magnitude = ns < 0 ? 0 - static_cast<uint64_t>(ns) : static_cast<uint64_t>(ns);
+  const int digits = per_unit == 1000 ? 3 : 9;
+  return fmt::format("{}{}.{:0{}}", ns < 0 ? "-" : plus, magnitude / per_unit, magnitude % per_unit, digits);
+}
+
 void print_stats(const vei::Stats& s) {
   const double secs = std::max(s.seconds, 1e-9);
-  fmt::print(stderr, "veipipe: {} packets, {} bytes in {:.3f} s ({:.2f} GB/s, {:.2f} Mpps)\n", s.packets, s.bytes,
-             s.seconds, static_cast<double>(s.bytes) / secs / 1e9, static_cast<double>(s.packets) / secs / 1e6);
+  fmt::print(stderr, "veipipe: {} packets, {} bytes written in {:.3f} s ({:.2f} GB/s, {:.2f} Mpps)\n", s.packets,
+             s.bytes, s.seconds, static_cast<double>(s.bytes) / secs / 1e9, static_cast<double>(s.packets) / secs / 1e6);
   for (size_t i = 0; i < s.sources.size(); ++i) {
     const auto& src = s.sources[i];
-    fmt::print(stderr, "  source {} {}: {} packets, {} bytes, time offset {:+.9f} s", i, src.name, src.packets,
-               src.bytes, static_cast<double>(src.offset_ns) / 1e9);
+    fmt::print(stderr, "  source {} {}: {} packets, {} captured bytes, time offset {} s", i, src.name, src.packets,
+               src.bytes, exact_decimal(src.offset_ns, 1'000'000'000, "+"));
     if (src.skipped) fmt::print(stderr, ", {} skipped (outside from/until)", src.skipped);
     if (src.filtered) fmt::print(stderr, ", {} filtered out", src.filtered);
     if (src.disordered) fmt::print(stderr, ", {} out of order", src.disordered);
@@ -98,9 +106,9 @@ void print_stats(const vei::Stats& s) {
   for (const auto& t : s.transforms)
     fmt::print(stderr, "  {}: {} packets changed, {} dropped\n", t.name, t.changed, t.dropped);
   if (s.pace)
-    fmt::print(stderr, "  pacing lateness: p50 {:.1f} us, p99 {:.1f} us, max {:.1f} us over {} packets\n",
-               static_cast<double>(s.pace->p50) / 1e3, static_cast<double>(s.pace->p99) / 1e3,
-               static_cast<double>(s.pace->max) / 1e3, s.pace->samples);
+    fmt::print(stderr, "  pacing lateness: p50 {} us, p99 {} us, max {} us over {} packets\n",
+               exact_decimal(s.pace->p50, 1000), exact_decimal(s.pace->p99, 1000), exact_decimal(s.pace->max, 1000),
+               s.pace->samples);
   if (s.nic)
     fmt::print(stderr, "  nic: {} sent, {} failed, {} retried\n", s.nic->sent, s.nic->failed, s.nic->retried);
 }
@@ -130,15 +138,24 @@ void write_stats_json(const std::string& path, const vei::Stats& s, int status) 
                          s.nic->retried);
   std::string warnings;
   for (const auto& w : s.warnings) warnings += fmt::format("{}\"{}\"", warnings.empty() ? "" : ",", json_escape(w));
-  std::ofstream out(path);
-  out << fmt::format(
+  const std::string text = fmt::format(
       "{{\"status\":{},\"packets\":{},\"bytes\":{},\"captured_bytes\":{},\"seconds\":{:.6f},"
       "\"dropped_after_end\":{},\"forwarded_batches\":{},\"copied_batches\":{},\"accepted_events\":{},"
       "\"refused_events\":{},\"events\":{},\"late_events\":{},\"sources\":[{}],\"live\":[{}],\"transforms\":[{}]{},"
       "\"warnings\":[{}],\"error\":\"{}\"}}\n",
       status, s.packets, s.bytes, s.captured_bytes, s.seconds, s.dropped_after_end, s.forwarded_batches,
       s.copied_batches, s.accepted_events, s.refused_events, s.events, s.late_events, sources, live, transforms, extra, warnings, json_escape(s.error));
-  if (!out) throw std::runtime_error(fmt::format("{}: cannot write the stats", path));
+  // Every step can fail (a full disk shows only at the flush): each is checked, and errno is kept
+  // before the next call can change it.
+  const auto failed = [&path](int error) {
+    return std::runtime_error(fmt::format("--stats-json {}: {}", path, std::strerror(error)));
+  };
+  std::FILE* out = std::fopen(path.c_str(), "w");
+  if (!out) throw failed(errno);
+  const bool written = std::fwrite(text.data(), 1, text.size(), out) == text.size() && std::fflush(out) == 0;
+  const int error = errno;
+  if (std::fclose(out) != 0 && written) throw failed(errno);
+  if (!written) throw failed(error);
 }
 
 // SIGINT/SIGTERM are taken by one thread with sigwait, so the engine is stopped from ordinary code.
@@ -237,7 +254,15 @@ int run(const Input& input, bool quiet, const std::string& stats_json, SignalGua
   if (!stats.error.empty()) fmt::print(stderr, "veipipe: error: {}\n", stats.error);
   if (signals.received()) status = 128 + signals.received();
   if (!quiet) print_stats(stats);
-  if (!stats_json.empty()) write_stats_json(stats_json, stats, status);
+  if (!stats_json.empty()) {
+    // The run's outcome stands (its output is written); a run that succeeded fails for this.
+    try {
+      write_stats_json(stats_json, stats, status);
+    } catch (const std::exception& e) {
+      fmt::print(stderr, "veipipe: error: {}\n", e.what());
+      if (status == vei::exit_ok) status = vei::exit_failure;
+    }
+  }
   return status;
 }
 

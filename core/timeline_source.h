@@ -38,6 +38,7 @@ struct SourceInfo {
   pcap::Precision precision = pcap::Precision::us;
   bool pcapng = false;
   std::optional<int64_t> first_ts_ns;  // of the first record, before mapping; none when empty
+  bool own_times = true;  // false for generated packets, timed from 0: they have no times to keep
 };
 
 // Which records a source delivers, compared with each record's time in the file: those in

@@ -101,6 +101,12 @@ void Engine::Impl::open_sources(std::vector<Diagnostic>& errors) {
 
 // `at` is measured from the background's first kept packet as it appears in the output: a packet
 // its filter= or its own transforms drop does not start the timeline, as it does not end it.
+// Why the background gives at= nothing to count from.
+std::string_view Engine::Impl::empty_background_why() const {
+  return sources[0]->info().first_ts_ns ? "keeps none of its packets (its filter= or transforms drop them all)"
+                                        : "holds no packet";
+}
+
 void Engine::Impl::map_timelines(std::vector<Diagnostic>& errors) {
   const auto& nodes = pipeline->nodes;
   bool anchored = false;  // read the background ahead only when a source counts from its start
@@ -115,15 +121,17 @@ void Engine::Impl::map_timelines(std::vector<Diagnostic>& errors) {
     const auto add = [&overflow](int64_t& to, int64_t v) { overflow |= __builtin_add_overflow(to, v, &to); };
     if (rank == 0) {
       if (place.at) add(offset, *place.at);
+    } else if (place.rebase_first && first && !background_start && !sources[rank]->info().own_times) {
+      errors.push_back({place.where->span, fmt::format("nothing to place {} at: the background {} {}", sources[rank]->options().name,
+                                                       sources[0]->options().name, empty_background_why()),
+                        "generated packets have no times of their own to keep: give the run a background with packets"});
     } else if (place.rebase_first && first && !background_start) {
       // Nothing to count from: the source keeps its own times, as mergecap keeps every input's.
       report.warn(fmt::format(
           "{}:{}:{}: {}: {} counts from the background's first packet, but the background {} {}; this "
           "source keeps its own times (as rebase=none)",
           pipeline->where, n.span.line, n.span.col, sources[rank]->options().name, place.at ? "at=" : "rebase=first",
-          sources[0]->options().name,
-          sources[0]->info().first_ts_ns ? "keeps none of its packets (its filter= or transforms drop them all)"
-                                         : "holds no packet"));
+          sources[0]->options().name, empty_background_why()));
     } else if (place.rebase_first && first) {
       add(offset, *background_start);
       add(offset, place.at.value_or(0));

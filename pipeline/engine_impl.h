@@ -78,6 +78,7 @@ struct Engine::Impl final : EventInjector {
   // The background's first kept packet on the output timeline (after its filter= and its own
   // transforms), read ahead into `background_head`; none when it keeps no packet at all.
   std::optional<int64_t> find_background_start();
+  std::string_view empty_background_why() const;
   std::unique_ptr<Batch> background_head;  // delivered before the background's next fill()
   std::optional<int64_t> background_start;
   void check_paths(std::vector<Diagnostic>& errors);

@@ -94,6 +94,7 @@ IcmpSource::IcmpSource(IcmpOptions icmp, uint32_t linktype, const std::string& b
   info_.linktype = linktype;
   info_.precision = pcap::Precision::ns;
   info_.first_ts_ns = 0;
+  info_.own_times = false;
   if (linktype == 1 && !background_path.empty() && background_path != "-" && (!icmp_.srcmac || !icmp_.dstmac))
     learn_macs(background_path);
 }

@@ -83,8 +83,11 @@ size_t Engine::inject(std::span<const std::byte> frame, std::optional<int64_t> a
 Stats Engine::stats() const {
   const auto& d = *impl_;
   Stats s;
+  // The sources count on the graph's tasks: their counters are read once the run is over (wait()
+  // clears `running` after joining them), never while a task may be writing them.
+  const bool settled = !d.running;
   for (const auto& src : d.sources) {
-    const auto& st = src->stats();
+    const auto st = settled ? src->stats() : SourceStats{};
     s.sources.push_back(
         {src->options().name, st.packets, st.bytes, st.filtered, st.disordered, st.dropped, src->offset(), st.skipped});
   }

@@ -299,7 +299,13 @@ class LiveTimeline final : public TimelineSource {
   void stop() override {
     // Once: a Ctrl-C and a failure may both stop the run, and the capture takes one stop at a time.
     std::call_once(stopped_, [this] {
-      capture_.stop();  // delivers the partial batch, then the thread has ended
+      {
+        // Not while fill() starts the capture on a worker: a stop from a signal's thread either
+        // comes first (and the capture never starts) or joins the thread fill() started.
+        std::lock_guard lock(start_mutex_);
+        stop_requested_ = true;
+        capture_.stop();  // delivers the partial batch, then the thread has ended
+      }
       std::lock_guard lock(mutex_);
       ended_ = true;
       ready_.notify_all();
@@ -311,7 +317,9 @@ class LiveTimeline final : public TimelineSource {
     batch.source = options_.rank;
     if (!started_) {
       started_ = true;
-      capture_.start(pool_, [this](Batch* b) { put(b); }, [this](const std::string& message) { end_with(message); });
+      std::lock_guard lock(start_mutex_);
+      if (!stop_requested_)
+        capture_.start(pool_, [this](Batch* b) { put(b); }, [this](const std::string& message) { end_with(message); });
     }
     Batch* captured = take();
     if (!captured) {
@@ -365,7 +373,9 @@ class LiveTimeline final : public TimelineSource {
   std::deque<Batch*> captured_;
   bool ended_ = false;
   std::string error_;  // written before ended_ under mutex_, read by fill() after
-  bool started_ = false;
+  bool started_ = false;  // fill()'s own: only the worker that fills reads it
+  std::mutex start_mutex_;
+  bool stop_requested_ = false;  // under start_mutex_
   std::once_flag stopped_;
 };
 

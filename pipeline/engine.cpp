@@ -83,8 +83,9 @@ size_t Engine::inject(std::span<const std::byte> frame, std::optional<int64_t> a
 Stats Engine::stats() const {
   const auto& d = *impl_;
   Stats s;
-  // The sources count on the graph's tasks: their counters are read once the run is over (wait()
-  // clears `running` after joining them), never while a task may be writing them.
+  // The sources, the merger, the pacer and the sink count on the graph's tasks and the output
+  // thread in plain fields: they are read once the run is over (wait() clears `running` after
+  // joining them), never while one may be writing them; during the run only the atomic counters.
   const bool settled = !d.running;
   for (const auto& src : d.sources) {
     const auto st = settled ? src->stats() : SourceStats{};
@@ -99,7 +100,7 @@ Stats Engine::stats() const {
   s.accepted_events = d.accepted_events;
   s.refused_events = d.refused_events;
   s.bytes = d.written_bytes;
-  if (d.merger) {
+  if (settled && d.merger) {
     const auto& m = d.merger->stats();
     s.captured_bytes = m.bytes;
     s.dropped_after_end = m.dropped_after_end;
@@ -110,11 +111,11 @@ Stats Engine::stats() const {
   }
   s.events += d.paced_events;
   s.late_events += d.paced_late;
-  if (d.pacer) {
+  if (settled && d.pacer) {
     const auto l = d.pacer->lateness();
     s.pace = PaceSummary{l.p50, l.p99, l.max, l.samples};
   }
-  if (d.sink) d.sink->add_stats(s);
+  if (settled && d.sink) d.sink->add_stats(s);
   for (const auto& source : d.event_sources) source->add_stats(s);
   for (size_t id = 0; id < d.transforms.size(); ++id) {
     if (!d.transforms[id]) continue;

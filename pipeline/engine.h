@@ -74,7 +74,8 @@ class Engine {
   // The output's link type (LINKTYPE_ value), the background's.
   uint32_t linktype() const;
   // From any thread. Complete and exact after wait(); during the run, a progress snapshot of what
-  // was written (the sources' own counters are zero until wait() returns).
+  // was written and injected (the sources', merger's, pacer's and sink's counters stay zero until
+  // wait() returns).
   Stats stats() const;
   // A progress line (packets, bytes, rate) for a terminal; callable while running.
   std::string progress() const;

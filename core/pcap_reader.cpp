@@ -77,16 +77,23 @@ void PcapReader::truncated(size_t size) {
 }
 
 size_t PcapReader::parse(Batch& batch, size_t avail) {
+  // The layout of nearly every file (16-byte record headers, lengths in order) has a loop of its own,
+  // without the older layouts' tests in it.
+  const bool classic = header_.lengths == pcap::Lengths::in_order && header_.record_header_size == record_header_size;
+  return classic ? parse_as<true>(batch, avail) : parse_as<false>(batch, avail);
+}
+
+template <bool Classic>
+size_t PcapReader::parse_as(Batch& batch, size_t avail) {
   const bool swapped = header_.swapped;
   const auto precision = header_.precision;
   const auto lengths = header_.lengths;
-  const size_t header_size = header_.record_header_size;
+  const size_t header_size = Classic ? record_header_size : header_.record_header_size;
   // A longer header keeps its extra bytes in front of the data: the record starts that much later.
   const size_t skip = header_size - record_header_size;
   const uint32_t frac_limit = precision == pcap::Precision::ns ? 1'000'000'000u : 1'000'000u;
   // Headers can go out as they are when nothing about them changes on the way.
-  bool time_kept = !swapped && precision == output_precision_ && offset_ == 0 && lengths == pcap::Lengths::in_order &&
-                   skip == 0;
+  bool time_kept = Classic && !swapped && precision == output_precision_ && offset_ == 0;
   size_t parsed = 0;
   size_t pos = 0;
   incomplete_ = 0;
@@ -94,8 +101,8 @@ size_t PcapReader::parse(Batch& batch, size_t avail) {
     const std::byte* h = batch.data() + pos;
     uint32_t caplen = pcap::load32(h + 8, swapped);
     uint32_t len = pcap::load32(h + 12, swapped);
-    if (lengths != pcap::Lengths::in_order) [[unlikely]]
-      if (lengths == pcap::Lengths::exchanged || caplen > len) std::swap(caplen, len);
+    if constexpr (!Classic)
+      if (lengths != pcap::Lengths::in_order && (lengths == pcap::Lengths::exchanged || caplen > len)) std::swap(caplen, len);
     if (caplen > max_caplen_) [[unlikely]] {
       stop_damaged(fmt::format(
           "record {} at byte offset {}: corrupt record header (caplen {} exceeds the limit {}, snaplen {}); "

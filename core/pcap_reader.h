@@ -26,6 +26,8 @@ class PcapReader final : public TimelineSource {
   // Appends the whole records found in the `avail` bytes at batch.base; returns the bytes they
   // take. Sets `incomplete_` to the size of the record cut off at the end, if any.
   size_t parse(Batch& batch, size_t avail);
+  template <bool Classic>
+  size_t parse_as(Batch& batch, size_t avail);
   // The input ended `size` bytes into a record (parse() left its full size in `incomplete_`).
   void truncated(size_t size);
   void stop_damaged(std::string message);

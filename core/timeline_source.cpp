@@ -13,7 +13,7 @@ bool TimelineSource::admit(Batch& batch, uint32_t offset, int64_t file_ts_ns, ui
                            bool& time_kept) {
   const uint64_t seq = next_seq_++;
   // (The saturated times INT64_MIN and INT64_MAX are dropped below, whatever the window.)
-  if ((file_ts_ns < window_.from_ns || file_ts_ns >= window_.until_ns) && file_ts_ns != INT64_MIN &&
+  if (windowed_ && (file_ts_ns < window_.from_ns || file_ts_ns >= window_.until_ns) && file_ts_ns != INT64_MIN &&
       file_ts_ns != INT64_MAX) [[unlikely]] {
     ++stats_.skipped;
     // Times are taken to grow: the first record past `until` ends the reading.
@@ -52,7 +52,7 @@ bool TimelineSource::admit(Batch& batch, uint32_t offset, int64_t file_ts_ns, ui
   batch.records.push_back({ts, seq, offset, caplen, len, options_.rank, 0});
   ++stats_.packets;
   stats_.bytes += caplen;
-  window_closed_ = stats_.packets >= window_.count;
+  if (windowed_) [[unlikely]] window_closed_ = stats_.packets >= window_.count;
   return true;
 }
 

@@ -81,7 +81,10 @@ class TimelineSource {
   // Compiles `options().filter` for the link type found on opening; throws on a bad expression.
   void compile_filter();
   // Set once, after opening and before the first fill.
-  void set_window(const Window& window) { window_ = window; }
+  void set_window(const Window& window) {
+    window_ = window;
+    windowed_ = window.from_ns != INT64_MIN || window.until_ns != INT64_MAX || window.count != UINT64_MAX;
+  }
 
   // Clears `batch` and fills it with the next records; sets batch.last when nothing follows.
   virtual void fill(Batch& batch) = 0;
@@ -116,6 +119,7 @@ class TimelineSource {
 
   std::unique_ptr<BpfFilter> filter_;
   Window window_;
+  bool windowed_ = false;  // whether admit() tests the window at all: most sources have none
   bool window_closed_ = false;
   uint64_t next_seq_ = 0;
   int64_t last_ts_ = INT64_MIN;

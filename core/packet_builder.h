@@ -1,5 +1,8 @@
 // Builds whole frames with valid checksums, framed for the output's link type: Ethernet (1), raw
-// IP (101, 228) or Linux cooked (113). Used by the `icmp` source and by the vei.h events.
+// IP (101; 228 for IPv4, 229 for IPv6) or Linux cooked (113). Used by the generators (`icmp`, the
+// conversations of core/tcp_conversation.h) and by the vei.h events.
+//
+// Threads: pure functions.
 #pragma once
 
 #include <array>
@@ -8,6 +11,8 @@
 #include <optional>
 #include <string_view>
 #include <vector>
+
+#include "core/ip.h"
 
 namespace vei::packets {
 
@@ -37,8 +42,44 @@ inline uint16_t fold(uint32_t sum) {
   return static_cast<uint16_t>(~sum);
 }
 
-// True for the link types these builders can frame.
-bool supported_linktype(uint32_t linktype);
+// True for the link types these builders can frame (for IPv6 when `v6`).
+bool supported_linktype(uint32_t linktype, bool v6 = false);
+// Why `linktype` cannot carry packets of that IP version: names it and the supported ones.
+std::string unsupported_linktype(uint32_t linktype, bool v6);
+
+// ---- any IP version -------------------------------------------------------------------------------
+
+struct Host {
+  Mac mac{};
+  IpAddr ip;
+};
+
+inline constexpr uint8_t proto_icmp = 1, proto_tcp = 6, proto_udp = 17, proto_icmpv6 = 58;
+
+struct IpFields {
+  uint8_t protocol = proto_tcp;
+  uint8_t ttl = 64;        // IPv4 TTL, IPv6 hop limit
+  uint16_t id = 0;         // IPv4 only
+  bool dont_fragment = true;  // IPv4 only
+  uint32_t flow_label = 0;    // IPv6 only, 20 bits
+};
+
+// Where a frame added by add_ip_frame lies in its buffer (offsets, so that the buffer may grow).
+struct FrameAt {
+  size_t begin = 0;  // the link header
+  size_t l3 = 0;     // the IP header
+  size_t l4 = 0;     // the transport header
+  size_t end = 0;
+};
+
+// Appends a frame from `from` to `to` (both of one IP version) whose transport part is `l4_size`
+// bytes, left zero for the caller to write; then seal(). Throws std::runtime_error when the link
+// type cannot carry that IP version, or when the packet exceeds 65535 bytes of IP payload.
+FrameAt add_ip_frame(std::vector<std::byte>& out, uint32_t linktype, const Host& from, const Host& to,
+                     const IpFields& ip, size_t l4_size);
+// Writes the transport checksum (TCP, UDP, ICMP or ICMPv6, with the pseudo-header where the
+// protocol has one) once the transport bytes are in place.
+void seal(std::vector<std::byte>& out, const FrameAt& at);
 
 // An ICMP echo request (or reply) from `src` to `dst`: IPv4 header (DF clear, the given TTL and IP
 // id), ICMP id/sequence, `payload_size` bytes of payload (a recognisable pattern), checksums valid.

@@ -3,11 +3,9 @@
 #include "core/option_error.h"
 
 #include <arpa/inet.h>
-#include <pcap/pcap.h>
 
 #include <cmath>
 #include <cstring>
-#include <filesystem>
 #include <fmt/format.h>
 #include <stdexcept>
 
@@ -18,8 +16,6 @@ namespace {
 __extension__ typedef unsigned __int128 u128;
 
 constexpr size_t max_payload = 65535 - 20 - 8;  // an IPv4 packet's 16-bit total length
-// How much of the background is searched for MAC addresses: enough for any host that talks.
-constexpr uint64_t mac_scan_packets = 100'000;
 
 [[noreturn]] void bad(std::string_view param, std::string_view what) {
   throw OptionError(param, fmt::format("icmp: {}: {}", param, what));
@@ -96,52 +92,13 @@ IcmpSource::IcmpSource(IcmpOptions icmp, uint32_t linktype, const std::string& b
   info_.first_ts_ns = 0;
   info_.own_times = false;
   if (linktype == 1 && !background_path.empty() && background_path != "-" && (!icmp_.srcmac || !icmp_.dstmac))
-    learn_macs(background_path);
-}
-
-void IcmpSource::learn_macs(const std::string& path) {
-  // A second reader of a FIFO (or /dev/stdin) would block, or take bytes from the background's own.
-  std::error_code ec;
-  if (!std::filesystem::is_regular_file(path, ec)) return;
-  char errbuf[PCAP_ERRBUF_SIZE] = {};
-  pcap_t* p = pcap_open_offline(path.c_str(), errbuf);
-  // The background is already open and readable; a file only the fast reader accepts (a huge
-  // snaplen, say) just leaves the locally administered addresses in place.
-  if (!p) return;
-  pcap_pkthdr* h;
-  const u_char* d;
-  auto wanted = [this](uint32_t ip) { return icmp_.src.contains(ip) || icmp_.dst.contains(ip); };
-  for (uint64_t n = 0; n < mac_scan_packets && pcap_next_ex(p, &h, &d) == 1; ++n) {
-    size_t at = 12;
-    uint16_t type = 0;
-    // Past VLAN tags (802.1Q, 802.1ad) to the IPv4 header.
-    while (h->caplen >= at + 2) {
-      type = static_cast<uint16_t>(d[at] << 8 | d[at + 1]);
-      at += 2;
-      if (type != 0x8100 && type != 0x88a8) break;
-      at += 2;
-    }
-    if (type != 0x0800 || h->caplen < at + 20 || d[at] >> 4 != 4) continue;
-    auto ip_at = [&](size_t off) {
-      return uint32_t{d[at + off]} << 24 | uint32_t{d[at + off + 1]} << 16 | uint32_t{d[at + off + 2]} << 8 | d[at + off + 3];
-    };
-    auto mac_at = [&](size_t off) {
-      packets::Mac m;
-      std::memcpy(m.data(), d + off, 6);
-      return m;
-    };
-    if (const uint32_t src = ip_at(12); wanted(src)) seen_as_source_.try_emplace(src, mac_at(6));
-    if (const uint32_t dst = ip_at(16); wanted(dst)) seen_as_destination_.try_emplace(dst, mac_at(0));
-  }
-  pcap_close(p);
+    macs_.learn(background_path, [this](const IpAddr& ip) {
+      return !ip.v6 && (icmp_.src.contains(ip.v4()) || icmp_.dst.contains(ip.v4()));
+    });
 }
 
 packets::Mac IcmpSource::mac_of(uint32_t ip, const std::optional<packets::Mac>& given) const {
-  if (given) return *given;
-  // A host's own frames tell its address best; frames sent to it (perhaps via a router) next.
-  if (auto it = seen_as_source_.find(ip); it != seen_as_source_.end()) return it->second;
-  if (auto it = seen_as_destination_.find(ip); it != seen_as_destination_.end()) return it->second;
-  return packets::local_mac(ip);
+  return given ? *given : macs_.of(IpAddr::v4(ip));
 }
 
 int64_t IcmpSource::request_time(uint64_t i) const {

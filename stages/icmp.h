@@ -5,8 +5,8 @@
 #include <optional>
 #include <string>
 #include <string_view>
-#include <unordered_map>
 
+#include "core/host_macs.h"
 #include "core/packet_builder.h"
 #include "core/timeline_source.h"
 #include "pipeline/stage.h"
@@ -54,11 +54,10 @@ class IcmpSource final : public TimelineSource {
   int64_t request_time(uint64_t i) const;
   std::vector<std::byte> build(uint64_t i, bool reply) const;
   packets::Mac mac_of(uint32_t ip, const std::optional<packets::Mac>& given) const;
-  void learn_macs(const std::string& path);
 
   IcmpOptions icmp_;
   int64_t nano_pps_;  // the rate in packets per 1e9 s: an integer, for exact times
-  std::unordered_map<uint32_t, packets::Mac> seen_as_source_, seen_as_destination_;
+  HostMacs macs_;
   uint64_t next_request_ = 0;
   uint64_t next_reply_ = 0;
 };

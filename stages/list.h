@@ -7,6 +7,7 @@
   X(control)                  \
   X(live)                     \
   X(icmp)                     \
+  X(stream)                   \
   X(filter)                   \
   X(snaplen)                  \
   X(chop)                     \

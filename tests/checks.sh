@@ -35,3 +35,25 @@ checksums_bad() {
   tshark -r "$1" -o ip.check_checksum:TRUE -o tcp.check_checksum:TRUE -o udp.check_checksum:TRUE \
     -Y 'ip.checksum.status == "Bad" || tcp.checksum.status == "Bad" || udp.checksum.status == "Bad"' 2>/dev/null | wc -l
 }
+
+# The generators' independent check (issue 12): the frames of a capture tshark finds malformed,
+# with an expert warning or error, with a TCP analysis flag, or with a bad IPv4/TCP/UDP/ICMP/ICMPv6
+# checksum (validation on), one line each: "frame: why". `allowed` (a display filter, optional)
+# excuses TCP analysis flags the protocol means (a scan's resets). Empty output: all valid.
+#   protocol_problems FILE [ALLOWED-FILTER]
+protocol_problems() {
+  local allowed=${2:-}
+  local analysis='tcp.analysis.flags'
+  [[ -n $allowed ]] && analysis="tcp.analysis.flags && !($allowed)"
+  tshark -n -r "$1" -o ip.check_checksum:TRUE -o tcp.check_checksum:TRUE -o udp.check_checksum:TRUE \
+    -Y "_ws.malformed || _ws.expert.severity >= 0x00600000 || ($analysis) || ip.checksum.status == \"Bad\" ||
+        tcp.checksum.status == \"Bad\" || udp.checksum.status == \"Bad\" || icmp.checksum.status == \"Bad\" ||
+        icmpv6.checksum.status == \"Bad\"" \
+    -T fields -E separator=' ' -e frame.number -e _ws.expert.message -e _ws.malformed 2>/dev/null | head -20
+}
+# The frames carrying TCP or UDP payload that tshark does not dissect as `proto` (a display
+# filter: http, dns, smtp...), nor as a segment reassembled into it. Prints their count.
+#   undissected FILE PROTO-FILTER
+undissected() {
+  tshark -n -r "$1" -Y "(tcp.len > 0 || udp.length > 8) && !($2) && !tcp.reassembled_in" 2>/dev/null | wc -l
+}

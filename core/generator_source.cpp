@@ -1,0 +1,89 @@
+#include "core/generator_source.h"
+
+#include <algorithm>
+#include <cstring>
+
+namespace vei {
+
+namespace {
+
+__extension__ typedef unsigned __int128 u128;
+
+// For std::push_heap's max-heap: the earliest (due, index) on top.
+bool later(const auto& a, const auto& b) { return a.due() != b.due() ? a.due() > b.due() : a.index > b.index; }
+
+}  // namespace
+
+GeneratorSource::GeneratorSource(uint32_t linktype, uint64_t count, int64_t nano_rate, Build build,
+                                 SourceOptions options)
+    : TimelineSource(std::move(options)), build_(std::move(build)), count_(count), nano_rate_(nano_rate) {
+  info_.linktype = linktype;
+  info_.precision = pcap::Precision::ns;
+  info_.first_ts_ns = 0;
+  info_.own_times = false;
+}
+
+int64_t GeneratorSource::start_time(uint64_t i) const {
+  if (nano_rate_ == 0) return back_to_back_start_;
+  return static_cast<int64_t>((u128(i) * 1'000'000'000'000'000'000u + u128(nano_rate_ / 2)) / u128(nano_rate_));
+}
+
+void GeneratorSource::begin_next() {
+  std::unique_ptr<Conversation> c;
+  if (spare_.empty()) {
+    c = std::make_unique<Conversation>();
+  } else {
+    c = std::move(spare_.back());
+    spare_.pop_back();
+  }
+  c->clear();
+  const uint64_t index = begun_++;
+  const int64_t start = start_time(index);
+  build_(*c, index);
+  if (c->frames.empty()) return spare_.push_back(std::move(c));
+  if (nano_rate_ == 0) back_to_back_start_ = start + c->frames.back().offset_ns + 1;
+  active_.push_back({std::move(c), start, index, 0});
+  std::push_heap(active_.begin(), active_.end(), later<Active, Active>);
+}
+
+void GeneratorSource::fill(Batch& batch) {
+  batch.clear();
+  batch.source = options_.rank;
+  for (;;) {
+    // A conversation joins once it starts no later than the earliest frame under way.
+    while (begun_ < count_ && (active_.empty() || start_time(begun_) <= active_.front().due())) begin_next();
+    if (active_.empty()) break;
+    Active& a = active_.front();
+    const auto frame = a.conversation->frame(a.next);
+    const size_t size = record_header_size + frame.size();
+    if (batch.used + size > batch.capacity()) {
+      if (batch.used) break;
+      batch.reserve_arena(size);
+    }
+    std::byte* at = batch.data() + batch.used;
+    const auto caplen = static_cast<uint32_t>(frame.size());
+    std::memcpy(at + record_header_size, frame.data(), caplen);
+    bool time_kept = true;
+    if (admit(batch, static_cast<uint32_t>(batch.used), a.due(), caplen, caplen, time_kept)) {
+      pcap::write_record_header(at, batch.records.back().ts_ns, output_precision_, caplen, caplen);
+      batch.used += size;
+    }
+    std::pop_heap(active_.begin(), active_.end(), later<Active, Active>);
+    Active& popped = active_.back();
+    if (++popped.next < popped.conversation->frames.size()) {
+      std::push_heap(active_.begin(), active_.end(), later<Active, Active>);
+    } else {
+      spare_.push_back(std::move(popped.conversation));
+      active_.pop_back();
+    }
+    if (window_closed()) break;
+  }
+  // Headers are written here in the output format, and a dropped record leaves no gap.
+  batch.raw_is_output = true;
+  if (window_closed() || (active_.empty() && begun_ == count_)) {
+    batch.last = true;
+    finish();
+  }
+}
+
+}  // namespace vei

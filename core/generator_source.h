@@ -1,0 +1,53 @@
+// A timeline source that plays `count` generated conversations, the i-th starting at i/rate on
+// its own timeline (which starts at 0, so the engine places it like a capture: `at=`, `shift=`,
+// `rebase=`). Conversations that overlap in time are interleaved frame by frame in time order;
+// frames of equal time go in the order of their conversations, then of their building.
+//
+// Memory: only the conversations under way are held (their buffers reused), so a million
+// repetitions cost what the longest overlap does.
+//
+// Threads: as every TimelineSource (core/timeline_source.h); `build` is called on the filling thread.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <vector>
+
+#include "core/conversation.h"
+#include "core/timeline_source.h"
+
+namespace vei {
+
+class GeneratorSource final : public TimelineSource {
+ public:
+  // Appends conversation `index`'s frames, offsets from its own start, in time order.
+  using Build = std::function<void(Conversation&, uint64_t index)>;
+
+  // `nano_rate`: conversations per 1e9 s (an integer, so that start times are exact); 0 for
+  // back to back, each starting when the previous one's last frame is out.
+  GeneratorSource(uint32_t linktype, uint64_t count, int64_t nano_rate, Build build, SourceOptions options);
+
+  void fill(Batch& batch) override;
+
+ private:
+  struct Active {
+    std::unique_ptr<Conversation> conversation;
+    int64_t start = 0;
+    uint64_t index = 0;
+    size_t next = 0;  // the next frame to deliver
+    int64_t due() const { return start + conversation->frames[next].offset_ns; }
+  };
+  int64_t start_time(uint64_t i) const;
+  void begin_next();
+
+  Build build_;
+  uint64_t count_;
+  int64_t nano_rate_;
+  uint64_t begun_ = 0;
+  int64_t back_to_back_start_ = 0;  // for rate 0: when the next conversation starts
+  std::vector<Active> active_;  // a min-heap on (due, index)
+  std::vector<std::unique_ptr<Conversation>> spare_;
+};
+
+}  // namespace vei

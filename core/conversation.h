@@ -26,6 +26,11 @@ struct Conversation {
     bytes.clear();
     frames.clear();
   }
+  // Records the frame `at` (built at the end of `bytes` by packets::add_ip_frame, then sealed).
+  template <typename At>
+  void add(int64_t offset_ns, const At& at) {
+    frames.push_back({offset_ns, at.begin, at.end - at.begin});
+  }
   std::span<const std::byte> frame(size_t i) const { return {bytes.data() + frames[i].begin, frames[i].size}; }
   // Frames built out of time order (a conversation's parties are simulated one after the other)
   // are put in time order; frames of equal time keep the order they were added in.

@@ -24,7 +24,6 @@ GeneratorSource::GeneratorSource(uint32_t linktype, uint64_t count, int64_t nano
 }
 
 int64_t GeneratorSource::start_time(uint64_t i) const {
-  if (nano_rate_ == 0) return back_to_back_start_;
   return static_cast<int64_t>((u128(i) * 1'000'000'000'000'000'000u + u128(nano_rate_ / 2)) / u128(nano_rate_));
 }
 
@@ -41,7 +40,6 @@ void GeneratorSource::begin_next() {
   const int64_t start = start_time(index);
   build_(*c, index);
   if (c->frames.empty()) return spare_.push_back(std::move(c));
-  if (nano_rate_ == 0) back_to_back_start_ = start + c->frames.back().offset_ns + 1;
   active_.push_back({std::move(c), start, index, 0});
   std::push_heap(active_.begin(), active_.end(), later<Active, Active>);
 }

@@ -24,8 +24,7 @@ class GeneratorSource final : public TimelineSource {
   // Appends conversation `index`'s frames, offsets from its own start, in time order.
   using Build = std::function<void(Conversation&, uint64_t index)>;
 
-  // `nano_rate`: conversations per 1e9 s (an integer, so that start times are exact); 0 for
-  // back to back, each starting when the previous one's last frame is out.
+  // `nano_rate`: conversations per 1e9 s (an integer, so that start times are exact).
   GeneratorSource(uint32_t linktype, uint64_t count, int64_t nano_rate, Build build, SourceOptions options);
 
   void fill(Batch& batch) override;
@@ -45,7 +44,6 @@ class GeneratorSource final : public TimelineSource {
   uint64_t count_;
   int64_t nano_rate_;
   uint64_t begun_ = 0;
-  int64_t back_to_back_start_ = 0;  // for rate 0: when the next conversation starts
   std::vector<Active> active_;  // a min-heap on (due, index)
   std::vector<std::unique_ptr<Conversation>> spare_;
 };

@@ -159,6 +159,20 @@ void seal(std::vector<std::byte>& out, const FrameAt& at) {
   put16(l4 + checksum_at, sum);
 }
 
+FrameAt add_udp_frame(std::vector<std::byte>& out, uint32_t linktype, const Host& from, const Host& to,
+                      const IpFields& ip, uint16_t sport, uint16_t dport, std::span<const std::byte> payload) {
+  IpFields fields = ip;
+  fields.protocol = proto_udp;
+  const FrameAt at = add_ip_frame(out, linktype, from, to, fields, 8 + payload.size());
+  std::byte* u = out.data() + at.l4;
+  put16(u, sport);
+  put16(u + 2, dport);
+  put16(u + 4, static_cast<uint16_t>(8 + payload.size()));
+  std::ranges::copy(payload, u + 8);
+  seal(out, at);
+  return at;
+}
+
 std::vector<std::byte> icmp_echo(uint32_t linktype, const Endpoint& src, const Endpoint& dst, uint16_t ident,
                                  uint16_t sequence, uint8_t ttl, size_t payload_size, bool reply) {
   std::vector<std::byte> f;

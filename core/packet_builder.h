@@ -9,6 +9,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <optional>
+#include <span>
 #include <string_view>
 #include <vector>
 
@@ -77,6 +78,9 @@ struct FrameAt {
 // type cannot carry that IP version, or when the packet exceeds 65535 bytes of IP payload.
 FrameAt add_ip_frame(std::vector<std::byte>& out, uint32_t linktype, const Host& from, const Host& to,
                      const IpFields& ip, size_t l4_size);
+// A whole UDP datagram carrying `payload`, sealed.
+FrameAt add_udp_frame(std::vector<std::byte>& out, uint32_t linktype, const Host& from, const Host& to,
+                      const IpFields& ip, uint16_t sport, uint16_t dport, std::span<const std::byte> payload);
 // Writes the transport checksum (TCP, UDP, ICMP or ICMPv6, with the pseudo-header where the
 // protocol has one) once the transport bytes are in place.
 void seal(std::vector<std::byte>& out, const FrameAt& at);

@@ -154,7 +154,7 @@ class Builder {
     std::copy_n(options, options_size, p + 20);
     std::ranges::copy(payload, p + header);
     packets::seal(out_.bytes, at);
-    out_.frames.push_back({t + q_, at.begin, at.end - at.begin});
+    out_.add(t + q_, at);
 
     from.snd_nxt += static_cast<uint32_t>(payload.size()) + (flags & flag::syn ? 1 : 0) + (flags & flag::fin ? 1 : 0);
     if (flags & flag::rst) return;

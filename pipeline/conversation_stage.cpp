@@ -26,13 +26,12 @@ const tcp::Stack& stack_of(const Node& node, std::string_view param_name) {
   return *tcp::find_stack(param(node, param_name).text);  // a choice: the parser checked the name
 }
 
-// Conversations per 1e9 s; 0 for back to back.
+// Conversations per 1e9 s: an integer, so that start times are exact.
 int64_t nano_rate(const Node& node) {
   const Value& v = param(node, "rate");
-  if (v.real == 0) return 0;
   if (!(v.real <= 1e9)) throw ParamError(v, "at most 1e9 conversations per second");
   const int64_t r = std::llround(v.real * 1e9);
-  if (r < 1) throw ParamError(v, "at least 1e-9 per second (or 0: one after another)");
+  if (r < 1) throw ParamError(v, "at least 1e-9 per second");
   return r;
 }
 
@@ -115,7 +114,7 @@ std::vector<ParamSpec> ConversationStage::with_shared(std::vector<ParamSpec> par
   if (!d.dport.empty()) shared.push_back({"dport", ParamType::string, d.dport, "the server's port"});
   const std::vector<ParamSpec> rest{
       {"count", ParamType::integer, d.count, "conversations to generate"},
-      {"rate", ParamType::rate, d.rate, "conversations per second (each starts at i/rate); 0: one after another"},
+      {"rate", ParamType::rate, d.rate, "conversations per second: repetition i starts at i/rate"},
       {"seed", ParamType::integer, "1", "seeds every random choice: the same seed gives the same bytes"},
       {"os", ParamType::choice, "linux", "the client's TCP/IP stack: TTL, windows and SYN options as it sends them",
        {"linux", "windows", "macos"}},

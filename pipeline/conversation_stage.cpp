@@ -141,7 +141,11 @@ void ConversationStage::check(const Node& node) const {
   if (node.find("dport")) parse_port_range(param(node, "dport"));
   check_range(param(node, "count"), "count", 1, INT64_MAX);
   check_range(param(node, "seed"), "seed", 0, INT64_MAX);
-  nano_rate(node);
+  const int64_t rate = nano_rate(node);
+  // The last conversation must start where a pcap timestamp (32-bit seconds) still reaches.
+  const Value& count = param(node, "count");
+  if (u128(count.integer - 1) * 1'000'000'000'000'000'000u / u128(rate) >= u128(pcap::ns_per_s) << 32)
+    throw ParamError(count, fmt::format("{} conversations at this rate start later than a pcap timestamp can say", count.integer));
   if (const Value& rtt = param(node, "rtt"); rtt.integer < 0) throw ParamError(rtt, "a round trip takes no negative time");
   for (const char* mac : {"srcmac", "dstmac"})
     if (const Value& v = param(node, mac); v.given && !packets::parse_mac(v.text))

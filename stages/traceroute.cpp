@@ -130,7 +130,6 @@ ConversationStage::Generate TracerouteStage::generator(const Node& node) const {
     Rng rng(f.seed);
     std::array<std::byte, payload_size> payload;
     for (size_t i = 0; i < payload_size; ++i) payload[i] = std::byte(0x40 + (i & 0x3f));
-    const int64_t step = f.rtt_ns / trace->hops;
     int64_t t = 0;
     uint32_t n = 0;  // probes sent
     for (int hop = 1; hop <= trace->hops; ++hop) {
@@ -139,7 +138,8 @@ ConversationStage::Generate TracerouteStage::generator(const Node& node) const {
       if (!last) from.ip = trace->routers ? trace->routers->at(static_cast<uint64_t>(hop - 1)) : default_router(hop, v6);
       // An answer travels back hop - 1 hops, losing one TTL at each.
       const auto ttl = static_cast<uint8_t>((last ? f.server_stack->ttl : router_ttl) - (hop - 1));
-      const int64_t delay = hop * step;
+      // hop x rtt / hops, exactly and without overflow: the server's answer comes `rtt` after.
+      const int64_t delay = f.rtt_ns / trace->hops * hop + f.rtt_ns % trace->hops * hop / trace->hops;
       for (int k = 0; k < trace->probes; ++k, ++n, t += delay) {
         const auto id = static_cast<uint16_t>(rng.next());
         const uint32_t echo = uint32_t{f.client_port} << 16 | static_cast<uint16_t>(n + 1);

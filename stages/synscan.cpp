@@ -175,31 +175,45 @@ ConversationStage::Generate SynscanStage::generator(const Node& node) const {
                    static_cast<uint8_t>(nmap_ttl_min + (b >> 16) % nmap_ttl_span)};
     };
     auto syn_time = [&](size_t j) { return static_cast<int64_t>(j) * scan->delay_ns; };
-    auto answer = [&](size_t j) {
-      const uint16_t port = order[j];
-      const Probe p = probe(j);
-      const int64_t t = syn_time(j) + f.rtt_ns;
-      const packets::IpFields server_ip{packets::proto_tcp, server_ttl, server_id++, true, server_label};
-      if (!scan->open[port]) {
-        add_segment(c, f, false, server_ip, {port, f.client_port, 0, p.seq + 1, flag::rst | flag::ack, 0, 0}, t);
-        return;
-      }
-      add_segment(c, f, false, server_ip,
-                  {port, f.client_port, p.isn, p.seq + 1, flag::syn | flag::ack, f.server_stack->syn_window, server_mss}, t);
-      add_segment(c, f, true, {packets::proto_tcp, client_ttl, client_id++, true, client_label},
-                  {f.client_port, port, p.seq + 1, 0, flag::rst, 0, 0}, t + kernel_reset_ns);
-    };
-    // SYNs and answers (each `rtt` after its SYN) merged in time order as they are built.
-    size_t answered = 0;
-    for (size_t j = 0; j < order.size(); ++j) {
-      while (answered < j && syn_time(answered) + f.rtt_ns <= syn_time(j)) answer(answered++);
+    auto syn = [&](size_t j) {
       const Probe p = probe(j);
       add_segment(c, f, true, {packets::proto_tcp, p.ttl, p.id, false, 0},
                   {f.client_port, order[j], p.seq, 0, flag::syn, nmap_window, nmap_mss}, syn_time(j));
+    };
+    std::vector<size_t> opened;  // the probes answered SYN-ACK, in the order of their answers
+    auto answer = [&](size_t j) {
+      const uint16_t port = order[j];
+      const Probe p = probe(j);
+      const bool open = scan->open[port];
+      add_segment(c, f, false, {packets::proto_tcp, server_ttl, server_id++, true, server_label},
+                  open ? Segment{port, f.client_port, p.isn, p.seq + 1, flag::syn | flag::ack, f.server_stack->syn_window,
+                                 server_mss}
+                       : Segment{port, f.client_port, 0, p.seq + 1, flag::rst | flag::ack, 0, 0},
+                  syn_time(j) + f.rtt_ns);
+      if (open) opened.push_back(j);
+    };
+    auto reset = [&](size_t j) {
+      add_segment(c, f, true, {packets::proto_tcp, client_ttl, client_id++, true, client_label},
+                  {f.client_port, order[j], probe(j).seq + 1, 0, flag::rst, 0, 0},
+                  syn_time(j) + f.rtt_ns + kernel_reset_ns);
+    };
+    // Three streams each in time order (SYNs, answers `rtt` after them, resets just after a
+    // SYN-ACK) merged as they are built, so that no sort is needed however they interleave. At
+    // equal times a reset goes before an answer, an answer before a SYN.
+    constexpr int64_t never = INT64_MAX;
+    const size_t n = order.size();
+    size_t sent = 0, answered = 0, reset_count = 0;
+    while (answered < n || reset_count < opened.size()) {
+      const int64_t t_syn = sent < n ? syn_time(sent) : never;
+      const int64_t t_answer = answered < sent ? syn_time(answered) + f.rtt_ns : never;
+      const int64_t t_reset = reset_count < opened.size() ? syn_time(opened[reset_count]) + f.rtt_ns + kernel_reset_ns : never;
+      if (t_reset <= t_answer && t_reset <= t_syn && t_reset != never)
+        reset(opened[reset_count++]);
+      else if (t_answer <= t_syn && t_answer != never)
+        answer(answered++);
+      else
+        syn(sent++);
     }
-    while (answered < order.size()) answer(answered++);
-    // Only a delay shorter than the kernel's reset puts a SYN between a SYN-ACK and its reset.
-    if (scan->delay_ns < kernel_reset_ns) c.sort();
   };
 }
 

@@ -137,7 +137,7 @@ ConversationStage::Generate TracerouteStage::generator(const Node& node) const {
       packets::Host from = f.server;
       if (!last) from.ip = trace->routers ? trace->routers->at(static_cast<uint64_t>(hop - 1)) : default_router(hop, v6);
       // An answer travels back hop - 1 hops, losing one TTL at each.
-      const auto ttl = static_cast<uint8_t>((last ? f.server_stack->ttl : router_ttl) - (hop - 1));
+      const auto answer_ttl = static_cast<uint8_t>((last ? f.server_stack->ttl : router_ttl) - (hop - 1));
       // hop x rtt / hops, exactly and without overflow: the server's answer comes `rtt` after.
       const int64_t delay = f.rtt_ns / trace->hops * hop + f.rtt_ns % trace->hops * hop / trace->hops;
       for (int k = 0; k < trace->probes; ++k, ++n, t += delay) {
@@ -152,7 +152,7 @@ ConversationStage::Generate TracerouteStage::generator(const Node& node) const {
         if (!trace->icmp) c.add(t, at);
         const auto answer_id = static_cast<uint16_t>(rng.next());
         if (last && trace->icmp) {
-          add_icmp(c, f, from, f.client, ttl, answer_id, echo_reply[v6], echo, payload, t + delay);
+          add_icmp(c, f, from, f.client, answer_ttl, answer_id, echo_reply[v6], echo, payload, t + delay);
           continue;
         }
         // The probe as the answering hop received it: its TTL down to 1 (the IPv4 header checksum
@@ -167,7 +167,7 @@ ConversationStage::Generate TracerouteStage::generator(const Node& node) const {
           for (size_t i = 0; i < 20; i += 2) sum += packets::get16(&quote[i]);
           put16(&quote[10], packets::fold(sum));
         }
-        add_icmp(c, f, from, f.client, ttl, answer_id, last ? port_unreachable[v6] : time_exceeded[v6], 0,
+        add_icmp(c, f, from, f.client, answer_ttl, answer_id, last ? port_unreachable[v6] : time_exceeded[v6], 0,
                  {quote.data(), size}, t + delay);
       }
     }

@@ -49,8 +49,9 @@ Trace trace_of(const Node& node) {
   const Value& port = param(node, "port");
   if (t.icmp && port.given)
     throw ParamError(port, "ICMP probes have no port: their sequence numbers count from 1", "port= is for method=udp");
+  check_range(port, "port", 1, 65535);
   const int64_t last = port.integer + int64_t{t.hops} * t.probes - 1;
-  if (port.integer < 1 || last > 65535)
+  if (last > 65535)
     throw ParamError(port, fmt::format("{} probes from port {} need ports {}..{}: at most 65535", t.hops * t.probes,
                                        port.integer, port.integer, last));
   t.port = static_cast<uint16_t>(port.integer);

@@ -281,6 +281,7 @@ constexpr RangeCase range_cases[] = {
     {"traceroute", "hops", "traceroute(hops=@0)"},
     {"traceroute", "hops", "traceroute(hops=@65)"},
     {"traceroute", "probes", "traceroute(probes=@11)"},
+    {"traceroute", "port", "traceroute(port=@0)"},
     {"traceroute", "port", "traceroute(hops=64, probes=10, port=@65000)"},  // the last probes' ports past 65535
     {"traceroute", "port", "traceroute(method=icmp, port=@33434)"},         // ICMP probes have no port
     {"traceroute", "routers", "traceroute(hops=8, routers=@10.9.0.1-10.9.0.3)"},

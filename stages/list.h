@@ -8,6 +8,8 @@
   X(live)                     \
   X(icmp)                     \
   X(stream)                   \
+  X(traceroute)               \
+  X(synscan)                  \
   X(filter)                   \
   X(snaplen)                  \
   X(chop)                     \

@@ -2,7 +2,7 @@
 # One conversation generator checked from the command line by independent decoders (issue 12):
 # tests/conversations/STAGE.sh says how to call the stage and what to look for; this driver runs,
 # for IPv4 and IPv6, `count` conversations (5,000 each by default) and checks with tshark that every
-# frame is valid (no malformed packet, no expert warning or error, no TCP analysis flag the
+# frame is valid (no malformed packet, no expert warning or error and no TCP analysis flag the
 # protocol does not mean, no bad checksum with validation on) and that every frame carrying
 # payload is dissected as the stage's protocol; that two runs give identical bytes; then the
 # stage's own checks (reassembled bytes equal to the files asked for...).
@@ -10,7 +10,8 @@
 # A stage file defines:
 #   call V COUNT    prints the description's source call for IP version V (4 or 6), COUNT repetitions
 #   proto           the display filter of the protocol (`http`, `dns`...)
-#   allowed         (optional) a display filter of TCP analysis flags the protocol means
+#   allowed         (optional) a display filter of the frames whose TCP analysis flags and expert
+#                   warnings the protocol means (a scan's resets)
 #   packets_per     (optional) frames one conversation gives, checked exactly
 #   default_count   (optional) conversations per IP version when COUNT is not given (5,000: 10,000 over both versions)
 #   own_checks V    (optional) further checks on out$V.pcap (call pass/fail from checks.sh)

@@ -207,6 +207,9 @@ const std::map<std::string, StringBad, std::less<>> string_bad{
     {"conversation.dport", {"65536"}},
     {"conversation.srcmac", {"zz"}},
     {"conversation.dstmac", {"aa:bb"}},
+    {"traceroute.routers", {"10.254.0.x"}},
+    {"synscan.ports", {"http"}},
+    {"synscan.open", {"22-"}},
 };
 // Free-text parameters with no value the description alone can refuse, and why.
 const std::map<std::string, std::string, std::less<>> string_skipped{
@@ -275,6 +278,19 @@ constexpr RangeCase range_cases[] = {
     {"file", "snaplen", "file({out}, snaplen=@5GiB)"},
     // "How long the output is held back": a negative time has no meaning.
     {"merge", "lateness", "merge(lateness=@-5ms)"},
+    {"traceroute", "hops", "traceroute(hops=@0)"},
+    {"traceroute", "hops", "traceroute(hops=@65)"},
+    {"traceroute", "probes", "traceroute(probes=@11)"},
+    {"traceroute", "port", "traceroute(port=@0)"},
+    {"traceroute", "port", "traceroute(hops=64, probes=10, port=@65000)"},  // the last probes' ports past 65535
+    {"traceroute", "port", "traceroute(method=icmp, port=@33434)"},         // ICMP probes have no port
+    {"traceroute", "routers", "traceroute(hops=8, routers=@10.9.0.1-10.9.0.3)"},
+    {"traceroute", "routers", "traceroute(routers=@fd00::1/120)"},  // src is IPv4
+    {"synscan", "ports", "synscan(ports=@\"\")"},
+    {"synscan", "ports", "synscan(ports=\"22,@,80\")"},  // the caret under the empty item
+    {"synscan", "ports", "synscan(ports=\"80, @1024-1\")"},
+    {"synscan", "open", "synscan(ports=\"1-1024\", open=\"22,@8080\")"},  // not scanned
+    {"synscan", "delay", "synscan(delay=@-1ms)"},
     {"test_every_other", "mark", "test_every_other(mark=@256)"},
     {"test_every_other", "mark", "test_every_other(odd, mark=@-1)"},
 };
@@ -432,7 +448,8 @@ TEST_CASE("registry: the ranges and combinations the stages check themselves are
     stages_covered.insert(std::string(r.stage));
   }
   // Every stage with a range of its own (a check() override, or a size that must fit 32 bits).
-  for (const char* name : {"icmp", "snaplen", "live", "pace", "nic", "rewrite", "file", "merge", "test_every_other"})
+  for (const char* name : {"icmp", "snaplen", "live", "pace", "nic", "rewrite", "file", "merge", "traceroute", "synscan",
+                           "test_every_other"})
     CHECK_MESSAGE(stages_covered.contains(name), name, " has no range case");
 }
 

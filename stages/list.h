@@ -8,6 +8,8 @@
   X(live)                     \
   X(icmp)                     \
   X(stream)                   \
+  X(dns)                      \
+  X(sip)                      \
   X(filter)                   \
   X(snaplen)                  \
   X(chop)                     \

@@ -207,6 +207,10 @@ const std::map<std::string, StringBad, std::less<>> string_bad{
     {"conversation.dport", {"65536"}},
     {"conversation.srcmac", {"zz"}},
     {"conversation.dstmac", {"aa:bb"}},
+    {"dns.name", {"www..example.com"}},
+    {"dns.answer", {"10.0.0.x"}},
+    {"sip.from", {"\"alice smith\""}},
+    {"sip.to", {"bob@2001:db8::5"}},
 };
 // Free-text parameters with no value the description alone can refuse, and why.
 const std::map<std::string, std::string, std::less<>> string_skipped{

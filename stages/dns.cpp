@@ -181,7 +181,7 @@ Lookup prepare(const Node& node) {
   const auto rcode = static_cast<uint16_t>(std::ranges::find(rcodes, param(node, "rcode").text) - rcodes.begin());
   const Value& answer = param(node, "answer");
   if (answer.given && rcode != rcode_noerror)
-    throw ParamError(answer, fmt::format("a {} response carries no answer", rcodes[rcode]), "answers come with rcode=NOERROR");
+    throw ParamError(answer, fmt::format("an answer in a response of rcode {}, which carries none", rcodes[rcode]), "answers come with rcode=NOERROR");
 
   Lookup l;
   Writer q;
@@ -199,7 +199,7 @@ Lookup prepare(const Node& node) {
     r.record(name, type_code, answer_ttl,
              [&] { write_answer(r, type, answer, name, static_cast<uint64_t>(param(node, "seed").integer)); });
   } else if (soa) {
-    const std::string_view zone = domain_of(name.substr(name.find('.') + 1));
+    const std::string_view zone = domain_of(std::string_view(name).substr(name.find('.') + 1));
     r.record(zone, type_soa, answer_ttl, [&] {
       r.name(fmt::format("ns1.{}", zone));
       r.name(fmt::format("hostmaster.{}", zone));

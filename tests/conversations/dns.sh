@@ -68,7 +68,7 @@ own_checks() {
     local txt
     txt=$(printf 'v=DKIM1; k=rsa; p=%0282d' 0)
     extra 4 mail._domainkey.example.com "type=TXT, answer=$txt" 0 "${txt:0:255},${txt:255}" dns.txt
-    extra 4 nowhere.example.net "type=AAAA, rcode=NXDOMAIN" 3 $'0\t1\tns1.example.net' dns.count.answers dns.count.auth_rr dns.soa.mname
+    extra 4 nowhere.example.net "type=AAAA, rcode=NXDOMAIN" 3 $'0\t1\tns1.example.net\thostmaster.example.net' dns.count.answers dns.count.auth_rr dns.soa.mname dns.soa.rname
   else
     check_lookups out6.pcap "$count" www.example.com 0 $'20\tmx.example.com' dns.mx.preference dns.mx.mail_exchange
     extra 6 www.example.com "type=CNAME, answer=cdn.example.com" 0 cdn.example.com dns.cname

@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <array>
 #include <cctype>
+#include <fmt/compile.h>
 #include <fmt/format.h>
 #include <iterator>
 #include <memory>
@@ -141,28 +142,28 @@ class Call {
     const std::string_view to_host = s_.to.host.empty() ? server_.uri() : s_.to.host;
     const auto o = fmt::appender(out);
     if (m.from_client && m.method == "INVITE")
-      fmt::format_to(o, "INVITE sip:{}@{} SIP/2.0\r\n", s_.to.user, to_host);
+      fmt::format_to(o, FMT_COMPILE("INVITE sip:{}@{} SIP/2.0\r\n"), s_.to.user, to_host);
     else if (m.from_client)  // in the dialog: to the callee's Contact
-      fmt::format_to(o, "{} sip:{}@{}:{} SIP/2.0\r\n", m.start, s_.to.user, server_.uri(), sport);
+      fmt::format_to(o, FMT_COMPILE("{} sip:{}@{}:{} SIP/2.0\r\n"), m.start, s_.to.user, server_.uri(), sport);
     else
-      fmt::format_to(o, "SIP/2.0 {}\r\n", m.start);
+      fmt::format_to(o, FMT_COMPILE("SIP/2.0 {}\r\n"), m.start);
     // A response's Via is its request's, with where the request came from (RFC 3581 4).
     if (m.from_client)
-      fmt::format_to(o, "Via: SIP/2.0/UDP {}:{};rport;branch=z9hG4bK{:012x}\r\nMax-Forwards: 70\r\n", client_.uri(), cport,
+      fmt::format_to(o, FMT_COMPILE("Via: SIP/2.0/UDP {}:{};rport;branch=z9hG4bK{:012x}\r\nMax-Forwards: 70\r\n"), client_.uri(), cport,
            branches_[m.branch]);
     else
-      fmt::format_to(o, "Via: SIP/2.0/UDP {}:{};rport={};received={};branch=z9hG4bK{:012x}\r\n", client_.uri(), cport, cport,
+      fmt::format_to(o, FMT_COMPILE("Via: SIP/2.0/UDP {}:{};rport={};received={};branch=z9hG4bK{:012x}\r\n"), client_.uri(), cport, cport,
            client_.bare(), branches_[m.branch]);
-    fmt::format_to(o, "From: <sip:{}@{}>;tag={:08x}\r\n", s_.from.user, s_.from.host.empty() ? client_.uri() : s_.from.host, tags_[0]);
-    fmt::format_to(o, "To: <sip:{}@{}>", s_.to.user, to_host);
-    if (m.to_tag) fmt::format_to(o, ";tag={:08x}", tags_[1]);
-    fmt::format_to(o, "\r\nCall-ID: {:016x}@{}\r\nCSeq: {} {}\r\n", call_id_, client_.uri(), m.cseq, m.method);
-    if (m.contact && m.from_client) fmt::format_to(o, "Contact: <sip:{}@{}:{}>\r\n", s_.from.user, client_.uri(), cport);
-    if (m.contact && !m.from_client) fmt::format_to(o, "Contact: <sip:{}@{}:{}>\r\n", s_.to.user, server_.uri(), sport);
+    fmt::format_to(o, FMT_COMPILE("From: <sip:{}@{}>;tag={:08x}\r\n"), s_.from.user, s_.from.host.empty() ? client_.uri() : s_.from.host, tags_[0]);
+    fmt::format_to(o, FMT_COMPILE("To: <sip:{}@{}>"), s_.to.user, to_host);
+    if (m.to_tag) fmt::format_to(o, FMT_COMPILE(";tag={:08x}"), tags_[1]);
+    fmt::format_to(o, FMT_COMPILE("\r\nCall-ID: {:016x}@{}\r\nCSeq: {} {}\r\n"), call_id_, client_.uri(), m.cseq, m.method);
+    if (m.contact && m.from_client) fmt::format_to(o, FMT_COMPILE("Contact: <sip:{}@{}:{}>\r\n"), s_.from.user, client_.uri(), cport);
+    if (m.contact && !m.from_client) fmt::format_to(o, FMT_COMPILE("Contact: <sip:{}@{}:{}>\r\n"), s_.to.user, server_.uri(), sport);
     body.clear();
     if (m.sdp) sdp(body, m.from_client);
-    if (m.sdp) fmt::format_to(o, "Content-Type: application/sdp\r\n");
-    fmt::format_to(o, "Content-Length: {}\r\n\r\n", body.size());
+    if (m.sdp) fmt::format_to(o, FMT_COMPILE("Content-Type: application/sdp\r\n"));
+    fmt::format_to(o, FMT_COMPILE("Content-Length: {}\r\n\r\n"), body.size());
     out.append(body);
   }
 
@@ -176,8 +177,8 @@ class Call {
   void sdp(Buffer& out, bool offer) const {
     const HostText& host = offer ? client_ : server_;
     fmt::format_to(fmt::appender(out),
-                   "v=0\r\no={0} {1} {1} IN IP{2} {3}\r\ns=-\r\nc=IN IP{2} {3}\r\nt=0 0\r\nm=audio {4} RTP/AVP {5}\r\n"
-                   "a=rtpmap:0 PCMU/8000\r\n{6}a=sendrecv\r\n",
+                   FMT_COMPILE("v=0\r\no={0} {1} {1} IN IP{2} {3}\r\ns=-\r\nc=IN IP{2} {3}\r\nt=0 0\r\nm=audio {4} RTP/AVP {5}\r\n"
+                               "a=rtpmap:0 PCMU/8000\r\n{6}a=sendrecv\r\n"),
                    offer ? s_.from.user : s_.to.user, sessions_[!offer], host.version(), host.bare(),
                    rtp_ports_[!offer], offer ? "0 8" : "0", offer ? "a=rtpmap:8 PCMA/8000\r\n" : "");
   }

@@ -36,13 +36,15 @@ std::string checked_name(const Value& at, std::string_view text) {
   if (text.ends_with('.')) text.remove_suffix(1);
   constexpr std::string_view form = "a name is labels of letters, digits, '-' and '_' joined by dots: www.example.com";
   if (text.empty()) throw ParamError(at, "an empty domain name", std::string(form));
-  if (text.size() > 253) throw ParamError(at, fmt::format("a domain name of {} bytes: at most 253 fit a DNS message", text.size()));
+  if (text.size() > 253)
+    throw ParamError(at, fmt::format("a domain name of {} bytes: at most 253 fit a DNS message", text.size()));
   for (size_t begin = 0; begin <= text.size();) {
     const size_t end = std::min(text.find('.', begin), text.size());
     const std::string_view label = text.substr(begin, end - begin);
     if (label.empty()) throw ParamError(at, "an empty label (two dots in a row, or a leading dot)", std::string(form));
     if (label.size() > 63) throw ParamError(at, fmt::format("a label of {} bytes: at most 63", label.size()));
-    if (!std::ranges::all_of(label, [](char c) { return std::isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '_'; }))
+    if (!std::ranges::all_of(
+            label, [](char c) { return std::isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '_'; }))
       throw ParamError(at, fmt::format("the label '{}' is not letters, digits, '-' and '_'", label), std::string(form));
     begin = end + 1;
   }
@@ -136,8 +138,10 @@ void write_answer(Writer& w, std::string_view type, const Value& at, std::string
     if (!at.given) {
       // Documentation prefixes (RFC 5737, RFC 3849): made-up answers route nowhere.
       Rng rng(seed);
-      ip = v6 ? IpAddr{{0x20, 0x01, 0x0d, 0xb8}, true} : IpAddr::v4(0xcb007100 | static_cast<uint32_t>(1 + rng.below(254)));
-      if (v6) std::ranges::generate(ip.bytes.begin() + 8, ip.bytes.end(), [&] { return static_cast<uint8_t>(rng.next()); });
+      ip = v6 ? IpAddr{{0x20, 0x01, 0x0d, 0xb8}, true}
+              : IpAddr::v4(0xcb007100 | static_cast<uint32_t>(1 + rng.below(254)));
+      if (v6)
+        std::ranges::generate(ip.bytes.begin() + 8, ip.bytes.end(), [&] { return static_cast<uint8_t>(rng.next()); });
     } else if (!parse_ip(given, ip) || ip.v6 != v6) {
       throw ParamError(at, fmt::format("type={} answers with an {} address", type, v6 ? "IPv6" : "IPv4"));
     }
@@ -181,7 +185,8 @@ Lookup prepare(const Node& node) {
   const auto rcode = static_cast<uint16_t>(std::ranges::find(rcodes, param(node, "rcode").text) - rcodes.begin());
   const Value& answer = param(node, "answer");
   if (answer.given && rcode != rcode_noerror)
-    throw ParamError(answer, fmt::format("an answer in a response of rcode {}, which carries none", rcodes[rcode]), "answers come with rcode=NOERROR");
+    throw ParamError(answer, fmt::format("an answer in a response of rcode {}, which carries none", rcodes[rcode]),
+                     "answers come with rcode=NOERROR");
 
   Lookup l;
   Writer q;
@@ -203,7 +208,8 @@ Lookup prepare(const Node& node) {
     r.record(zone, type_soa, answer_ttl, [&] {
       r.name(fmt::format("ns1.{}", zone));
       r.name(fmt::format("hostmaster.{}", zone));
-      for (const uint32_t v : {2024010101u, 7200u, 3600u, 1209600u, answer_ttl}) r.u32(v);  // serial, refresh, retry, expire, minimum
+      // Serial, refresh, retry, expire, and the minimum: how long resolvers cache the negative answer.
+      for (const uint32_t v : {2024010101u, 7200u, 3600u, 1209600u, answer_ttl}) r.u32(v);
     });
   }
   if (r.bytes.size() > max_message)
@@ -240,7 +246,8 @@ DnsStage::DnsStage()
           "asked for (its name compressed to a pointer to the question's) or, for another rcode, none (NXDOMAIN "
           "names the zone's SOA). Each repetition is a new query from the next client port.",
           {
-              {"name", ParamType::string, "www.example.com", "the name looked up: labels of 1 to 63 letters, digits, `-` or `_`, at most 253 bytes"},
+              {"name", ParamType::string, "www.example.com",
+               "the name looked up: labels of 1 to 63 letters, digits, `-` or `_`, at most 253 bytes"},
               {"type", ParamType::choice, "A", "the record type asked for", {type_names.begin(), type_names.end()}},
               {"answer", ParamType::string, "",
                "the answer's data: an IPv4 address (A), an IPv6 address (AAAA), `[PREFERENCE] NAME` (MX, preference "

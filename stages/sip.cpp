@@ -42,7 +42,8 @@ Party parse_party(const Value& v) {
   const std::string_view text = v.text;
   constexpr std::string_view form = "a party is `user` or `user@host`: alice, alice@example.com, alice@[2001:db8::1]";
   if (text.size() > max_party)
-    throw ParamError(v, fmt::format("{} bytes: at most {} keep a call's messages within a UDP datagram", text.size(), max_party));
+    throw ParamError(
+        v, fmt::format("{} bytes: at most {} keep a call's messages within a UDP datagram", text.size(), max_party));
   const size_t at = text.find('@');
   const std::string_view user = text.substr(0, at);
   // RFC 3261 25.1's user characters, without escapes and without `;,?/`, which readers take for URI parameters.
@@ -127,8 +128,8 @@ class Call {
     // after the ACK.
     const int64_t rtt = f.rtt_ns, ring = 100'000'000 + static_cast<int64_t>(rng.below(300'000'000));
     const int64_t answer = ring + 1'000'000'000 + static_cast<int64_t>(rng.below(3'000'000'000));
-    offsets_ = {0, rtt, rtt + ring, rtt + answer, 2 * rtt + answer, 2 * rtt + answer + s.duration_ns,
-                3 * rtt + answer + s.duration_ns};
+    const int64_t acked = 2 * rtt + answer, bye = acked + s.duration_ns;
+    offsets_ = {0, rtt, rtt + ring, rtt + answer, acked, bye, bye + rtt};
     ip_ids_[0] = static_cast<uint16_t>(rng.next());
     ip_ids_[1] = static_cast<uint16_t>(rng.next());
     flow_labels_[0] = static_cast<uint32_t>(rng.next()) & 0xfffff;
@@ -149,20 +150,26 @@ class Call {
       fmt::format_to(o, FMT_COMPILE("SIP/2.0 {}\r\n"), m.start);
     // A response's Via is its request's, with where the request came from (RFC 3581 4).
     if (m.from_client)
-      fmt::format_to(o, FMT_COMPILE("Via: SIP/2.0/UDP {}:{};rport;branch=z9hG4bK{:012x}\r\nMax-Forwards: 70\r\n"), client_.uri(), cport,
-           branches_[m.branch]);
+      fmt::format_to(o, FMT_COMPILE("Via: SIP/2.0/UDP {}:{};rport;branch=z9hG4bK{:012x}\r\nMax-Forwards: 70\r\n"),
+                     client_.uri(), cport, branches_[m.branch]);
     else
-      fmt::format_to(o, FMT_COMPILE("Via: SIP/2.0/UDP {}:{};rport={};received={};branch=z9hG4bK{:012x}\r\n"), client_.uri(), cport, cport,
-           client_.bare(), branches_[m.branch]);
-    fmt::format_to(o, FMT_COMPILE("From: <sip:{}@{}>;tag={:08x}\r\n"), s_.from.user, s_.from.host.empty() ? client_.uri() : s_.from.host, tags_[0]);
+      fmt::format_to(o, FMT_COMPILE("Via: SIP/2.0/UDP {}:{};rport={};received={};branch=z9hG4bK{:012x}\r\n"),
+                     client_.uri(), cport, cport, client_.bare(), branches_[m.branch]);
+    fmt::format_to(o, FMT_COMPILE("From: <sip:{}@{}>;tag={:08x}\r\n"), s_.from.user,
+                   s_.from.host.empty() ? client_.uri() : s_.from.host, tags_[0]);
     fmt::format_to(o, FMT_COMPILE("To: <sip:{}@{}>"), s_.to.user, to_host);
     if (m.to_tag) fmt::format_to(o, FMT_COMPILE(";tag={:08x}"), tags_[1]);
-    fmt::format_to(o, FMT_COMPILE("\r\nCall-ID: {:016x}@{}\r\nCSeq: {} {}\r\n"), call_id_, client_.uri(), m.cseq, m.method);
-    if (m.contact && m.from_client) fmt::format_to(o, FMT_COMPILE("Contact: <sip:{}@{}:{}>\r\n"), s_.from.user, client_.uri(), cport);
-    if (m.contact && !m.from_client) fmt::format_to(o, FMT_COMPILE("Contact: <sip:{}@{}:{}>\r\n"), s_.to.user, server_.uri(), sport);
+    fmt::format_to(o, FMT_COMPILE("\r\nCall-ID: {:016x}@{}\r\nCSeq: {} {}\r\n"), call_id_, client_.uri(), m.cseq,
+                   m.method);
+    if (m.contact && m.from_client)
+      fmt::format_to(o, FMT_COMPILE("Contact: <sip:{}@{}:{}>\r\n"), s_.from.user, client_.uri(), cport);
+    if (m.contact && !m.from_client)
+      fmt::format_to(o, FMT_COMPILE("Contact: <sip:{}@{}:{}>\r\n"), s_.to.user, server_.uri(), sport);
     body.clear();
-    if (m.sdp) sdp(body, m.from_client);
-    if (m.sdp) fmt::format_to(o, FMT_COMPILE("Content-Type: application/sdp\r\n"));
+    if (m.sdp) {
+      sdp(body, m.from_client);
+      fmt::format_to(o, FMT_COMPILE("Content-Type: application/sdp\r\n"));
+    }
     fmt::format_to(o, FMT_COMPILE("Content-Length: {}\r\n\r\n"), body.size());
     out.append(body);
   }
@@ -176,11 +183,12 @@ class Call {
   // The caller offers both G.711 laws; the callee answers with the first (RFC 3264 6.1).
   void sdp(Buffer& out, bool offer) const {
     const HostText& host = offer ? client_ : server_;
-    fmt::format_to(fmt::appender(out),
-                   FMT_COMPILE("v=0\r\no={0} {1} {1} IN IP{2} {3}\r\ns=-\r\nc=IN IP{2} {3}\r\nt=0 0\r\nm=audio {4} RTP/AVP {5}\r\n"
-                               "a=rtpmap:0 PCMU/8000\r\n{6}a=sendrecv\r\n"),
-                   offer ? s_.from.user : s_.to.user, sessions_[!offer], host.version(), host.bare(),
-                   rtp_ports_[!offer], offer ? "0 8" : "0", offer ? "a=rtpmap:8 PCMA/8000\r\n" : "");
+    fmt::format_to(
+        fmt::appender(out),
+        FMT_COMPILE("v=0\r\no={0} {1} {1} IN IP{2} {3}\r\ns=-\r\nc=IN IP{2} {3}\r\nt=0 0\r\nm=audio {4} RTP/AVP {5}\r\n"
+                    "a=rtpmap:0 PCMU/8000\r\n{6}a=sendrecv\r\n"),
+        offer ? s_.from.user : s_.to.user, sessions_[!offer], host.version(), host.bare(), rtp_ports_[!offer],
+        offer ? "0 8" : "0", offer ? "a=rtpmap:8 PCMA/8000\r\n" : "");
   }
 
   const Setup& s_;
@@ -213,7 +221,8 @@ SipStage::SipStage()
           "branches, SDP sessions and RTP ports come from the seed; no RTP is sent.",
           {
               {"from", ParamType::string, "alice",
-               "the caller: `user` or `user@host` (host: a name, an IPv4 address or `[IPv6]`; default: the client's address)"},
+               "the caller: `user` or `user@host` (host: a name, an IPv4 address or `[IPv6]`; default: the client's "
+               "address)"},
               {"to", ParamType::string, "bob", "the callee, as for from (default host: the server's address)"},
               {"duration", ParamType::duration, "5s", "from the caller's ACK to its BYE"},
           },
@@ -231,10 +240,11 @@ ConversationStage::Generate SipStage::generator(const Node& node) const {
       message.clear();
       call.format(message, body, m);
       const auto payload = as_bytes({message.data(), message.size()});
-      c.add(call.offset(i), m.from_client ? packets::add_udp_frame(c.bytes, f.linktype, f.client, f.server, call.ip(true),
-                                                                   f.client_port, f.server_port, payload)
-                                          : packets::add_udp_frame(c.bytes, f.linktype, f.server, f.client, call.ip(false),
-                                                                   f.server_port, f.client_port, payload));
+      c.add(call.offset(i), m.from_client
+                                ? packets::add_udp_frame(c.bytes, f.linktype, f.client, f.server, call.ip(true),
+                                                         f.client_port, f.server_port, payload)
+                                : packets::add_udp_frame(c.bytes, f.linktype, f.server, f.client, call.ip(false),
+                                                         f.server_port, f.client_port, payload));
     }
   };
 }

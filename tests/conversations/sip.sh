@@ -1,7 +1,8 @@
 # sip(): every call is its 7 messages in order (INVITE, 100, 180, 200, ACK, BYE, 200) under one
 # Call-ID, with the CSeq of each, one From tag, the To tag from 180 on, an SDP body exactly in the
-# INVITE and the 200 to it whose c= address is its sender's; tshark's SIP statistics count them, none resent.
-# IPv4 uses the default parties, IPv6 named ones with hosts (one an address in brackets).
+# INVITE and the 200 to it whose c= address is its sender's, and every Content-Length the size of
+# its body; tshark's SIP statistics count the messages, none resent. IPv4 uses the default
+# parties, IPv6 named ones with hosts (one an address in brackets).
 call() {
   if [[ $1 == 4 ]]; then
     echo "sip(src=10.1.0.1-10.1.0.8, dst=10.2.0.1, count=$2, rate=500pps, duration=2s)"
@@ -42,6 +43,12 @@ own_checks() {
       if (nbad) print nbad " bad: " first
     }')
   if [[ -z $verdict ]]; then pass; else fail "IPv$v: $verdict"; fi
+
+  # Content-Length counts the bytes after the blank line that ends the headers (hex 0d0a0d0a).
+  local lengths
+  lengths=$(tshark -n -r "$file" -T fields -e sip.Content-Length -e udp.payload 2>/dev/null | awk -F'\t' '
+    { i = index($2, "0d0a0d0a"); if (i == 0 || (length($2) - (i + 7)) / 2 != $1) n++ } END { print n + 0 }')
+  if [[ $lengths == 0 ]]; then pass; else fail "IPv$v: $lengths messages whose Content-Length is not their body's"; fi
 
   local stat expected
   stat=$(tshark -n -q -r "$file" -z sip,stat 2>/dev/null | awk '/^ *(SIP 200 OK|SIP 180 Ringing|SIP 100 Trying|INVITE|ACK|BYE|Number of resent)/ { $1 = $1; print }' | sort)

@@ -49,7 +49,8 @@ extra() {
   local v=$1 name=$2 args=$3 src=10.1.0.1 dst=10.2.0.53
   shift 3
   [[ $v == 6 ]] && src=2001:db8::1 dst=2001:db8:1::53
-  local file="extra$v-$(tr -c 'a-z0-9\n' _ <<<"$args" | head -c 20).pcap"
+  extras=$((extras + 1))
+  local file="extra$v-$extras.pcap"
   if ! "$veipipe" run -q -e "dns(name=$name, $args, src=$src, dst=$dst, count=200, rate=1kpps) -> file($file)" 2>run.err; then
     fail "IPv$v: dns($args)" "$(head -c 600 run.err)"
     return
@@ -60,6 +61,7 @@ extra() {
   check_lookups "$file" 200 "$name" "$@"
 }
 
+extras=0
 own_checks() {
   local v=$1
   if [[ $v == 4 ]]; then
@@ -68,7 +70,8 @@ own_checks() {
     local txt
     txt=$(printf 'v=DKIM1; k=rsa; p=%0282d' 0)
     extra 4 mail._domainkey.example.com "type=TXT, answer=$txt" 0 "${txt:0:255},${txt:255}" dns.txt
-    extra 4 nowhere.example.net "type=AAAA, rcode=NXDOMAIN" 3 $'0\t1\tns1.example.net\thostmaster.example.net' dns.count.answers dns.count.auth_rr dns.soa.mname dns.soa.rname
+    extra 4 nowhere.example.net "type=AAAA, rcode=NXDOMAIN" 3 $'0\t1\tns1.example.net\thostmaster.example.net' \
+      dns.count.answers dns.count.auth_rr dns.soa.mname dns.soa.rname
   else
     check_lookups out6.pcap "$count" www.example.com 0 $'20\tmx.example.com' dns.mx.preference dns.mx.mail_exchange
     extra 6 www.example.com "type=CNAME, answer=cdn.example.com" 0 cdn.example.com dns.cname

@@ -10,6 +10,8 @@
   X(stream)                   \
   X(traceroute)               \
   X(synscan)                  \
+  X(dns)                      \
+  X(sip)                      \
   X(filter)                   \
   X(snaplen)                  \
   X(chop)                     \

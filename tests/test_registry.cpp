@@ -210,6 +210,10 @@ const std::map<std::string, StringBad, std::less<>> string_bad{
     {"traceroute.routers", {"10.254.0.x"}},
     {"synscan.ports", {"http"}},
     {"synscan.open", {"22-"}},
+    {"dns.name", {"www..example.com"}},
+    {"dns.answer", {"10.0.0.x"}},
+    {"sip.from", {"\"alice smith\""}},
+    {"sip.to", {"bob@2001:db8::5"}},
 };
 // Free-text parameters with no value the description alone can refuse, and why.
 const std::map<std::string, std::string, std::less<>> string_skipped{

@@ -6,7 +6,7 @@
 #
 #   benchmarks/run.sh [generation] [--quick] [--out DIR] [--build DIR] [--plan]
 #
-#   generation   only the generation section (no data set: it needs neither the disk nor the time)
+#   generation   only the generation section, written to DIR/generation.md (no data set is generated)
 #   --quick      every data size divided by 16 (time offsets too), 5 runs instead of 3: a smoke run
 #   --out DIR    where the data and results go (default /tmp/veipipe-bench); data is reused when the
 #                same files with the same generation parameters are already there

@@ -12,7 +12,7 @@ from the first packet built to the end of wrpcap (Scapy's import not included).
 import sys
 import time
 
-from scapy.all import DNS, DNSQR, DNSRR, ICMP, IP, TCP, UDP, Ether, IPerror, Raw, UDPerror, wrpcap
+from scapy.all import DNS, DNSQR, DNSRR, ICMP, IP, TCP, UDP, Ether, IPerror, Raw, wrpcap
 
 CLIENT, SERVER, ROUTER = "10.255.0.1", "10.255.0.2", "10.254.0.1"
 MSS = 1460
@@ -108,24 +108,31 @@ def tls(i):
     return tcp_conversation(49152 + i, 443, records)
 
 
-def traceroute(i, hops=8):
-    """UDP probes with TTL 1..hops, each answered by a time exceeded quoting it; the last by port unreachable."""
+def traceroute(i, hops=8, probes=3):
+    """`probes` UDP probes per TTL 1..hops (veipipe's defaults), each answered by a time exceeded quoting
+    it, the server's by port unreachable."""
     out = []
-    for ttl in range(1, hops + 1):
-        probe = IP(src=CLIENT, dst=SERVER, ttl=ttl) / UDP(sport=49152 + i, dport=33434 + ttl) / Raw(b"\0" * 32)
+    for n in range(hops * probes):
+        ttl = n // probes + 1
+        probe = IP(src=CLIENT, dst=SERVER, ttl=ttl) / UDP(sport=49152 + i, dport=33434 + n) / Raw(b"\0" * 32)
         out.append(eth() / probe)
         last = ttl == hops
         reply = IP(src=SERVER if last else ROUTER, dst=CLIENT) / ICMP(type=3 if last else 11, code=3 if last else 0)
-        out.append(eth() / reply / IPerror(bytes(probe)[:28]))
+        out.append(eth() / reply / IPerror(bytes(probe)))
     return out
 
 
-def synscan(i, ports=(22, 80, 443)):
+def synscan(i, ports=range(1, 101), open_ports=(22, 80)):
+    """A SYN per port (generation.sh scans 1-100); an open port answers SYN-ACK and is reset, a closed
+    one answers RST-ACK."""
     out = []
     for port in ports:
         out.append(eth() / IP(src=CLIENT, dst=SERVER) / TCP(sport=49152 + i, dport=port, flags="S", seq=1000))
-        out.append(eth() / IP(src=SERVER, dst=CLIENT) / TCP(sport=port, dport=49152 + i, flags="SA", seq=5000, ack=1001))
-        out.append(eth() / IP(src=CLIENT, dst=SERVER) / TCP(sport=49152 + i, dport=port, flags="R", seq=1001))
+        if port in open_ports:
+            out.append(eth() / IP(src=SERVER, dst=CLIENT) / TCP(sport=port, dport=49152 + i, flags="SA", seq=5000, ack=1001))
+            out.append(eth() / IP(src=CLIENT, dst=SERVER) / TCP(sport=49152 + i, dport=port, flags="R", seq=1001))
+        else:
+            out.append(eth() / IP(src=SERVER, dst=CLIENT) / TCP(sport=port, dport=49152 + i, flags="RA", ack=1001))
     return out
 
 

@@ -23,8 +23,9 @@ def eth():
 
 
 def tcp_conversation(sport, dport, messages):
-    """Handshake, each (from_client, bytes) message in MSS segments with an ACK every two segments
-    and after the last, then FIN/ACK, FIN/ACK, ACK: the shape of core/tcp_conversation."""
+    """Handshake, each (from_client, bytes) message in MSS segments, then FIN/ACK, FIN/ACK, ACK: the
+    shape of core/tcp_conversation. The receiver ACKs every second segment, and a message's last
+    one unless its own next message carries the ACK; empty bytes are a pure ACK (a delayed one)."""
     seq = {True: 1000, False: 5000}
     out = []
 
@@ -40,11 +41,15 @@ def tcp_conversation(sport, dport, messages):
     send(True, "S")
     send(False, "SA")
     send(True, "A")
-    for from_client, data in messages:
+    for m, (from_client, data) in enumerate(messages):
+        if not data:
+            send(from_client, "A")
+            continue
         segments = [data[i:i + MSS] for i in range(0, len(data), MSS)]
+        reply_follows = m + 1 < len(messages) and messages[m + 1][0] != from_client
         for n, segment in enumerate(segments, 1):
             send(from_client, "PA" if n == len(segments) else "A", segment)
-            if n % 2 == 0 or n == len(segments):
+            if n % 2 == 0 or (n == len(segments) and not reply_follows):
                 send(not from_client, "A")
     send(True, "FA")
     send(False, "FA")
@@ -94,11 +99,17 @@ def smtp(i):
     return tcp_conversation(49152 + i, 25, dialogue)
 
 
-def ssh(i):
-    packets = [(False, b"SSH-2.0-OpenSSH_9.2p1 Debian-2\r\n"), (True, b"SSH-2.0-OpenSSH_9.2p1 Debian-2\r\n"),
-               (True, b"\0" * 1500), (False, b"\0" * 1100), (True, b"\0" * 48), (False, b"\0" * 560),
-               (True, b"\0" * 16), (True, b"\0" * 48), (False, b"\0" * 48)]
-    return tcp_conversation(49152 + i, 22, packets)
+def ssh(i, keystrokes=20):
+    """Banners, key exchange, authentication and the shell's start, then `keystrokes` keys typed and
+    echoed (the client's delayed ACK after each echo), Ctrl-D and the channel's close."""
+    c, s = True, False
+    setup = [(s, b"SSH-2.0-OpenSSH_9.2p1 Debian-2+deb12u3\r\n"), (c, b"SSH-2.0-OpenSSH_9.2p1\r\n"),
+             (c, b"\0" * 1500), (s, b"\0" * 1100), (c, b"\0" * 48), (s, b"\0" * 560), (c, b"\0" * 16),
+             (s, b"\0" * 16), (c, b"\0" * 52), (s, b"\0" * 52), (c, b"\0" * 420), (s, b"\0" * 36),
+             (c, b"\0" * 112), (s, b"\0" * 36), (c, b"\0" * 400), (s, b"\0" * 500)]
+    typing = [(c, b"\0" * 36), (s, b"\0" * 36), (c, b"")] * keystrokes
+    close = [(c, b"\0" * 36), (s, b"\0" * 100), (c, b"\0" * 36), (s, b"\0" * 36)]
+    return tcp_conversation(49152 + i, 22, setup + typing + close)
 
 
 def tls(i):

@@ -1,4 +1,5 @@
 # Helpers shared by the benchmark scripts (sourced by run.sh and generation.sh).
+# shellcheck shell=bash
 
 now_us() { local t=$EPOCHREALTIME; echo "${t/./}"; }
 

@@ -62,10 +62,11 @@ mismatches() { # mismatches OUT LABELS
       }' - "$2"
 }
 
-# weave NAME BACKGROUND SOURCES...: runs the weave twice (CSV, then JSON lines) and checks both.
+# weave NAME BACKGROUND STREAMS STAGES SOURCES...: runs the weave twice (CSV, then JSON lines) and
+# checks both; STREAMS is how many stream repetitions it holds, STAGES the stages labelled, sorted.
 weave() {
-  local name=$1 bg=$2 description streams bg_count total
-  shift 2
+  local name=$1 bg=$2 want_streams=$3 want_stages=$4 description streams bg_count total
+  shift 4
   description="pcap($bg) -> m: merge(end=all) -> file($name.pcap, labels=LABELS)"
   for source in "$@"; do description+="; $source -> m"; done
   for labels in "$name.csv" "$name.jsonl"; do
@@ -78,8 +79,8 @@ weave() {
     "$(($(wc -l <"$name.csv") - 1))"
   expect_eq "$name: every label names its packet's flow" "" "$(mismatches "$name.pcap" "$name.csv" | head -n 5)"
   streams=$(awk -F, '$6 == "stream" { seen[$7] } END { print length(seen) }' "$name.csv")
-  expect_eq "$name: a conversation id per stream repetition, both directions" "$STREAMS" "$streams"
-  expect_eq "$name: stages" "$STAGES" "$(awk -F, 'NR > 1 { seen[$6] } END { for (s in seen) print s }' "$name.csv" | sort | xargs)"
+  expect_eq "$name: a conversation id per stream repetition, both directions" "$want_streams" "$streams"
+  expect_eq "$name: stages" "$want_stages" "$(awk -F, 'NR > 1 { seen[$6] } END { for (s in seen) print s }' "$name.csv" | sort | xargs)"
   expect_eq "$name: the JSON lines say what the CSV says" "" "$(diff <(tail -n +2 "$name.csv") <(sed -E \
     's/^\{"index":([0-9]+),"timestamp_[un]s":"([^"]*)","source":"([^"]*)","origin":"([^"]*)","record":([0-9]+),"stage":"([^"]*)","conversation":"([^"]*)"\}$/\1,\2,\3,\4,\5,\6,\7/' \
     "$name.jsonl") | head -n 5)"
@@ -90,9 +91,9 @@ weave() {
 stream4="stream(request.bin, response=response.bin, count=6, rate=50pps, sport=40000-40005)"
 stream6="stream(request.bin, response=response.bin, count=3, rate=40pps, src=2001:db8::1-2001:db8::2, dst=2001:db8::9)"
 icmp="icmp(dst=10.0.0.9, count=20, rate=100pps, replies=true)"
-STREAMS=9 STAGES="icmp stream" weave ethernet veigen.pcap "$stream4" "$stream6" "$icmp"
-STREAMS=6 STAGES="icmp stream" weave raw-ipv4 "$corpus/tcpdump-babel_rtt.pcap" "$stream4" "$icmp"
-STREAMS=3 STAGES="stream" weave raw-ipv6 "$corpus/tcpdump-ipv6_mobility_1.pcap" "$stream6"
-STREAMS=9 STAGES="icmp stream" weave cooked "$corpus/tcpdump-bgp-role.pcapng" "$stream4" "$stream6" "$icmp"
+weave ethernet veigen.pcap 9 "icmp stream" "$stream4" "$stream6" "$icmp"
+weave raw-ipv4 "$corpus/tcpdump-babel_rtt.pcap" 6 "icmp stream" "$stream4" "$icmp"
+weave raw-ipv6 "$corpus/tcpdump-ipv6_mobility_1.pcap" 3 stream "$stream6"
+weave cooked "$corpus/tcpdump-bgp-role.pcapng" 9 "icmp stream" "$stream4" "$stream6" "$icmp"
 
 summary labels_test

@@ -1,10 +1,12 @@
 #!/usr/bin/env bash
 # veipipe benchmarks: generates the traces with veigen, then times veipipe and its peer side by side
 # (mergecap, tcpdump, editcap, tcprewrite, cat, cp) with the page cache warm, and prints a Markdown table
-# (also written to DIR/results.md).
+# (also written to DIR/results.md), then the generation speed of the conversation stages beside Scapy
+# (benchmarks/generation.sh, appended to it).
 #
-#   benchmarks/run.sh [--quick] [--out DIR] [--build DIR] [--plan]
+#   benchmarks/run.sh [generation] [--quick] [--out DIR] [--build DIR] [--plan]
 #
+#   generation   only the generation section, written to DIR/generation.md (no data set is generated)
 #   --quick      every data size divided by 16 (time offsets too), 5 runs instead of 3: a smoke run
 #   --out DIR    where the data and results go (default /tmp/veipipe-bench); data is reused when the
 #                same files with the same generation parameters are already there
@@ -21,11 +23,13 @@ out_dir=/tmp/veipipe-bench
 build_dir=$here/build
 quick=0
 plan=0
+generation_only=0
 
-usage() { sed -n '2,16s/^# \{0,1\}//p' "${BASH_SOURCE[0]}"; }
+usage() { sed -n '2,19s/^# \{0,1\}//p' "${BASH_SOURCE[0]}"; }
 
 while (($#)); do
   case $1 in
+    generation) generation_only=1 ;;
     --quick) quick=1 ;;
     --plan) plan=1 ;;
     --out) [[ $# -ge 2 ]] || { usage >&2; exit 2; }; out_dir=$2; shift ;;
@@ -40,6 +44,16 @@ done
 
 log() { echo "run.sh: $*" >&2; }
 die() { log "error: $*"; exit 1; }
+# shellcheck source=benchmarks/common.sh
+source "$here/benchmarks/common.sh"
+
+generation=("$here/benchmarks/generation.sh" --build "$build_dir")
+((quick)) && generation+=(--quick)
+if ((generation_only)); then
+  mkdir -p "$out_dir"
+  "${generation[@]}" | tee "$out_dir/generation.md"
+  exit 0
+fi
 
 bash "$here/scripts/setup.sh"
 
@@ -177,8 +191,6 @@ fi
 load_at_start=$(cut -d' ' -f1-3 /proc/loadavg)
 declare -A times=() rss=()  # key -> space-separated wall times (µs); key -> peak RSS (KiB)
 
-now_us() { local t=$EPOCHREALTIME; echo "${t/./}"; }
-
 # run_once KEY MODE CMD...: MODE is "null" (time the command) or "disk" (sync first, time `cmd && sync`).
 run_once() {
   local key=$1 mode=$2 t0 t1 r
@@ -196,8 +208,6 @@ run_once() {
   ((r > ${rss[$key]:-0})) && rss[$key]=$r
   return 0
 }
-
-median() { tr ' ' '\n' | sed '/^$/d' | sort -n | awk '{v[NR]=$1} END {print v[int((NR+1)/2)]}'; }
 
 warm() { cat "$@" >/dev/null; }
 
@@ -293,9 +303,6 @@ fmt_time() {  # key bytes packets unit(GB|Mpps) -> "1.234 s, 3.48 GB/s"
 }
 ratio() { awk -v a="$(median <<<"${times[$1]}")" -v b="$(median <<<"${times[$2]}")" 'BEGIN { printf "%.2f", b / a }'; }
 mib() { awk -v k="${rss[$1]}" 'BEGIN { printf "%.1f MiB", k / 1024 }'; }
-verdict() {  # value op bar -> PASS/FAIL
-  awk -v v="$1" -v o="$2" -v b="$3" 'BEGIN { ok = (o == ">=") ? v >= b : v <= b; print ok ? "PASS" : "FAIL" }'
-}
 
 cpu=$(lscpu | sed -n 's/^Model name: *//p' | head -n 1)
 commit=$(git -C "$here" rev-parse --short HEAD 2>/dev/null || echo unknown)
@@ -322,14 +329,6 @@ inject_pct=$(awk -v a="$(median <<<"${times[vei.plain]}")" -v b="$(median <<<"${
   'BEGIN { printf "%+.1f", (b / a - 1) * 100 }')
 rss_merge2_mib=$(awk -v k="${rss[merge2.vei]}" 'BEGIN { printf "%.1f", k / 1024 }')
 
-row() {  # cells -> one Markdown table row, each cell trimmed
-  local cell line=""
-  for cell in "$@"; do
-    cell=${cell#"${cell%%[![:space:]]*}"}
-    line+="| ${cell%"${cell##*[![:space:]]}"} "
-  done
-  echo "$line|"
-}
 {
   echo "## veipipe benchmarks"
   echo
@@ -375,3 +374,5 @@ row() {  # cells -> one Markdown table row, each cell trimmed
   echo "input bytes (file framing included) per second; ratio = veipipe throughput / peer throughput."
   echo "Bars (issue 2) hold for the full-size data on a 2-core machine."
 } | tee "$out_dir/results.md"
+echo
+"${generation[@]}" | tee -a "$out_dir/results.md"

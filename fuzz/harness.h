@@ -29,6 +29,7 @@
 #include "pipeline/stage.h"
 #include "stages/rewrite.h"
 #include "core/batch.h"
+#include "core/flow_id.h"
 #include "stages/control.h"
 #include "core/pcap_format.h"
 #include "core/report.h"
@@ -344,6 +345,23 @@ inline void control(std::string_view bytes) {
   const ControlResult limited_pieces = control_lines(bytes, small, echo, limit);
   FUZZ_CHECK(limited_whole.out == limited_pieces.out);
   FUZZ_CHECK(limited_whole.answered == limited_pieces.answered && limited_whole.overlong == limited_pieces.overlong);
+}
+
+// ---- flow ids (the labels' conversation column) -----------------------------------------------
+
+// The link types flow_id decodes, and one it does not; the input's first byte picks one.
+inline constexpr uint32_t flow_linktypes[] = {1, 101, 113, 228, 229, 276, 147};
+
+// The first byte picks the link type, the rest is the frame. The id must be empty or of a form the
+// labels document, and need no quoting in a CSV field or JSON string.
+inline void flow(std::string_view bytes) {
+  if (bytes.empty()) return;
+  const uint32_t linktype = flow_linktypes[static_cast<uint8_t>(bytes[0]) % std::size(flow_linktypes)];
+  const std::string_view frame = bytes.substr(1);
+  const std::string id = flow_id(linktype, {reinterpret_cast<const std::byte*>(frame.data()), frame.size()});
+  if (id.empty()) return;
+  FUZZ_CHECK(id.starts_with("tcp ") || id.starts_with("udp ") || id.starts_with("icmp ") || id.starts_with("ip "));
+  FUZZ_CHECK(std::ranges::none_of(id, [](char c) { return c == ',' || c == '"' || c == '\\' || c < 0x20; }));
 }
 
 }  // namespace vei::fuzz

@@ -9,15 +9,20 @@ shared/corpus, so that the seeds follow the tests as they change:
   pcap         every file of shared/corpus (the classic pcap reader's own and the others that
                open_capture turns away or hands to libpcap), cut to its first 64 KiB
   pcapng       the pcapng files of shared/corpus, cut likewise
+  flow_id      the first frames of the classic pcap files of shared/corpus whose link type flow_id
+               decodes, each after the byte that picks that link type (fuzz/harness.h)
 
 usage: make_seeds.py REPO CORPUS OUT
 """
 import hashlib
 import pathlib
 import re
+import struct
 import sys
 
 MAX_CAPTURE = 64 * 1024
+FLOW_LINKTYPES = [1, 101, 113, 228, 229, 276]  # fuzz/harness.h flow_linktypes, in its order
+FLOW_FRAMES = 20  # per file
 
 def stage_names(repo):
     """The registry's list of built-in stages (stages/list.h): `X(name)` lines."""
@@ -64,6 +69,23 @@ def write(directory, data):
     (directory / hashlib.sha1(data).hexdigest()).write_bytes(data)
 
 
+def pcap_frames(data):
+    """The link type and the frames of a classic pcap (either byte order, us or ns), as far as whole."""
+    orders = {b"\xd4\xc3\xb2\xa1": "<", b"\x4d\x3c\xb2\xa1": "<", b"\xa1\xb2\xc3\xd4": ">", b"\xa1\xb2\x3c\x4d": ">"}
+    order = orders.get(data[:4])
+    if order is None or len(data) < 24:
+        return None, []
+    linktype = struct.unpack(order + "I", data[20:24])[0] & 0xFFFF
+    frames, at = [], 24
+    while at + 16 <= len(data) and len(frames) < FLOW_FRAMES:
+        caplen = struct.unpack(order + "I", data[at + 8:at + 12])[0]
+        if at + 16 + caplen > len(data):
+            break
+        frames.append(data[at + 16:at + 16 + caplen])
+        at += 16 + caplen
+    return linktype, frames
+
+
 def main():
     repo, corpus, out = map(pathlib.Path, sys.argv[1:4])
     stages = stage_names(repo)
@@ -91,7 +113,10 @@ def main():
         write(out / "pcap", data)  # all of them: open_capture sorts them out by their magic
         if data[:4] == b"\x0a\x0d\x0d\x0a":
             write(out / "pcapng", data)
-    for target in ("description", "control", "pcap", "pcapng"):
+        linktype, frames = pcap_frames(data)
+        for frame in frames if linktype in FLOW_LINKTYPES else []:
+            write(out / "flow_id", bytes([FLOW_LINKTYPES.index(linktype)]) + frame)
+    for target in ("description", "control", "pcap", "pcapng", "flow_id"):
         print(f"{target}: {len(list((out / target).iterdir()))} seeds", file=sys.stderr)
 
 

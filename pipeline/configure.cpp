@@ -211,7 +211,7 @@ void Engine::Impl::make_transforms(std::vector<Diagnostic>& errors) {
   for (const auto& own : plan.event_transforms) chains.push_back(chain(own, events));
 }
 
-// Names and origins by rank, for labels and statistics.
+// Names, origins and stages by rank, for labels and statistics.
 void Engine::Impl::describe_sources() {
   for (size_t rank = 0; rank < sources.size(); ++rank) {
     const Node& n = pipeline->nodes[plan.sources[rank]];
@@ -221,13 +221,16 @@ void Engine::Impl::describe_sources() {
                                  : file.empty()   ? std::string(n.stage->name())
                                                   : std::filesystem::path(file).stem().string());
     sink_context.origins.push_back(file.empty() ? std::string(n.stage->name()) : file);
+    sink_context.stages.emplace_back(n.stage->name());
   }
   sink_context.names.emplace_back("api");
   sink_context.origins.emplace_back("event");
+  sink_context.stages.emplace_back("api");
   for (int id : plan.events) {
     const Node& n = pipeline->nodes[id];
     sink_context.names.push_back(static_cast<const EventStage&>(*n.stage).source_name(n));
     sink_context.origins.emplace_back("event");
+    sink_context.stages.emplace_back(n.stage->name());
   }
   number_repeated_names(sink_context.names);
 }

@@ -202,8 +202,9 @@ struct SinkContext {
   uint32_t linktype = 1;
   pcap::Precision precision = pcap::Precision::us;
   uint32_t snaplen = pcap::max_snaplen;  // the largest caplen written
-  // By source rank: names and origins (a file, or "event") of every source, for ground truth.
-  std::vector<std::string> names, origins;
+  // By source rank, for ground truth: the name, origin (a file, or "event") and stage (`pcap`,
+  // `stream`, `control`, `api`...) of every source.
+  std::vector<std::string> names, origins, stages;
   Report* report = nullptr;  // the run's: for packets the sink could not take
 };
 

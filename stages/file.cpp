@@ -9,6 +9,7 @@
 #include <iterator>
 #include <fmt/format.h>
 #include <stdexcept>
+#include "core/flow_id.h"
 #include "core/paths.h"
 #include "core/timeline_source.h"
 
@@ -49,7 +50,12 @@ int write_fully(int fd, const std::byte* data, size_t size, size_t& done) {
 
 FileWriter::FileWriter(std::string path, pcap::Precision precision, uint32_t snaplen, uint32_t linktype,
                        LabelsOptions labels, bool cut)
-    : path_(std::move(path)), precision_(precision), snaplen_(snaplen), cut_(cut), labels_(std::move(labels)) {
+    : path_(std::move(path)),
+      precision_(precision),
+      snaplen_(snaplen),
+      linktype_(linktype),
+      cut_(cut),
+      labels_(std::move(labels)) {
   try {
     open(precision, linktype);
   } catch (...) {
@@ -65,7 +71,7 @@ void FileWriter::open(pcap::Precision precision, uint32_t linktype) {
     labels_fd_ = ::open(labels_.path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
     if (labels_fd_ < 0) fail_labels(errno);
     jsonl_ = labels_.path.ends_with(".jsonl");
-    if (!jsonl_) write_label_text(fmt::format("index,{},source,origin,record\n", timestamp_field()));
+    if (!jsonl_) write_label_text(fmt::format("index,{},source,origin,record,stage,conversation\n", timestamp_field()));
   }
   if (path_ == "-") {
     fd_ = STDOUT_FILENO;
@@ -174,12 +180,17 @@ void FileWriter::write_labels(const std::byte* arena, std::span<const Record> re
                                                              : fmt::format("{}.{:06}", words[0], words[1]);
     const std::string& name = labels_.names.at(r.source);
     const std::string& origin = labels_.origins.at(r.source);
+    const std::string& stage = labels_.stages.at(r.source);
+    const std::string flow = flow_id(linktype_, {arena + r.offset + record_header_size, r.caplen});
     if (jsonl_)
       fmt::format_to(std::back_inserter(text),
-                     "{{\"index\":{},\"{}\":\"{}\",\"source\":{},\"origin\":{},\"record\":{}}}\n", i,
-                     timestamp_field(), ts, json_string(name), json_string(origin), r.seq);
+                     "{{\"index\":{},\"{}\":\"{}\",\"source\":{},\"origin\":{},\"record\":{},\"stage\":{},"
+                     "\"conversation\":{}}}\n",
+                     i, timestamp_field(), ts, json_string(name), json_string(origin), r.seq, json_string(stage),
+                     json_string(flow));
     else
-      fmt::format_to(std::back_inserter(text), "{},{},{},{},{}\n", i, ts, csv_field(name), csv_field(origin), r.seq);
+      fmt::format_to(std::back_inserter(text), "{},{},{},{},{},{},{}\n", i, ts, csv_field(name), csv_field(origin),
+                     r.seq, csv_field(stage), csv_field(flow));
   }
   write_label_text(text);
 }
@@ -228,7 +239,9 @@ FileStage::FileStage()
                      {"labels", ParamType::output, "",
                       "ground truth: a line for every packet not from the first source (output index, its time as the file "
                       "holds it: `timestamp_us` or `timestamp_ns`, source, origin file or `event`, record index or event "
-                      "id); CSV, or JSON lines when the name ends in .jsonl"},
+                      "id, the source's stage, and the conversation: `tcp A:P B:Q`, `udp ...`, `icmp A B`, `ip A B "
+                      "proto N`, the lower endpoint first, empty when not IP); CSV, or JSON lines when the name ends in "
+                      ".jsonl"},
                  }}) {}
 
 void FileStage::check(const Node& node) const {
@@ -254,7 +267,7 @@ std::optional<uint32_t> FileStage::snaplen(const Node& node) const {
 }
 
 std::unique_ptr<Sink> FileStage::open(const Node& node, const SinkContext& context) const {
-  LabelsOptions labels{param(node, "labels").text, context.names, context.origins};
+  LabelsOptions labels{param(node, "labels").text, context.names, context.origins, context.stages};
   return std::make_unique<FileWriter>(param(node, "file").text, context.precision, context.snaplen, context.linktype,
                                       std::move(labels), param(node, "snaplen").given);
 }

@@ -15,12 +15,14 @@
 namespace vei {
 
 // Ground truth: a line for every written packet that did not come from the background, its time
-// exactly as the file holds it (the field `timestamp_us` or `timestamp_ns` says which).
+// exactly as the file holds it (the field `timestamp_us` or `timestamp_ns` says which), its source
+// and the conversation it belongs to (core/flow_id.h), read from its bytes.
 struct LabelsOptions {
   std::string path;  // `.jsonl` for JSON lines, anything else CSV; empty for none
-  // By source rank: the source's name and where its packets come from (a file, or "event").
+  // By source rank: the source's name, where its packets come from (a file, or "event") and its stage.
   std::vector<std::string> names;
   std::vector<std::string> origins;
+  std::vector<std::string> stages;
 };
 
 class FileWriter final : public Sink {
@@ -57,6 +59,7 @@ class FileWriter final : public Sink {
   std::string path_;
   pcap::Precision precision_;
   uint32_t snaplen_;
+  uint32_t linktype_;
   bool cut_;
   std::vector<std::byte> cut_bytes_;
   std::vector<Record> cut_records_;

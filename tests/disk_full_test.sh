@@ -44,7 +44,7 @@ if grep -q "labels $tmp/small/labels.csv: No space left on device" "$tmp/err2"; 
 else fail "the message names the labels path" "$(cat "$tmp/err2")"; fi
 # The labels keep whole lines only, each naming a packet of the capture.
 if [[ -s $tmp/small/labels.csv && $(tail -c 1 "$tmp/small/labels.csv" | od -An -c | tr -d ' ') == '\n' ]] &&
-  awk -F, 'NF != 5 { bad = 1 } END { exit bad }' "$tmp/small/labels.csv"; then pass
+  awk -F, 'NF != 7 { bad = 1 } END { exit bad }' "$tmp/small/labels.csv"; then pass
 else fail "the labels end on a whole line" "$(tail -c 100 "$tmp/small/labels.csv")"; fi
 records=$(tcpdump -nn -r "$tmp/out2.pcap" 2>/dev/null | wc -l)
 if ((records > 10)) && grep -q "\"packets\":$records," "$tmp/stats2.json"; then pass

@@ -13,7 +13,7 @@ corpus=$2
 here=$(cd "$(dirname "$0")/.." && pwd)
 seconds=${FUZZ_SMOKE_SECONDS:-12}
 seed=${FUZZ_SMOKE_SEED:-1}
-targets=(description control pcap pcapng)
+targets=(description control pcap pcapng flow_id)
 
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
@@ -34,6 +34,7 @@ for t in "${targets[@]}"; do
   case $t in
     description | control) options+=(-dict="$here/fuzz/description.dict" -max_len=4096) ;;
     pcap | pcapng) options+=(-max_len=65536) ;;
+    flow_id) options+=(-max_len=512) ;;
   esac
 
   # The kept crash inputs, one run each.

@@ -75,6 +75,7 @@ TEST_CASE("fuzz regressions: kept inputs go through the fuzz harnesses unharmed"
   replay("control", [](std::string_view s) { fuzz::control(s); });
   replay("pcap", [](std::string_view s) { fuzz::captures(s); });
   replay("pcapng", [](std::string_view s) { fuzz::pcapng_captures(s); });
+  replay("flow_id", [](std::string_view s) { fuzz::flow(s); });
   CHECK(inputs("pcap").size() + inputs("pcapng").size() > 0);
 }
 

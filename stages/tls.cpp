@@ -74,13 +74,13 @@ void check_sni(const Value& v) {
 
 std::vector<std::string> parse_alpn(const Value& v) {
   std::vector<std::string> ids;
-  if (v.text.empty()) return ids;
+  if (v.text == "none") return ids;
   size_t list = 0;
   for (std::string_view rest = v.text;;) {
     const size_t comma = rest.find(',');
     const std::string_view id = rest.substr(0, comma);
-    if (id.empty() || id.size() > 255)
-      throw ParamError(v, fmt::format("a protocol id of {} bytes in '{}' (1..255 each)", id.size(), v.text));
+    if (id.empty()) throw ParamError(v, fmt::format("'{}' holds an empty protocol id (each is 1..255 bytes)", v.text));
+    if (id.size() > 255) throw ParamError(v, fmt::format("a protocol id of {} bytes (each is 1..255 bytes)", id.size()));
     if (const auto bad = std::ranges::find_if(id, [](char c) { return c < 0x21 || c > 0x7e; }); bad != id.end())
       throw ParamError(v, fmt::format("protocol id '{}' holds a byte 0x{:02x} (printable ASCII, no space)", id,
                                       static_cast<unsigned char>(*bad)));
@@ -96,7 +96,7 @@ std::vector<std::string> parse_alpn(const Value& v) {
 
 Settings settings(const Node& node) {
   check_sni(param(node, "sni"));
-  for (const char* name : {"request", "response"}) check_range(param(node, name), name, 0, max_data, "bytes");
+  for (const char* name : {"request", "response"}) check_range(param(node, name), name, 0, max_data, "bytes (16 MiB)");
   return {param(node, "sni").text, parse_alpn(param(node, "alpn")), param(node, "version").text == "1.3",
           static_cast<size_t>(param(node, "request").integer), static_cast<size_t>(param(node, "response").integer)};
 }
@@ -312,7 +312,7 @@ TlsStage::TlsStage()
                {"1.2", "1.3"}},
               {"alpn", ParamType::string, "h2,http/1.1",
                "the application protocols the client offers, comma-separated (quote the list); the server picks "
-               "the first. `\"\"`: no ALPN extension"},
+               "the first. `none`: no ALPN extension"},
               {"request", ParamType::size, "500", "application data bytes the client sends (0..16MiB)"},
               {"response", ParamType::size, "5KiB", "application data bytes the server answers with (0..16MiB)"},
           },

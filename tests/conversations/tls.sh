@@ -9,7 +9,6 @@ call() {
   echo "tls(sni=$sni, version=$version, src=$src, dst=$dst, sport=34981-44320, count=$2, rate=20pps)"
 }
 proto='tls'
-default_count=2000
 own_checks() {
   local v=$1 file="out$1.pcap" sessions
   sessions=$(tshark -n -r "$file" -Y 'tcp.flags.syn == 1 && tcp.flags.ack == 0' 2>/dev/null | wc -l)

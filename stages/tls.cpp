@@ -4,7 +4,6 @@
 
 #include <algorithm>
 #include <array>
-#include <cctype>
 #include <cstring>
 #include <span>
 #include <string>
@@ -61,7 +60,9 @@ void check_sni(const Value& v) {
     const size_t dot = rest.find('.');
     const std::string_view label = rest.substr(0, dot);
     if (label.empty() || label.size() > 63) refuse(fmt::format("a label of {} bytes (1..63)", label.size()));
-    const auto bad = std::ranges::find_if_not(label, [](char c) { return std::isalnum(static_cast<unsigned char>(c)) || c == '-'; });
+    const auto bad = std::ranges::find_if_not(label, [](char c) {
+      return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-';
+    });
     if (bad != label.end()) refuse(fmt::format("'{}' in label '{}' (letters, digits and '-')", *bad, label));
     if (label.front() == '-' || label.back() == '-') refuse(fmt::format("label '{}' starts or ends with '-'", label));
     last = label;
@@ -69,7 +70,7 @@ void check_sni(const Value& v) {
     rest = rest.substr(dot + 1);
   }
   if (std::ranges::all_of(last, [](char c) { return c >= '0' && c <= '9'; }))
-    refuse("an IP address is no server name (RFC 6066 3)");
+    refuse("an IP address is no server name (RFC 6066, section 3)");
 }
 
 std::vector<std::string> parse_alpn(const Value& v) {
@@ -101,7 +102,7 @@ Settings settings(const Node& node) {
           static_cast<size_t>(param(node, "request").integer), static_cast<size_t>(param(node, "response").integer)};
 }
 
-// What one party sends at once: its records, prepared once per stage, and the regions each
+// What one party sends at once: its records, prepared once per source, and the regions each
 // repetition fills with bytes of its own (randoms, public keys, ciphertext).
 struct Flight {
   bool from_client = true;

@@ -91,7 +91,8 @@ std::vector<std::string> parse_alpn(const Value& v) {
     rest = rest.substr(comma + 1);
   }
   if (list > max_alpn_list)
-    throw ParamError(v, fmt::format("the ALPN list takes {} bytes, more than the {} a ClientHello carries here", list, max_alpn_list));
+    throw ParamError(v, fmt::format("the ALPN list takes {} bytes, more than the {} a ClientHello carries here", list,
+                                    max_alpn_list));
   return ids;
 }
 
@@ -274,7 +275,9 @@ Script prepare(const Settings& s) {
     client.sealed(handshake_record, 4 + 32, true);
     client.data(s.request, true);
   } else {
-    server.handshake(certificate_message, [&] { server.sized(3, [&] { server.sized(3, [&] { server.raw(certificate); }); }); });
+    server.handshake(certificate_message, [&] {
+      server.sized(3, [&] { server.sized(3, [&] { server.raw(certificate); }); });  // the chain: one certificate
+    });
     server.handshake(server_key_exchange, [&] {
       server.u8(3), server.u16(x25519), server.u8(32), server.random(32);  // named curve, public key
       server.u16(rsa_pss_sha256), server.u16(256), server.random(256);    // an RSA-2048 signature
@@ -329,7 +332,8 @@ ConversationStage::Generate TlsStage::generator(const Node& node) const {
     for (auto& flight : script.flights)
       for (const auto& r : flight.random) rng.fill(flight.bytes.data() + r.at, r.size);
     if (script.server_session)
-      std::memcpy(script.flights[1].bytes.data() + script.server_session, script.flights[0].bytes.data() + script.client_session, 32);
+      std::memcpy(script.flights[1].bytes.data() + script.server_session,
+                  script.flights[0].bytes.data() + script.client_session, 32);
     std::array<tcp::Message, 8> messages;
     size_t n = 0;
     for (const auto& flight : script.flights)

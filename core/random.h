@@ -5,8 +5,10 @@
 // Threads: a plain value; each user owns its own.
 #pragma once
 
+#include <bit>
 #include <cstddef>
 #include <cstdint>
+#include <cstring>
 
 namespace vei {
 
@@ -21,11 +23,20 @@ class Rng {
   }
   // Uniform in [0, n) (n > 0); the bias of a 64-bit modulo is far below what any test could see.
   uint64_t below(uint64_t n) { return next() % n; }
+  // Each draw gives 8 bytes, least significant first on every platform; a little-endian host
+  // copies whole words (generators fill ciphertext by the megabyte).
   void fill(std::byte* p, size_t n) {
-    for (size_t i = 0; i < n; i += 8) {
+    size_t i = 0;
+    for (; i + 8 <= n; i += 8) {
       const uint64_t v = next();
-      for (size_t k = 0; k < 8 && i + k < n; ++k) p[i + k] = std::byte(v >> (8 * k));
+      if constexpr (std::endian::native == std::endian::little)
+        std::memcpy(p + i, &v, 8);
+      else
+        for (size_t k = 0; k < 8; ++k) p[i + k] = std::byte(v >> (8 * k));
     }
+    if (i == n) return;
+    const uint64_t v = next();
+    for (size_t k = 0; i + k < n; ++k) p[i + k] = std::byte(v >> (8 * k));
   }
 
  private:

@@ -12,6 +12,7 @@
   X(synscan)                  \
   X(dns)                      \
   X(sip)                      \
+  X(tls)                      \
   X(filter)                   \
   X(snaplen)                  \
   X(chop)                     \

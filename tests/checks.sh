@@ -54,8 +54,10 @@ protocol_problems() {
     -T fields -E separator=' ' -e frame.number -e _ws.expert.message -e _ws.malformed 2>/dev/null | head -20
 }
 # The frames carrying TCP or UDP payload that tshark does not dissect as `proto` (a display
-# filter: http, dns, smtp...), nor as a segment reassembled into it. Prints their count.
+# filter: http, dns, smtp...), nor as a segment reassembled into it. Prints their count. Two
+# passes: in one, the middle segments of a PDU spanning three or more are marked reassembled_in
+# only after tshark has seen its last segment, so they would count as undissected.
 #   undissected FILE PROTO-FILTER
 undissected() {
-  tshark -n -r "$1" -Y "(tcp.len > 0 || udp.length > 8) && !($2) && !tcp.reassembled_in" 2>/dev/null | wc -l
+  tshark -2 -n -r "$1" -Y "(tcp.len > 0 || udp.length > 8) && !($2) && !tcp.reassembled_in" 2>/dev/null | wc -l
 }

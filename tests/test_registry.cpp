@@ -214,6 +214,8 @@ const std::map<std::string, StringBad, std::less<>> string_bad{
     {"dns.answer", {"10.0.0.x"}},
     {"sip.from", {"\"alice smith\""}},
     {"sip.to", {"bob@2001:db8::5"}},
+    {"tls.sni", {"bad_name.example"}},
+    {"tls.alpn", {"\"h2,,http/1.1\""}},
 };
 // Free-text parameters with no value the description alone can refuse, and why.
 const std::map<std::string, std::string, std::less<>> string_skipped{
@@ -264,6 +266,10 @@ constexpr RangeCase range_cases[] = {
     {"icmp", "dst", "icmp(dst=@10.0.0.9-10.0.0.1)"},  // a reversed range
     {"icmp", "src", "icmp(dst=10.0.0.1, src=@10.0.0.1-10.0.0)"},
     {"icmp", "dstmac", "icmp(dst=10.0.0.1, dstmac=@aa:bb:cc:dd:ee)"},
+    {"tls", "response", "tls(response=@17MiB)"},
+    {"tls", "request", "tls(request=@-1)"},
+    {"tls", "sni", "tls(@10.0.0.1)"},  // an IP address is no server name (RFC 6066)
+    {"tls", "alpn", "tls(alpn=@\"h2,http 1.1\")"},
     {"snaplen", "length", "snaplen(@0)"},
     {"snaplen", "length", "snaplen(@5GiB)"},
     {"live", "snaplen", "live(lo, snaplen=@0)"},

@@ -68,13 +68,15 @@ if grep -q 'VEI_SPEED=fast' bad-speed.err && grep -q -- '-800' bad-speed.err; th
   fail "VEI_SPEED=fast: stderr names the variable and code -800" "$(cat bad-speed.err)"; fi
 
 # ---------------------------------------------------------------------------------------------
-# The 13 events in a real background, at top speed.
+# The 13 events in a real background (10 s), at 4x: a run at top speed could end before the
+# injecting thread gets the CPU (which is why real time is the default).
 
 bg=$corpus/joincap-ok.pcap
-export VEI_SPEED=topspeed
+export VEI_SPEED=4x
 # The hosts the library must pick, found independently: the most SYNed address, then the most
-# frequent IPv4 source other than it (first value of a field: an ICMP error quotes a header).
-top() { sort | uniq -c | sort -k1,1nr -k2,2 | awk -v not="${1:-}" '$2 != not { print $2; exit }'; }
+# frequent IPv4 source other than it (first value of a field: an ICMP error quotes a header);
+# ties go to the lower address.
+top() { sort | uniq -c | sort -k1,1nr -k2,2V | awk -v not="${1:-}" '$2 != not { print $2; exit }'; }
 server=$(tshark -n -r "$bg" -Y 'tcp.flags.syn == 1 && tcp.flags.ack == 0 && ip' -T fields -e ip.dst 2>/dev/null | cut -d, -f1 | top)
 client=$(tshark -n -r "$bg" -Y 'ip' -T fields -e ip.src 2>/dev/null | cut -d, -f1 | top "$server")
 echo "vei_events_test: $bg: server $server, client $client" >&2
@@ -107,11 +109,11 @@ declare -A least=([VEI_NMAP]=1024)
 
 timeout "$limit" "$inject" "$bg" all.pcap "${events[@]}" >all.out 2>all.err
 echo "vei_events_test: vei_inject: $(tr '\n' ' ' <all.out)" >&2
-stages=$("$veipipe" stages 2>/dev/null)
+stages=$("$veipipe" stages 2>/dev/null | awk '/^[a-z]/ { print $1 }')
 skipped=()
 for e in "${events[@]}"; do
   rc=$(awk -v e="$e" '$1 == e { print $2 }' all.out)
-  if ! grep -qw "^${stage[$e]}" <<<"$stages" && ! grep -qw "${stage[$e]}" <<<"$(awk '{print $1}' <<<"$stages")"; then
+  if ! grep -qx "${stage[$e]}" <<<"$stages"; then
     expect_eq "$e: refused with -BAD_EVENT_TYPE without its stage ${stage[$e]}" "$rc" -600
     if grep -q "stage '${stage[$e]}'" all.err; then pass; else fail "$e: the message names the missing stage" "$(cat all.err)"; fi
     skipped+=("$e")

@@ -20,10 +20,12 @@
 #include <memory>
 #include <mutex>
 #include <new>
+#include <optional>
 #include <stdexcept>
 #include <string>
 
 #include "core/background_hosts.h"
+#include "core/host_macs.h"
 #include "core/packet_builder.h"
 #include "pipeline/engine.h"
 #include "pipeline/stage.h"
@@ -51,6 +53,7 @@ struct Library {
   std::string background_path, output_path;
   uint32_t linktype = 0;  // the output's
   vei::BackgroundHosts hosts;
+  std::optional<vei::EventMacs> macs;  // on Ethernet: the hosts' addresses, found once
   uint64_t events = 0;  // injected since the initialisation
 };
 
@@ -71,7 +74,7 @@ std::string pacer_stage() {
   // Checked before it goes into the description: text such as `1x) -> file(x` must not.
   if (!vei::parse_value(*spec, text, speed, error))
     throw std::invalid_argument(
-        fmt::format("VEI_SPEED={}: {} (expected realtime, topspeed or a factor such as 4x)", text, error));
+        fmt::format("VEI_SPEED={} is not a speed ({}): use realtime, topspeed or a factor such as 4x", text, error));
   return speed.real == 0 ? "" : fmt::format(" -> pace(speed={})", text);
 }
 
@@ -147,6 +150,13 @@ extern "C" int initialize_vei_library(FILE* background_trace, FILE* output_trace
   l.output_path = output_path;
   // Read now, while nothing else reads the file; a background that cannot be read twice is unknown.
   l.hosts = vei::background_hosts(background_path).value_or(unknown_background);
+  l.macs.reset();
+  if (l.linktype == 1 && !l.hosts.clients.empty()) {
+    vei::HostMacs book;
+    const vei::IpAddr client = l.hosts.clients.front(), server = l.hosts.server;
+    book.learn(background_path, [&](const vei::IpAddr& ip) { return ip == client || ip == server; });
+    l.macs = vei::EventMacs{book.of(client), book.of(server)};
+  }
   l.events = 0;
   l.phase = Phase::ready;
   return 0;
@@ -213,7 +223,7 @@ extern "C" int inject_event(VEI_EVENT_TYPE event) {
       return -BAD_EVENT_TYPE;
     }
     try {
-      line = vei::vei_event_line(*e, l.hosts.clients.front(), l.hosts.server, l.events);
+      line = vei::vei_event_line(*e, l.hosts.clients.front(), l.hosts.server, l.events, l.macs ? &*l.macs : nullptr);
     } catch (const std::runtime_error& error) {
       complain(fmt::format("inject_event: {}", error.what()));
       return -BAD_EVENT_TYPE;

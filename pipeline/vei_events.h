@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "core/ip.h"
+#include "core/packet_builder.h"
 
 namespace vei {
 
@@ -29,10 +30,18 @@ const VeiEvent* find_vei_event(int type);
 const VeiEvent* find_vei_event(std::string_view name);
 std::vector<std::string_view> vei_event_names();
 
+// The Ethernet addresses of an event's hosts, when the caller knows them.
+struct EventMacs {
+  packets::Mac client, server;
+};
+
 // The stage line of the `n`-th event of a run (from 0), e.g.
 // `http(method=HEAD, path=/, src=10.0.0.1, dst=10.0.0.2, seed=3, sport=49155)`: `n` seeds its
-// random choices and picks its client port. Throws std::runtime_error when this build has no
-// such stage, or the event cannot go between these hosts (VEI_PING between IPv6 hosts).
-std::string vei_event_line(const VeiEvent& event, const IpAddr& client, const IpAddr& server, uint64_t n);
+// random choices and picks its client port. With `macs`, `srcmac=` and `dstmac=` too: the stage
+// then need not read the background for them, which makes a repeated injection cheap. Throws
+// std::runtime_error when this build has no such stage, or the event cannot go between these
+// hosts (VEI_PING between IPv6 hosts).
+std::string vei_event_line(const VeiEvent& event, const IpAddr& client, const IpAddr& server, uint64_t n,
+                           const EventMacs* macs = nullptr);
 
 }  // namespace vei

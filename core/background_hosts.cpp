@@ -40,16 +40,19 @@ std::optional<BackgroundHosts> background_hosts(const std::string& path) {
     if (p.protocol == 6 && p.l4.size() > 13 && (p.l4[13] & (syn | ack)) == syn) ++syns[v][p.dst];
   });
   if (!read) return std::nullopt;
-  const int v = sources[0].empty() && destinations[0].empty() ? 1 : 0;
-  BackgroundHosts hosts;
-  const auto servers = by_count(syns[v].empty() ? destinations[v] : syns[v]);
-  if (servers.empty()) return hosts;
-  hosts.server = servers.front();
-  for (const Counts* counts : {&sources[v], &destinations[v]})
-    for (const IpAddr& ip : by_count(*counts))
-      if (ip != hosts.server && std::find(hosts.clients.begin(), hosts.clients.end(), ip) == hosts.clients.end())
-        hosts.clients.push_back(ip);
-  return hosts;
+  auto pick = [&](int v) {
+    BackgroundHosts hosts;
+    const auto servers = by_count(syns[v].empty() ? destinations[v] : syns[v]);
+    if (servers.empty()) return hosts;
+    hosts.server = servers.front();
+    for (const Counts* counts : {&sources[v], &destinations[v]})
+      for (const IpAddr& ip : by_count(*counts))
+        if (ip != hosts.server && std::find(hosts.clients.begin(), hosts.clients.end(), ip) == hosts.clients.end())
+          hosts.clients.push_back(ip);
+    return hosts;
+  };
+  BackgroundHosts ipv4 = pick(0);
+  return ipv4.clients.empty() ? pick(1) : ipv4;
 }
 
 }  // namespace vei

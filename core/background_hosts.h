@@ -21,7 +21,7 @@ struct BackgroundHosts {
 };
 
 // Reads the first packets of `path` (core/ip_scan.h) and picks its hosts among its IPv4 unicast
-// addresses, or its IPv6 ones when it has no IPv4 packet. Broadcast, multicast and unspecified
+// addresses, or its IPv6 ones when the IPv4 ones give no client and server. Broadcast, multicast and unspecified
 // addresses are never picked. Returns:
 //   - nullopt when `path` cannot be read twice (stdin, a FIFO) or libpcap refuses it: unknown;
 //   - hosts with an empty `clients` when the file shows no two usable hosts (a link type that

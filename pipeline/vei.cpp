@@ -1,5 +1,6 @@
-// The vei.h C API on the engine: `pcap(/dev/fd/N) -> file(/dev/fd/M)` built from the caller's
-// FILE*s, with the events injected through Engine::inject as the `api` source.
+// The vei.h C API on the engine: `pcap(/dev/fd/N) -> pace(speed=realtime) -> file(/dev/fd/M)`
+// built from the caller's FILE*s (no pace stage at top speed), with each event injected through
+// Engine::inject as its stage line (pipeline/vei_events.h), as the `api` source.
 //
 // Both files reach the engine as /dev/fd paths, which Linux reopens as new open file descriptions
 // of the same files: a regular background file is read from its start whatever its FILE position,

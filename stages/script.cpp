@@ -14,6 +14,7 @@
 
 #include "core/background_hosts.h"
 #include "core/generator_source.h"
+#include "core/host_macs.h"
 #include "core/option_error.h"
 #include "core/timeline_source.h"
 #include "pipeline/conversation_stage.h"
@@ -181,15 +182,18 @@ Hosts hosts_of(const Script& s, const std::string& background_path) {
 }
 
 // Each action's stage line, parsed; a line this build or these hosts cannot make is an error at
-// the action.
-std::vector<Pipeline> action_lines(const Script& s, const Hosts& h) {
+// the action. With `book`, the hosts' Ethernet addresses go in the lines, so that no action's
+// stage reads the background again.
+std::vector<Pipeline> action_lines(const Script& s, const Hosts& h, const HostMacs* book = nullptr) {
   std::vector<Pipeline> lines;
   std::vector<Diagnostic> errors;
   for (size_t n = 0; n < s.actions.size(); ++n) {
     const Action& a = s.actions[n];
+    const IpAddr& client = h.clients[a.actor];
+    const std::optional<EventMacs> macs = book ? std::optional(EventMacs{book->of(client), book->of(h.server)}) : std::nullopt;
     try {
       lines.push_back(parse_pipeline(fmt::format("{}:{}", s.path, a.span.line),
-                                     vei_event_line(*a.event, h.clients[a.actor], h.server, n)));
+                                     vei_event_line(*a.event, client, h.server, n, macs ? &*macs : nullptr)));
     } catch (const std::runtime_error& e) {
       errors.push_back({a.span, e.what(), ""});
     }
@@ -229,7 +233,13 @@ void ScriptStage::verify(const Node& node) const {
 std::unique_ptr<TimelineSource> ScriptStage::open(const Node& node, SourceOptions options, const SourceContext& context) const {
   if (options.name.empty()) options.name = node.label.empty() ? std::string(name()) : node.label;
   const Script s = read_script(node);
-  const auto lines = action_lines(s, hosts_of(s, context.background_path));
+  const Hosts hosts = hosts_of(s, context.background_path);
+  HostMacs book;
+  if (context.background_linktype.value_or(1) == 1)
+    book.learn(context.background_path, [&hosts](const IpAddr& ip) {
+      return ip == hosts.server || std::find(hosts.clients.begin(), hosts.clients.end(), ip) != hosts.clients.end();
+    });
+  const auto lines = action_lines(s, hosts, &book);
   // Opened now, so that a stage refusing its line stops the start; read when their time comes.
   auto sources = std::make_shared<std::vector<std::unique_ptr<TimelineSource>>>();
   auto times = std::make_shared<std::vector<int64_t>>();

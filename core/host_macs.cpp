@@ -23,8 +23,7 @@ void HostMacs::learn(const std::string& path, const std::function<bool(const IpA
 packets::Mac HostMacs::of(const IpAddr& ip) const {
   if (auto it = as_source_.find(ip); it != as_source_.end()) return it->second;
   if (auto it = as_destination_.find(ip); it != as_destination_.end()) return it->second;
-  const uint8_t* b = ip.data() + ip.size() - 4;
-  return {0x02, 0x00, b[0], b[1], b[2], b[3]};
+  return packets::local_mac(ip);
 }
 
 }  // namespace vei

@@ -146,8 +146,9 @@ std::vector<std::byte> icmp_echo(uint32_t linktype, const Endpoint& src, const E
   return f;
 }
 
-Mac local_mac(uint32_t ip) {
-  return {0x02, 0x00, uint8_t(ip >> 24), uint8_t(ip >> 16 & 0xff), uint8_t(ip >> 8 & 0xff), uint8_t(ip & 0xff)};
+Mac local_mac(const IpAddr& ip) {
+  const uint8_t* b = ip.data() + ip.size() - 4;
+  return {0x02, 0x00, b[0], b[1], b[2], b[3]};
 }
 
 std::optional<Mac> parse_mac(std::string_view text) {

@@ -90,8 +90,9 @@ void seal(std::vector<std::byte>& out, const FrameAt& at);
 std::vector<std::byte> icmp_echo(uint32_t linktype, const Endpoint& src, const Endpoint& dst, uint16_t ident,
                                  uint16_t sequence, uint8_t ttl, size_t payload_size, bool reply);
 
-// A locally administered MAC address derived from an IPv4 address (02:00:ip:ip:ip:ip).
-Mac local_mac(uint32_t ip);
+// A locally administered MAC address derived from an IP address: 02:00 + its last 4 bytes (the
+// address of a host the background does not show).
+Mac local_mac(const IpAddr& ip);
 
 // `aa:bb:cc:dd:ee:ff`, hex digits in either case; none when the text is anything else.
 std::optional<Mac> parse_mac(std::string_view text);

@@ -66,8 +66,8 @@ Frame frame_of(const std::vector<std::byte>& f) {
 
 size_t link_size(uint32_t linktype) { return linktype == 1 ? 14 : linktype == 113 ? 16 : 0; }
 
-const packets::Endpoint client{packets::local_mac(ip(10, 1, 0, 5)), ip(10, 1, 0, 5), 49152};
-const packets::Endpoint server{packets::local_mac(ip(192, 0, 2, 80)), ip(192, 0, 2, 80), 80};
+const packets::Endpoint client{packets::local_mac(IpAddr::v4(ip(10, 1, 0, 5))), ip(10, 1, 0, 5), 49152};
+const packets::Endpoint server{packets::local_mac(IpAddr::v4(ip(192, 0, 2, 80))), ip(192, 0, 2, 80), 80};
 
 // An HTTP POST of a JPEG: several full segments each way of the handshake.
 std::vector<Frame> conversation(uint32_t linktype) {
@@ -93,7 +93,7 @@ std::vector<Frame> conversation(uint32_t linktype) {
 Frame tcp_frame(uint32_t linktype) { return conversation(linktype).at(3); }
 
 Frame icmp_frame(uint32_t src, uint32_t dst) {
-  return frame_of(packets::icmp_echo(1, {packets::local_mac(src), src, 0}, {packets::local_mac(dst), dst, 0}, 7, 1, 64, 32, false));
+  return frame_of(packets::icmp_echo(1, {packets::local_mac(IpAddr::v4(src)), src, 0}, {packets::local_mac(IpAddr::v4(dst)), dst, 0}, 7, 1, 64, 32, false));
 }
 
 // A raw IPv4 UDP packet with valid checksums; `udp_checksum` false leaves the UDP one 0 ("none").

@@ -329,7 +329,7 @@ TEST_CASE("packet builders: icmp_echo fields and checksums for every link type")
   }
   CHECK_FALSE(packets::supported_linktype(276));
   CHECK_THROWS_AS(packets::icmp_echo(276, a, b, 1, 1, 64, 0, false), std::runtime_error);
-  CHECK(packets::local_mac(ip(10, 0, 0, 9)) == packets::Mac{2, 0, 10, 0, 0, 9});
+  CHECK(packets::local_mac(IpAddr::v4(ip(10, 0, 0, 9))) == packets::Mac{2, 0, 10, 0, 0, 9});
 }
 
 TEST_CASE("packet builders: jpeg_image is a decodable baseline JFIF, several segments long") {

@@ -17,10 +17,17 @@ bool usable(const IpAddr& ip) {
 
 using Counts = std::map<IpAddr, uint64_t>;
 
-// The addresses of `counts`, most counted first, then the lower address.
-std::vector<IpAddr> by_count(const Counts& counts) {
+// The addresses of `counts`, most counted first, then most counted in `ties` (if given), then the
+// lower address.
+std::vector<IpAddr> by_count(const Counts& counts, const Counts* ties = nullptr) {
+  auto tie = [ties](const IpAddr& ip) {
+    const auto it = ties ? ties->find(ip) : Counts::const_iterator{};
+    return ties && it != ties->end() ? it->second : 0;
+  };
   std::vector<std::pair<IpAddr, uint64_t>> v(counts.begin(), counts.end());
-  std::stable_sort(v.begin(), v.end(), [](const auto& a, const auto& b) { return a.second > b.second; });
+  std::stable_sort(v.begin(), v.end(), [&](const auto& a, const auto& b) {
+    return a.second != b.second ? a.second > b.second : tie(a.first) > tie(b.first);
+  });
   std::vector<IpAddr> out;
   for (const auto& [ip, n] : v) out.push_back(ip);
   return out;
@@ -42,7 +49,7 @@ std::optional<BackgroundHosts> background_hosts(const std::string& path) {
   if (!read) return std::nullopt;
   auto pick = [&](int v) {
     BackgroundHosts hosts;
-    const auto servers = by_count(syns[v].empty() ? destinations[v] : syns[v]);
+    const auto servers = syns[v].empty() ? by_count(destinations[v]) : by_count(syns[v], &destinations[v]);
     if (servers.empty()) return hosts;
     hosts.server = servers.front();
     for (const Counts* counts : {&sources[v], &destinations[v]})

@@ -13,8 +13,9 @@
 namespace vei {
 
 struct BackgroundHosts {
-  // The server: the address receiving the most TCP SYNs (a listening service), else the most
-  // frequent destination. Ties go to the lower address, so the choice is deterministic.
+  // The server: the address receiving the most TCP SYNs (a listening service; among equals, the
+  // most frequent destination), else the most frequent destination. Remaining ties go to the
+  // lower address, so the choice is deterministic.
   IpAddr server;
   // Clients, most frequent source first, never the server: then destinations no source is.
   std::vector<IpAddr> clients;

@@ -26,8 +26,8 @@
  *   (0.01x..1000x).
  * - Each event is the conversation of veipipe's generator stage for it (http, dns, synscan...,
  *   listed below) between two hosts the background shows, so that it fits in: its server is
- *   the address receiving the most TCP SYNs in the background's first 100,000 packets (else the
- *   most frequent destination), its client the most frequent source other than the server
+ *   the address receiving the most TCP SYNs in the background's first 100,000 packets (among
+ *   equals the busiest; without SYNs, the most frequent destination), its client the most frequent source other than the server
  *   (broadcast and multicast addresses never); IPv4 hosts, else IPv6 ones. A background that cannot be read twice (a
  *   pipe, a FIFO, stdin) has unknown hosts: the events go from 10.99.0.1 to 10.99.0.2. Event n
  *   (from 0 since the initialisation) is seeded with n and, over TCP, comes from client port

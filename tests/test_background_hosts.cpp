@@ -61,6 +61,12 @@ TEST_CASE("background hosts: the server is the most SYNed address, clients the m
   REQUIRE(h);
   CHECK(h->server == ip_of("10.0.0.9"));
   CHECK(h->clients == std::vector<IpAddr>{ip_of("10.0.0.2"), ip_of("10.0.0.4"), ip_of("10.0.0.1"), ip_of("10.0.0.3")});
+
+  // As often SYNed: the busier destination serves, whatever its address.
+  const auto busier = hosts_of(tmp, {frame("10.0.0.1", "10.0.0.20", true), frame("10.0.0.1", "10.0.0.30", true),
+                                     frame("10.0.0.1", "10.0.0.30", false)});
+  REQUIRE(busier);
+  CHECK(busier->server == ip_of("10.0.0.30"));
 }
 
 TEST_CASE("background hosts: without SYNs the most frequent destination serves; ties go to the lower address") {

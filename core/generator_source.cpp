@@ -16,15 +16,19 @@ bool later(const auto& a, const auto& b) { return a.due() != b.due() ? a.due() >
 
 GeneratorSource::GeneratorSource(uint32_t linktype, uint64_t count, int64_t nano_rate, Build build,
                                  SourceOptions options)
-    : TimelineSource(std::move(options)), build_(std::move(build)), count_(count), nano_rate_(nano_rate) {
+    : GeneratorSource(linktype, count,
+                      [nano_rate](uint64_t i) {
+                        return static_cast<int64_t>((u128(i) * 1'000'000'000'000'000'000u + u128(nano_rate / 2)) /
+                                                    u128(nano_rate));
+                      },
+                      std::move(build), std::move(options)) {}
+
+GeneratorSource::GeneratorSource(uint32_t linktype, uint64_t count, StartTime start, Build build, SourceOptions options)
+    : TimelineSource(std::move(options)), build_(std::move(build)), count_(count), start_time_(std::move(start)) {
   info_.linktype = linktype;
   info_.precision = pcap::Precision::ns;
   info_.first_ts_ns = 0;
   info_.own_times = false;
-}
-
-int64_t GeneratorSource::start_time(uint64_t i) const {
-  return static_cast<int64_t>((u128(i) * 1'000'000'000'000'000'000u + u128(nano_rate_ / 2)) / u128(nano_rate_));
 }
 
 void GeneratorSource::begin_next() {
@@ -37,7 +41,7 @@ void GeneratorSource::begin_next() {
   }
   c->clear();
   const uint64_t index = begun_++;
-  const int64_t start = start_time(index);
+  const int64_t start = start_time_(index);
   build_(*c, index);
   if (c->frames.empty()) return spare_.push_back(std::move(c));
   active_.push_back({std::move(c), start, index, 0});
@@ -49,7 +53,7 @@ void GeneratorSource::fill(Batch& batch) {
   batch.source = options_.rank;
   for (;;) {
     // A conversation joins once it starts no later than the earliest frame under way.
-    while (begun_ < count_ && (active_.empty() || start_time(begun_) <= active_.front().due())) begin_next();
+    while (begun_ < count_ && (active_.empty() || start_time_(begun_) <= active_.front().due())) begin_next();
     if (active_.empty()) break;
     Active& a = active_.front();
     const auto frame = a.conversation->frame(a.next);

@@ -1,5 +1,5 @@
-// A timeline source that plays `count` generated conversations, the i-th starting at i/rate on
-// its own timeline (which starts at 0, so the engine places it like a capture: `at=`, `shift=`,
+// A timeline source that plays `count` generated conversations, the i-th starting at i/rate (or
+// at a time of the caller's) on its own timeline (which starts at 0, so the engine places it like a capture: `at=`, `shift=`,
 // `rebase=`). Conversations that overlap in time are interleaved frame by frame in time order;
 // frames of equal time go in the order of their conversations, then of their building.
 //
@@ -24,8 +24,13 @@ class GeneratorSource final : public TimelineSource {
   // Appends conversation `index`'s frames, offsets from its own start, in time order.
   using Build = std::function<void(Conversation&, uint64_t index)>;
 
+  // Conversation `index`'s start on the source's timeline; never before the previous one's.
+  using StartTime = std::function<int64_t(uint64_t index)>;
+
   // `nano_rate`: conversations per 1e9 s (an integer, so that start times are exact).
   GeneratorSource(uint32_t linktype, uint64_t count, int64_t nano_rate, Build build, SourceOptions options);
+  // Conversations at the times `start` gives (a script's timeline).
+  GeneratorSource(uint32_t linktype, uint64_t count, StartTime start, Build build, SourceOptions options);
 
   void fill(Batch& batch) override;
 
@@ -37,12 +42,11 @@ class GeneratorSource final : public TimelineSource {
     size_t next = 0;  // the next frame to deliver
     int64_t due() const { return start + conversation->frames[next].offset_ns; }
   };
-  int64_t start_time(uint64_t i) const;
   void begin_next();
 
   Build build_;
   uint64_t count_;
-  int64_t nano_rate_;
+  StartTime start_time_;
   uint64_t begun_ = 0;
   std::vector<Active> active_;  // a min-heap on (due, index)
   std::vector<std::unique_ptr<Conversation>> spare_;

@@ -15,7 +15,7 @@ namespace vei {
 
 class HostMacs {
  public:
-  // Reads up to the first 100,000 packets of `path` (a regular Ethernet capture; anything else,
+  // Reads the first packets of `path` (core/ip_scan.h: a regular Ethernet capture; anything else,
   // or a file libpcap cannot open, leaves the book empty) and keeps the addresses of the hosts
   // `wanted` accepts.
   void learn(const std::string& path, const std::function<bool(const IpAddr&)>& wanted);

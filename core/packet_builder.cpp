@@ -11,7 +11,6 @@
 #include <stdexcept>
 #include <string>
 
-#include "core/jpeg.h"
 #include "core/pcap_format.h"
 
 namespace vei::packets {
@@ -19,7 +18,6 @@ namespace vei::packets {
 namespace {
 
 constexpr size_t ipv4_header_size = 20, ipv6_header_size = 40;
-constexpr uint16_t mss = 1460;
 
 // RFC 1071 sum, not yet folded or complemented, so a pseudo-header can be added first.
 uint32_t sum16(std::span<const std::byte> data, uint32_t sum = 0) {
@@ -35,46 +33,6 @@ size_t link_header_size(uint32_t linktype, bool v6) {
 }
 
 Host host(const Endpoint& e) { return {e.mac, IpAddr::v4(e.ip)}; }
-
-namespace tcp_flag {
-constexpr uint8_t fin = 0x01, syn = 0x02, psh = 0x08, ack = 0x10;
-}
-
-struct TcpSide {
-  Endpoint endpoint;
-  uint32_t seq = 0;  // next sequence number to send
-  uint32_t ack = 0;  // next sequence number expected from the peer
-  uint16_t ip_id = 0;
-  uint16_t window = 0;
-};
-
-std::vector<std::byte> tcp_segment(uint32_t linktype, TcpSide& from, const TcpSide& to, uint8_t flags,
-                                   std::span<const std::byte> payload) {
-  const bool syn = flags & tcp_flag::syn;
-  const size_t tcp_size = (syn ? 24 : 20) + payload.size();  // a SYN carries the MSS option
-  std::vector<std::byte> f;
-  const FrameAt at = add_ip_frame(f, linktype, host(from.endpoint), host(to.endpoint),
-                                  {proto_tcp, 64, from.ip_id++, true, 0}, tcp_size);
-  std::byte* t = f.data() + at.l4;
-  put16(t, from.endpoint.port);
-  put16(t + 2, to.endpoint.port);
-  put32(t + 4, from.seq);
-  put32(t + 8, flags & tcp_flag::ack ? from.ack : 0);
-  t[12] = std::byte((syn ? 6 : 5) << 4);
-  t[13] = std::byte{flags};
-  put16(t + 14, from.window);
-  if (syn) {
-    t[20] = std::byte{2};  // MSS option, kind 2, length 4
-    t[21] = std::byte{4};
-    put16(t + 22, mss);
-  }
-  std::ranges::copy(payload, t + tcp_size - payload.size());  // not memcpy: an empty span may hold null
-  seal(f, at);
-  from.seq += static_cast<uint32_t>(payload.size()) + (syn ? 1 : 0) + (flags & tcp_flag::fin ? 1 : 0);
-  return f;
-}
-
-std::string dotted(uint32_t ip) { return fmt::format("{}.{}.{}.{}", ip >> 24, ip >> 16 & 0xff, ip >> 8 & 0xff, ip & 0xff); }
 
 }  // namespace
 
@@ -188,55 +146,9 @@ std::vector<std::byte> icmp_echo(uint32_t linktype, const Endpoint& src, const E
   return f;
 }
 
-std::vector<TimedFrame> http_post_jpg(uint32_t linktype, const Endpoint& client, const Endpoint& server,
-                                      uint32_t client_isn, uint32_t server_isn, int64_t gap_ns) {
-  link_header_size(linktype, false);  // rejects an unsupported link type before any work
-  // Port 0 cannot carry HTTP: the usual ports stand in for ports left unset.
-  TcpSide c{client, client_isn, 0, 1, 64240};
-  TcpSide s{server, server_isn, 0, 1, 65160};
-  if (!c.endpoint.port) c.endpoint.port = 49152;
-  if (!s.endpoint.port) s.endpoint.port = 80;
-
-  const auto jpeg = jpeg_image();
-  const std::string host =
-      s.endpoint.port == 80 ? dotted(s.endpoint.ip) : fmt::format("{}:{}", dotted(s.endpoint.ip), s.endpoint.port);
-  const std::string head = fmt::format(
-      "POST /upload HTTP/1.1\r\nHost: {}\r\nUser-Agent: veipipe\r\nContent-Type: image/jpeg\r\n"
-      "Content-Length: {}\r\nConnection: close\r\n\r\n",
-      host, jpeg.size());
-  std::vector<std::byte> request(head.size() + jpeg.size());
-  std::memcpy(request.data(), head.data(), head.size());
-  std::memcpy(request.data() + head.size(), jpeg.data(), jpeg.size());
-  static constexpr std::string_view ok = "HTTP/1.1 200 OK\r\nContent-Length: 0\r\nConnection: close\r\n\r\n";
-  const std::span response(reinterpret_cast<const std::byte*>(ok.data()), ok.size());
-
-  std::vector<TimedFrame> frames;
-  auto send = [&](TcpSide& from, TcpSide& to, uint8_t flags, std::span<const std::byte> payload = {}) {
-    frames.push_back({tcp_segment(linktype, from, to, flags, payload), static_cast<int64_t>(frames.size()) * gap_ns});
-    to.ack = from.seq;
-  };
-  using namespace tcp_flag;
-  send(c, s, syn);
-  send(s, c, syn | ack);
-  send(c, s, ack);
-  // The request in MSS-sized segments; the server acknowledges every second one, and the last.
-  const size_t segments = (request.size() + mss - 1) / mss;
-  for (size_t i = 0; i < segments; ++i) {
-    const bool last = i + 1 == segments;
-    const auto part = std::span(request).subspan(i * mss, last ? request.size() - i * mss : mss);
-    send(c, s, last ? ack | psh : ack, part);
-    if (last || i % 2 == 1) send(s, c, ack);
-  }
-  send(s, c, ack | psh, response);
-  send(c, s, ack);
-  send(c, s, fin | ack);
-  send(s, c, fin | ack);
-  send(c, s, ack);
-  return frames;
-}
-
-Mac local_mac(uint32_t ip) {
-  return {0x02, 0x00, uint8_t(ip >> 24), uint8_t(ip >> 16 & 0xff), uint8_t(ip >> 8 & 0xff), uint8_t(ip & 0xff)};
+Mac local_mac(const IpAddr& ip) {
+  const uint8_t* b = ip.data() + ip.size() - 4;
+  return {0x02, 0x00, b[0], b[1], b[2], b[3]};
 }
 
 std::optional<Mac> parse_mac(std::string_view text) {

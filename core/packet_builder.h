@@ -1,6 +1,6 @@
 // Builds whole frames with valid checksums, framed for the output's link type: Ethernet (1), raw
 // IP (101; 228 for IPv4, 229 for IPv6) or Linux cooked (113). Used by the generators (`icmp`, the
-// conversations of core/tcp_conversation.h) and by the vei.h events.
+// conversations of core/tcp_conversation.h).
 //
 // Threads: pure functions.
 #pragma once
@@ -90,21 +90,9 @@ void seal(std::vector<std::byte>& out, const FrameAt& at);
 std::vector<std::byte> icmp_echo(uint32_t linktype, const Endpoint& src, const Endpoint& dst, uint16_t ident,
                                  uint16_t sequence, uint8_t ttl, size_t payload_size, bool reply);
 
-// A timed frame of a conversation: `offset_ns` after its first frame.
-struct TimedFrame {
-  std::vector<std::byte> bytes;
-  int64_t offset_ns = 0;
-};
-
-// A complete HTTP POST of a small JPEG image over TCP, client to server: three-way handshake, the
-// request (headers + `Content-Type: image/jpeg` body, in MSS-sized segments), the server's ACKs and
-// `HTTP/1.1 200 OK`, and a FIN/ACK teardown on both sides. Sequence numbers, lengths and checksums
-// are valid; frames are `gap_ns` apart. The JPEG is a real, decodable image generated in memory.
-std::vector<TimedFrame> http_post_jpg(uint32_t linktype, const Endpoint& client, const Endpoint& server,
-                                      uint32_t client_isn, uint32_t server_isn, int64_t gap_ns);
-
-// A locally administered MAC address derived from an IPv4 address (02:00:ip:ip:ip:ip).
-Mac local_mac(uint32_t ip);
+// A locally administered MAC address derived from an IP address: 02:00 + its last 4 bytes (the
+// address of a host the background does not show).
+Mac local_mac(const IpAddr& ip);
 
 // `aa:bb:cc:dd:ee:ff`, hex digits in either case; none when the text is anything else.
 std::optional<Mac> parse_mac(std::string_view text);

@@ -182,16 +182,4 @@ struct Engine::Impl final : EventInjector {
   }
 };
 
-// Reads `source` to its end, calling f(batch, record) for every record, after `chain`.
-template <class F>
-void for_each_record(TimelineSource& source, F&& f, std::span<const std::unique_ptr<Transform>> chain = {}) {
-  Batch batch;
-  batch.reserve_arena(default_arena_size);
-  do {
-    source.fill(batch);
-    for (const auto& transform : chain) transform->apply(batch);
-    for (const auto& r : batch.records) f(batch, r);
-  } while (!batch.last);
-}
-
 }  // namespace vei

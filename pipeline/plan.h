@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "core/paths.h"
+#include "core/timeline_source.h"
 #include "core/transform.h"
 #include "pipeline/description.h"
 #include "pipeline/stage.h"
@@ -55,6 +56,18 @@ bool is_source_chain(const Pipeline& line);
 std::unique_ptr<TimelineSource> open_line_source(const Pipeline& line, SourceOptions options, const SourceContext& context);
 // The transforms after that source, built in order; throws DescriptionError for a bad parameter.
 std::vector<std::unique_ptr<Transform>> make_line_transforms(const Pipeline& line, const TransformContext& context);
+
+// Reads `source` to its end, calling f(batch, record) for every record, after `chain`.
+template <class F>
+void for_each_record(TimelineSource& source, F&& f, std::span<const std::unique_ptr<Transform>> chain = {}) {
+  Batch batch;
+  batch.reserve_arena(default_arena_size);
+  do {
+    source.fill(batch);
+    for (const auto& transform : chain) transform->apply(batch);
+    for (const auto& r : batch.records) f(batch, r);
+  } while (!batch.last);
+}
 
 // The resolved graph as text (one stage per line with every parameter) or as Graphviz DOT.
 std::string describe_plan(const Plan& plan, bool dot);

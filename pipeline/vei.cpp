@@ -1,5 +1,6 @@
-// The vei.h C API on the engine: `pcap(/dev/fd/N) -> file(/dev/fd/M)` built from the caller's
-// FILE*s, with the events injected through Engine::inject as the `api` source.
+// The vei.h C API on the engine: `pcap(/dev/fd/N) -> pace(speed=realtime) -> file(/dev/fd/M)`
+// built from the caller's FILE*s (no pace stage at top speed), with each event injected through
+// Engine::inject as its stage line (pipeline/vei_events.h), as the `api` source.
 //
 // Both files reach the engine as /dev/fd paths, which Linux reopens as new open file descriptions
 // of the same files: a regular background file is read from its start whatever its FILE position,
@@ -11,39 +12,32 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <condition_variable>
+#include <cstdlib>
 #include <cstring>
 #include <fmt/format.h>
 #include <memory>
 #include <mutex>
 #include <new>
+#include <optional>
+#include <stdexcept>
 #include <string>
-#include <vector>
 
-#include "pipeline/engine.h"
+#include "core/background_hosts.h"
+#include "core/host_macs.h"
 #include "core/packet_builder.h"
+#include "pipeline/engine.h"
+#include "pipeline/stage.h"
+#include "pipeline/vei_events.h"
 
 namespace {
 
-using vei::packets::Endpoint;
-
-// Addresses of the generated events (documented in vei.h).
-constexpr uint32_t client_ip = 0x0a630001;  // 10.99.0.1
-constexpr uint32_t server_ip = 0x0a630002;  // 10.99.0.2
-constexpr uint16_t ping_ident = 0x7665;     // "ve"
-constexpr uint8_t ping_ttl = 64;
-constexpr size_t ping_payload = 56;  // as ping(8)
-constexpr uint16_t first_client_port = 49152;
-constexpr int64_t conversation_gap_ns = 100'000;  // 100 µs between the frames of a conversation
+// The hosts of a background that cannot be read twice (a pipe, a FIFO): documented in vei.h.
+const vei::BackgroundHosts unknown_background{vei::IpAddr::v4(0x0a630002), {vei::IpAddr::v4(0x0a630001)}};
 
 void complain(const std::string& message) { fmt::print(stderr, "vei: {}\n", message); }
-
-// A frame of an event, `offset_ns` after the event's first.
-struct EventFrame {
-  std::vector<std::byte> bytes;
-  int64_t offset_ns = 0;
-};
 
 enum class Phase { idle, ready, running, ran };
 
@@ -59,8 +53,9 @@ struct Library {
   FILE* output = nullptr;
   std::string background_path, output_path;
   uint32_t linktype = 0;  // the output's
-  uint16_t ping_sequence = 0;
-  uint32_t conversations = 0;
+  vei::BackgroundHosts hosts;
+  std::optional<vei::EventMacs> macs;  // on Ethernet: the hosts' addresses, found once
+  uint64_t events = 0;  // injected since the initialisation
 };
 
 Library& library() {
@@ -68,25 +63,20 @@ Library& library() {
   return *l;
 }
 
-std::vector<EventFrame> event_frames(Library& l, VEI_EVENT_TYPE event) {
-  std::vector<EventFrame> out;
-  const Endpoint client{vei::packets::local_mac(client_ip), client_ip, 0};
-  const Endpoint server{vei::packets::local_mac(server_ip), server_ip, 80};
-  if (event == VEI_PING) {
-    const uint16_t sequence = ++l.ping_sequence;
-    out.push_back({vei::packets::icmp_echo(l.linktype, client, server, ping_ident, sequence, ping_ttl, ping_payload,
-                                           false),
-                   0});
-  } else {
-    const uint32_t n = l.conversations++;
-    Endpoint c = client;
-    c.port = static_cast<uint16_t>(first_client_port + n % 16384);
-    const uint32_t client_isn = 0x5eed0000u ^ (n * 2654435761u);
-    const uint32_t server_isn = client_isn * 7 + 0x1234567u;
-    for (auto& f : vei::packets::http_post_jpg(l.linktype, c, server, client_isn, server_isn, conversation_gap_ns))
-      out.push_back({std::move(f.bytes), f.offset_ns});
-  }
-  return out;
+// The pacer VEI_SPEED asks for, as a stage to put before the output (none at top speed). Throws
+// std::invalid_argument for a value that is no speed.
+std::string pacer_stage() {
+  const char* env = std::getenv("VEI_SPEED");
+  const std::string_view text = env && *env ? env : "realtime";
+  const auto& params = vei::find_stage("pace")->spec().params;
+  const auto spec = std::find_if(params.begin(), params.end(), [](const vei::ParamSpec& p) { return p.name == "speed"; });
+  vei::Value speed;
+  std::string error;
+  // Checked before it goes into the description: text such as `1x) -> file(x` must not.
+  if (!vei::parse_value(*spec, text, speed, error))
+    throw std::invalid_argument(
+        fmt::format("VEI_SPEED={} is not a speed ({}): use realtime, topspeed or a factor such as 4x", text, error));
+  return speed.real == 0 ? "" : fmt::format(" -> pace(speed={})", text);
 }
 
 bool readable(int fd) {
@@ -138,10 +128,17 @@ extern "C" int initialize_vei_library(FILE* background_trace, FILE* output_trace
   }
   (void)std::fflush(output_trace);  // nothing the caller buffered may land on our header later
 
+  std::string pacer;
+  try {
+    pacer = pacer_stage();
+  } catch (const std::invalid_argument& e) {
+    complain(fmt::format("initialize_vei_library: {}", e.what()));
+    return -BAD_SPEED;
+  }
   const std::string background_path = fmt::format("/dev/fd/{}", bfd);
   try {
     auto engine = vei::Engine::from_description(
-        "<vei>", fmt::format("pcap({}) -> file({})", background_path, output_path), false);
+        "<vei>", fmt::format("pcap({}){} -> file({})", background_path, pacer, output_path), false);
     l.linktype = engine.linktype();
     l.engine = std::make_shared<vei::Engine>(std::move(engine));
   } catch (const std::exception& e) {
@@ -152,8 +149,16 @@ extern "C" int initialize_vei_library(FILE* background_trace, FILE* output_trace
   l.output = output_trace;
   l.background_path = background_path;
   l.output_path = output_path;
-  l.ping_sequence = 0;
-  l.conversations = 0;
+  // Read now, while nothing else reads the file; a background that cannot be read twice is unknown.
+  l.hosts = vei::background_hosts(background_path).value_or(unknown_background);
+  l.macs.reset();
+  if (l.linktype == 1 && !l.hosts.clients.empty()) {
+    vei::HostMacs book;
+    const vei::IpAddr client = l.hosts.clients.front(), server = l.hosts.server;
+    book.learn(background_path, [&](const vei::IpAddr& ip) { return ip == client || ip == server; });
+    l.macs = vei::EventMacs{book.of(client), book.of(server)};
+  }
+  l.events = 0;
   l.phase = Phase::ready;
   return 0;
 }
@@ -203,33 +208,43 @@ extern "C" int start_vei_transcription(void) {
 extern "C" int inject_event(VEI_EVENT_TYPE event) {
   Library& l = library();
   std::shared_ptr<vei::Engine> engine;
-  std::vector<EventFrame> frames;
+  std::string line;
   {
     std::lock_guard lock(l.mutex);
     if (l.phase == Phase::idle) return -LIB_NOT_INITIALIZED;
     if (l.phase == Phase::ran || l.finishing) return -LIB_NOT_TRANSCRIBING;
-    if (event != VEI_PING && event != VEI_POST_JPG) return -BAD_EVENT_TYPE;
-    if (!vei::packets::supported_linktype(l.linktype)) return -BAD_EVENT_TYPE;
-    try {
-      frames = event_frames(l, event);
-    } catch (const std::bad_alloc&) {
-      return -FAILED_TO_BUFFER;
-    } catch (const std::exception& e) {
-      complain(fmt::format("inject_event: {}", e.what()));
-      return -FAILED_TO_BUFFER;
+    const vei::VeiEvent* e = vei::find_vei_event(static_cast<int>(event));
+    if (!e) return -BAD_EVENT_TYPE;
+    if (l.hosts.clients.empty()) {
+      complain(fmt::format("inject_event: {}: the background shows no two IP hosts to hold the conversation", e->name));
+      return -NO_BACKGROUND_HOSTS;
     }
+    if (!vei::packets::supported_linktype(l.linktype, l.hosts.server.v6)) {
+      complain(fmt::format("inject_event: {}: {}", e->name, vei::packets::unsupported_linktype(l.linktype, l.hosts.server.v6)));
+      return -BAD_EVENT_TYPE;
+    }
+    try {
+      line = vei::vei_event_line(*e, l.hosts.clients.front(), l.hosts.server, l.events, l.macs ? &*l.macs : nullptr);
+    } catch (const std::runtime_error& error) {
+      complain(fmt::format("inject_event: {}", error.what()));
+      return -BAD_EVENT_TYPE;
+    }
+    ++l.events;
     engine = l.engine;
   }
   // Outside the lock: inject() is thread-safe, and it may wait a moment for a free batch. Before
   // the start, the engine keeps the frames and writes them at the background's first packet time.
-  std::vector<vei::InjectedFrame> spans;
-  spans.reserve(frames.size());
-  for (const auto& f : frames) spans.push_back({f.bytes, f.offset_ns});
   try {
-    return static_cast<int>(engine->inject(spans));
+    return static_cast<int>(engine->inject(line));
   } catch (const vei::InjectError&) {
     return -LIB_NOT_TRANSCRIBING;  // the run ended meanwhile (the frames themselves always fit)
-  } catch (const std::exception&) {
+  } catch (const std::bad_alloc&) {
+    return -FAILED_TO_BUFFER;
+  } catch (const vei::DescriptionError& error) {
+    complain(fmt::format("inject_event: the stage refused {}: {}", line, error.what()));
+    return -BAD_EVENT_TYPE;
+  } catch (const std::exception& error) {
+    complain(fmt::format("inject_event: {}: {}", line, error.what()));
     return -FAILED_TO_BUFFER;
   }
 }

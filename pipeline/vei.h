@@ -13,12 +13,25 @@
  *
  * Semantics (veipipe's; docs/architecture.md, "Ordering" and "Events"):
  * - The output is a classic pcap with the background's link type: every background record, in
- *   order and unchanged, with the injected packets woven in. An injected packet is stamped with
- *   the output timeline's "now": the time of the last packet written, as the original stamped
- *   its injected packets with the last background packet's time. Unlike the original, which
- *   slept to replay the background at its recorded pace, the transcription runs as fast as the
- *   files allow. Packets injected before start_vei_transcription() are kept and written at the
- *   start, stamped with the background's first packet time.
+ *   order and unchanged, with the injected packets woven in. An injected event starts at the
+ *   output timeline's "now": the time of the last packet written, as the original stamped its
+ *   injected packets with the last background packet's time; its conversation keeps its own
+ *   spacing from there. Packets injected before start_vei_transcription() are kept and written at
+ *   the start, stamped with the background's first packet time.
+ * - Timing: like the original, which slept to replay the background at its recorded pace, the
+ *   transcription is paced in real time by default, so a thread that injects while it runs sees
+ *   its events land among the right background packets. The environment variable VEI_SPEED,
+ *   read by initialize_vei_library(), selects another speed: `realtime` (the default),
+ *   `topspeed` (as fast as the files allow: tests, batch jobs) or a factor such as `4x`, `0.5x`
+ *   (0.01x..1000x).
+ * - Each event is the conversation of veipipe's generator stage for it (http, dns, synscan...,
+ *   listed below) between two hosts the background shows, so that it fits in: its server is
+ *   the address receiving the most TCP SYNs in the background's first 100,000 packets (among
+ *   equals the busiest; without SYNs, the most frequent destination), its client the most frequent source other than the server
+ *   (broadcast and multicast addresses never); IPv4 hosts, else IPv6 ones. A background that cannot be read twice (a
+ *   pipe, a FIFO, stdin) has unknown hosts: the events go from 10.99.0.1 to 10.99.0.2. Event n
+ *   (from 0 since the initialisation) is seeded with n and, over TCP, comes from client port
+ *   49152 + n mod 16384, so that every conversation is its own stream.
  * - All functions may be called from any thread, in any order; a call that makes no sense in the
  *   library's current state returns an error code (negated) and changes nothing.
  * - The library can be initialised again after vei_finish().
@@ -45,6 +58,9 @@ extern "C" {
 #define THREAD_KICKOFF_FAILED 400 /* start_vei_transcription(): already started, or a runtime failure */
 #define FAILED_TO_BUFFER 500     /* the event's packets could not be queued */
 #define BAD_EVENT_TYPE 600       /* an event this library does not generate */
+/* Not in the original: */
+#define NO_BACKGROUND_HOSTS 700  /* the background shows no two IP hosts to put a conversation between */
+#define BAD_SPEED 800            /* VEI_SPEED is not a speed */
 
 /* Event numbers, as in the original. */
 #define EVENT_HTTP_HEAD_CONVERSATION 7890
@@ -61,26 +77,24 @@ extern "C" {
 #define EVENT_TRACEROUTE_ICMP 7901
 #define EVENT_PING_ICMP 7902
 
-/* What inject_event() takes. Only VEI_PING and VEI_POST_JPG are generated; every other event
- * returns -BAD_EVENT_TYPE. */
+/* What inject_event() takes, and the stage line that generates each (pipeline/vei_events.cpp;
+ * `src=`, `dst=`, `seed=` and `sport=` are added as the semantics above say). */
 typedef enum _vei_event_type {
-  VEI_HTTP_HEAD = EVENT_HTTP_HEAD_CONVERSATION,
-  VEI_DNS_LOOKUP = EVENT_DNS_LOOKUP_CONVERSATION,
-  VEI_TWITTER_DHS = EVENT_TWITTER_DHS_DW_FETCH_CONVERSATION,
-  VEI_TWITTER_LIBVEIPOST = EVENT_TWITTER_LIBVEI_POST_CONVERSATION,
-  VEI_NMAP = EVENT_NMAP_SYN_SCAN,
-  VEI_SMTP = EVENT_SMTP_CONVERSATION,
-  VEI_RSS_FETCH = EVENT_RSSFEED_CONVERSATION,
-  VEI_SIP = EVENT_SIP_SETUP_CONVERSATION,
-  /* A complete HTTP POST of a small JPEG over TCP, 10.99.0.1:<port> -> 10.99.0.2:80: handshake,
-   * request in MSS-sized segments, 200 OK, teardown; valid checksums. The client port counts up
-   * from 49152 per event, so every conversation is its own TCP stream. */
-  VEI_POST_JPG = EVENT_POST_PICTURE,
-  VEI_SSH_SESSION = EVENT_SSH_SESSION,
-  VEI_SSL_SESSION = EVENT_SSL_SESSION,
-  VEI_TRACEROUTE = EVENT_TRACEROUTE_ICMP,
-  /* One ICMP echo request 10.99.0.1 -> 10.99.0.2 (identifier 0x7665, TTL 64, 56 bytes of
-   * payload), its sequence number counting up from 1 per event; valid checksums. */
+  VEI_HTTP_HEAD = EVENT_HTTP_HEAD_CONVERSATION,                /* http(method=HEAD, path=/) */
+  VEI_DNS_LOOKUP = EVENT_DNS_LOOKUP_CONVERSATION,              /* dns(name=www.example.com, type=A) */
+  VEI_TWITTER_DHS = EVENT_TWITTER_DHS_DW_FETCH_CONVERSATION,   /* http(method=GET, host=twitter.com, path=/dhs_dw, page=html) */
+  VEI_TWITTER_LIBVEIPOST = EVENT_TWITTER_LIBVEI_POST_CONVERSATION, /* http(method=POST, host=twitter.com,
+                                                                      path=/statuses/update, form="status=libvei+post") */
+  VEI_NMAP = EVENT_NMAP_SYN_SCAN,                              /* synscan(ports=1-1024, open="22,80,443") */
+  VEI_SMTP = EVENT_SMTP_CONVERSATION,                          /* smtp() */
+  VEI_RSS_FETCH = EVENT_RSSFEED_CONVERSATION,                  /* http(method=GET, path=/feed.rss, page=rss) */
+  VEI_SIP = EVENT_SIP_SETUP_CONVERSATION,                      /* sip() */
+  VEI_POST_JPG = EVENT_POST_PICTURE,                           /* http(method=POST, path=/upload, image=true) */
+  VEI_SSH_SESSION = EVENT_SSH_SESSION,                         /* ssh() */
+  VEI_SSL_SESSION = EVENT_SSL_SESSION,                         /* tls(sni=www.example.com, version=1.2) */
+  VEI_TRACEROUTE = EVENT_TRACEROUTE_ICMP,                      /* traceroute(hops=8) */
+  /* One ICMP echo request, client to server (identifier 0x7665, TTL 64, 56 bytes of payload,
+   * sequence number 1): icmp(count=1). IPv4 only. */
   VEI_PING = EVENT_PING_ICMP
 } VEI_EVENT_TYPE;
 
@@ -95,6 +109,7 @@ typedef enum _vei_event_type {
  *   -BAD_BTRACE_FILE  background_trace is NULL, not readable, or not a capture file
  *   -BAD_OTRACE_FILE  output_trace is NULL, not writable, or the same file as the background
  *   -BAD_THREAD_INIT  the library is already initialised (call vei_finish() first)
+ *   -BAD_SPEED        the environment variable VEI_SPEED is set to something else than a speed
  * On failure the library stays uninitialised and neither file is closed. */
 int initialize_vei_library(FILE* background_trace, FILE* output_trace);
 
@@ -117,11 +132,16 @@ int start_vei_transcription(void);
  * Returns the number of packets injected (1 for VEI_PING), or:
  *   -LIB_NOT_INITIALIZED   the library is not initialised (never was, or vei_finish() ran)
  *   -LIB_NOT_TRANSCRIBING  the transcription has ended: nothing more can be written
- *   -BAD_EVENT_TYPE        an event other than VEI_PING and VEI_POST_JPG, or the background's link
- *                          type is one these packets cannot be framed in (Ethernet, raw IP and
- *                          Linux cooked captures are supported)
- *   -FAILED_TO_BUFFER      out of memory
- * The library-state errors are checked first, as in the original. */
+ *   -BAD_EVENT_TYPE        not one of the events above; or its stage is not in this build of
+ *                          veipipe; or the background's link type cannot frame the packets
+ *                          (Ethernet, raw IP and Linux cooked captures can); or VEI_PING between
+ *                          IPv6 hosts
+ *   -NO_BACKGROUND_HOSTS   the background shows no two IP hosts (a link type that carries no IP,
+ *                          no IP packet in its first 100,000, a single host): no conversation is
+ *                          made up
+ *   -FAILED_TO_BUFFER      out of memory, or the generator failed
+ * All but the library-state errors print one line on stderr. The library-state errors are
+ * checked first, as in the original. */
 int inject_event(VEI_EVENT_TYPE event);
 
 /* Shuts the library down: stops a transcription still running in another thread (what it has

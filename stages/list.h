@@ -13,6 +13,7 @@
   X(dns)                      \
   X(sip)                      \
   X(tls)                      \
+  X(script)                   \
   X(filter)                   \
   X(snaplen)                  \
   X(chop)                     \

@@ -61,3 +61,29 @@ protocol_problems() {
 undissected() {
   tshark -2 -n -r "$1" -Y "(tcp.len > 0 || udp.length > 8) && !($2) && !tcp.reassembled_in" 2>/dev/null | wc -l
 }
+# The most frequent of the addresses on stdin (one a line) other than ARG, never broadcast,
+# multicast or 0.0.0.0; ties go to the lower address.
+#   most_frequent [ARG]
+most_frequent() {
+  sort | uniq -c | sort -k1,1nr -k2,2V | awk -v not="${1:-}" '
+    { split($2, a, ".") }
+    $2 != not && $2 != "255.255.255.255" && $2 != "0.0.0.0" && !(a[1] >= 224 && a[1] <= 239) { print $2; exit }'
+}
+# The hosts vei.h picks from a background (core/background_hosts.h), found independently: the
+# address receiving the most TCP SYNs (among equals the most frequent destination; without SYNs,
+# the most frequent destination), then the most frequent
+# IPv4 source other than it (the first value of a field: an ICMP error quotes a header). Prints
+# "SERVER CLIENT".
+#   vei_hosts FILE
+vei_hosts() {
+  local server client
+  local destinations
+  destinations=$(tshark -n -r "$1" -Y ip -T fields -e ip.dst 2>/dev/null | cut -d, -f1 | sort | uniq -c)
+  # Among addresses as often SYNed, the most frequent destination.
+  server=$(tshark -n -r "$1" -Y 'tcp.flags.syn == 1 && tcp.flags.ack == 0 && ip' -T fields -e ip.dst 2>/dev/null |
+    cut -d, -f1 | sort | uniq -c | awk 'NR == FNR { d[$2] = $1; next } { print $1, d[$2], $2 }' <(echo "$destinations") - |
+    sort -k1,1nr -k2,2nr -k3,3V | awk '{ print $3; exit }')
+  [[ -n $server ]] || server=$(awk '{ for (i = 0; i < $1; i++) print $2 }' <<<"$destinations" | most_frequent)
+  client=$(tshark -n -r "$1" -Y ip -T fields -e ip.src 2>/dev/null | cut -d, -f1 | most_frequent "$server")
+  echo "$server $client"
+}

@@ -11,7 +11,10 @@
 #include <vector>
 
 #include "stages/rewrite.h"
+#include <fmt/format.h>
+#include "core/jpeg.h"
 #include "core/packet_builder.h"
+#include "core/tcp_conversation.h"
 #include "core/pcap_format.h"
 
 using namespace vei;
@@ -63,12 +66,26 @@ Frame frame_of(const std::vector<std::byte>& f) {
 
 size_t link_size(uint32_t linktype) { return linktype == 1 ? 14 : linktype == 113 ? 16 : 0; }
 
-const packets::Endpoint client{packets::local_mac(ip(10, 1, 0, 5)), ip(10, 1, 0, 5), 49152};
-const packets::Endpoint server{packets::local_mac(ip(192, 0, 2, 80)), ip(192, 0, 2, 80), 80};
+const packets::Endpoint client{packets::local_mac(IpAddr::v4(ip(10, 1, 0, 5))), ip(10, 1, 0, 5), 49152};
+const packets::Endpoint server{packets::local_mac(IpAddr::v4(ip(192, 0, 2, 80))), ip(192, 0, 2, 80), 80};
 
+// An HTTP POST of a JPEG: several full segments each way of the handshake.
 std::vector<Frame> conversation(uint32_t linktype) {
+  const auto jpeg = packets::jpeg_image();
+  const std::string head = fmt::format("POST /upload HTTP/1.1\r\nContent-Length: {}\r\n\r\n", jpeg.size());
+  std::vector<std::byte> request(reinterpret_cast<const std::byte*>(head.data()),
+                                 reinterpret_cast<const std::byte*>(head.data()) + head.size());
+  request.insert(request.end(), jpeg.begin(), jpeg.end());
+  static constexpr std::string_view ok = "HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n";
+  const tcp::Message messages[] = {{true, request, 0}, {false, std::as_bytes(std::span(ok)), 0}};
+  Conversation c;
+  tcp::build(c, linktype, {{client.mac, IpAddr::v4(client.ip)}, client.port}, {{server.mac, IpAddr::v4(server.ip)}, server.port},
+             messages, tcp::Options{});
   std::vector<Frame> frames;
-  for (const auto& f : packets::http_post_jpg(linktype, client, server, 1000, 5000, 1000)) frames.push_back(frame_of(f.bytes));
+  for (size_t i = 0; i < c.frames.size(); ++i) {
+    const auto f = c.frame(i);
+    frames.push_back(frame_of(std::vector<std::byte>(f.begin(), f.end())));
+  }
   return frames;
 }
 
@@ -76,7 +93,7 @@ std::vector<Frame> conversation(uint32_t linktype) {
 Frame tcp_frame(uint32_t linktype) { return conversation(linktype).at(3); }
 
 Frame icmp_frame(uint32_t src, uint32_t dst) {
-  return frame_of(packets::icmp_echo(1, {packets::local_mac(src), src, 0}, {packets::local_mac(dst), dst, 0}, 7, 1, 64, 32, false));
+  return frame_of(packets::icmp_echo(1, {packets::local_mac(IpAddr::v4(src)), src, 0}, {packets::local_mac(IpAddr::v4(dst)), dst, 0}, 7, 1, 64, 32, false));
 }
 
 // A raw IPv4 UDP packet with valid checksums; `udp_checksum` false leaves the UDP one 0 ("none").

@@ -1,6 +1,7 @@
 // nech0 ("network echo"): the example client of the original libvei tutorial, on veipipe's vei.h.
 // Transcribes src to dst through the C API and nothing else: fopen both, initialize_vei_library,
-// start_vei_transcription, vei_finish.
+// start_vei_transcription, vei_finish. Like the original, it takes the background's own time (real
+// time); VEI_SPEED=topspeed copies as fast as the files allow.
 //
 //   nech0 src.pcap dst.pcap
 //

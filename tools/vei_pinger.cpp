@@ -12,6 +12,9 @@
 //
 //   vei_pinger: accepted pings=<P> post_jpgs=<J> packets=<K>
 //
+// The transcription takes the background's own time unless VEI_SPEED says otherwise (the tests run
+// it at `topspeed`).
+//
 // Exit status: 0 done; 1 usage; 2 a file cannot be opened; 3 initialisation failed; 4 the
 // transcription failed; 5 an injection failed with another error than the end of the run.
 #include <atomic>

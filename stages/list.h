@@ -8,6 +8,7 @@
   X(live)                     \
   X(icmp)                     \
   X(stream)                   \
+  X(http)                     \
   X(filter)                   \
   X(snaplen)                  \
   X(chop)                     \

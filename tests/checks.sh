@@ -52,8 +52,9 @@ protocol_problems() {
     -T fields -E separator=' ' -e frame.number -e _ws.expert.message -e _ws.malformed 2>/dev/null | head -20
 }
 # The frames carrying TCP or UDP payload that tshark does not dissect as `proto` (a display
-# filter: http, dns, smtp...), nor as a segment reassembled into it. Prints their count.
+# filter: http, dns, smtp...), nor as a segment reassembled into it. Prints their count. Two passes:
+# in one, a segment is filtered before tshark knows the frame it is reassembled in.
 #   undissected FILE PROTO-FILTER
 undissected() {
-  tshark -n -r "$1" -Y "(tcp.len > 0 || udp.length > 8) && !($2) && !tcp.reassembled_in" 2>/dev/null | wc -l
+  tshark -2 -n -r "$1" -Y "(tcp.len > 0 || udp.length > 8) && !($2) && !tcp.reassembled_in" 2>/dev/null | wc -l
 }

@@ -207,6 +207,10 @@ const std::map<std::string, StringBad, std::less<>> string_bad{
     {"conversation.dport", {"65536"}},
     {"conversation.srcmac", {"zz"}},
     {"conversation.dstmac", {"aa:bb"}},
+    {"http.host", {"\"www example.com\""}},
+    {"http.path", {"index.html"}},
+    {"http.form", {"\"a=hello world\""}},
+    {"http.type", {"texthtml"}},
 };
 // Free-text parameters with no value the description alone can refuse, and why.
 const std::map<std::string, std::string, std::less<>> string_skipped{

@@ -123,13 +123,14 @@ constexpr std::string_view browser_headers =
     "Accept-Language: en-US,en;q=0.9\r\n"
     "Accept-Encoding: gzip, deflate\r\n"
     "Connection: keep-alive\r\n";
-constexpr std::string_view tool_headers = "Accept: */*\r\n";
+constexpr std::string_view curl_headers = "Accept: */*\r\n";
+constexpr std::string_view wget_headers = "Accept: */*\r\nAccept-Encoding: identity\r\nConnection: Keep-Alive\r\n";
 struct Client {
   std::string_view os, user_agent, headers;
 };
 constexpr Client clients[] = {
-    {"linux", "curl/8.5.0", tool_headers},
-    {"linux", "Wget/1.21.4", tool_headers},
+    {"linux", "curl/8.5.0", curl_headers},
+    {"linux", "Wget/1.21.4", wget_headers},
     {"linux", "Mozilla/5.0 (X11; Linux x86_64; rv:121.0) Gecko/20100101 Firefox/121.0", browser_headers},
     {"windows",
      "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/120.0.0.0 Safari/537.36",
@@ -145,11 +146,12 @@ constexpr Client clients[] = {
     {"macos",
      "Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/120.0.0.0 Safari/537.36",
      browser_headers},
-    {"macos", "curl/8.4.0", tool_headers},
+    {"macos", "curl/8.4.0", curl_headers},
 };
 
 // The built-in pages: a small news site whose three stories depend on the repetition's variant.
 constexpr int page_variants = 4;
+// The generator knows nothing of the wall-clock time the capture will be placed at: one fixed date.
 constexpr std::string_view date = "Tue, 01 Dec 2026 12:00:00 GMT";
 constexpr std::pair<std::string_view, std::string_view> stories[] = {
     {"City council approves new cycling lanes",
@@ -344,7 +346,7 @@ ConversationStage::Generate HttpStage::generator(const Node& node) const {
                                     {reinterpret_cast<const char*>(bytes.data()), bytes.size()}, method == "HEAD"));
   } else {
     const std::string& page = param(node, "page").text;
-    for (int v = 0; v < page_variants; ++v)
+    for (int v = 0; v < (page == "empty" ? 1 : page_variants); ++v)
       x->responses.push_back(response(status, server, type.given ? type.text : page_type(page),
                                       builtin_page(page, status, site, server, v), method == "HEAD"));
   }

@@ -266,8 +266,8 @@ HttpStage::HttpStage()
               {"status", ParamType::integer, "200", "the response's status code (100..599)"},
               {"response", ParamType::input, "", "a file the response carries (default: the built-in page)"},
               {"page", ParamType::choice, "html",
-               "the built-in response body: an `html` page (an error page for status >= 300), an `rss` 2.0 feed, "
-               "`text`, or `empty`",
+               "the built-in response body: an `html` page, an `rss` 2.0 feed, `text`, or `empty` (html and text: "
+               "a short notice of the status when it is 300 or more, as servers send)",
                {"html", "rss", "text", "empty"}},
               {"type", ParamType::string, "",
                "the response's Content-Type (default: by page, or by the response file's extension)"},
@@ -279,10 +279,7 @@ void HttpStage::check_own(const Node& node) const {
   if (path.text.empty() || path.text[0] != '/')
     throw ParamError(path, fmt::format("'{}' is not a path: a request target starts with '/'", path.text));
   check_chars(path, uri_chars, "a path");
-  if (const Value& host = param(node, "host"); host.given) {
-    if (host.text.empty()) throw ParamError(host, "an empty Host header: leave host out to send the server's address");
-    check_chars(host, host_chars, "a host");
-  }
+  if (const Value& host = param(node, "host"); host.given) check_chars(host, host_chars, "a host");
   if (const Value& form = param(node, "form"); form.given) check_chars(form, uri_chars, "a urlencoded form");
   if (const Value& type = param(node, "type"); type.given) check_media_type(type);
   const Value& status = param(node, "status");

@@ -87,21 +87,33 @@ void check_media_type(const Value& v) {
   const std::string_view essence = text.substr(0, text.find(';'));
   const auto slash = essence.find('/');
   const auto token = [](std::string_view t) {
-    return !t.empty() && std::all_of(t.begin(), t.end(), [](char c) { return alnum(c) || token_chars.find(c) != std::string_view::npos; });
+    return !t.empty() && std::all_of(t.begin(), t.end(),
+                                     [](char c) { return alnum(c) || token_chars.find(c) != std::string_view::npos; });
   };
   const bool visible = std::all_of(text.begin(), text.end(), [](char c) { return c >= ' ' && c < 0x7f; });
-  if (slash == std::string_view::npos || !token(essence.substr(0, slash)) || !token(essence.substr(slash + 1)) || !visible)
-    throw ParamError(v, fmt::format("'{}' is not a media type", text), "a media type is TYPE/SUBTYPE, parameters after ';': text/html; charset=utf-8");
+  if (slash == std::string_view::npos || !token(essence.substr(0, slash)) || !token(essence.substr(slash + 1)) ||
+      !visible)
+    throw ParamError(v, fmt::format("'{}' is not a media type", text),
+                     "a media type is TYPE/SUBTYPE, parameters after ';': text/html; charset=utf-8");
 }
 
 // The Content-Type a server gives a file, by its extension.
 std::string_view media_type_of(std::string_view path) {
   constexpr std::pair<std::string_view, std::string_view> types[] = {
-      {".html", "text/html; charset=utf-8"}, {".htm", "text/html; charset=utf-8"}, {".txt", "text/plain; charset=utf-8"},
-      {".json", "application/json"},         {".xml", "application/xml"},          {".rss", "application/rss+xml"},
-      {".css", "text/css"},                  {".js", "text/javascript"},           {".jpg", "image/jpeg"},
-      {".jpeg", "image/jpeg"},               {".png", "image/png"},                {".gif", "image/gif"},
-      {".svg", "image/svg+xml"},             {".pdf", "application/pdf"},
+      {".html", "text/html; charset=utf-8"},
+      {".htm", "text/html; charset=utf-8"},
+      {".txt", "text/plain; charset=utf-8"},
+      {".json", "application/json"},
+      {".xml", "application/xml"},
+      {".rss", "application/rss+xml"},
+      {".css", "text/css"},
+      {".js", "text/javascript"},
+      {".jpg", "image/jpeg"},
+      {".jpeg", "image/jpeg"},
+      {".png", "image/png"},
+      {".gif", "image/gif"},
+      {".svg", "image/svg+xml"},
+      {".pdf", "application/pdf"},
   };
   for (const auto& [ext, type] : types)
     if (path.size() > ext.size() &&
@@ -141,10 +153,12 @@ constexpr Client clients[] = {
      browser_headers},
     {"windows", "Mozilla/5.0 (Windows NT 10.0; Win64; x64; rv:121.0) Gecko/20100101 Firefox/121.0", browser_headers},
     {"macos",
-     "Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.2 Safari/605.1.15",
+     "Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.2 "
+     "Safari/605.1.15",
      browser_headers},
     {"macos",
-     "Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/120.0.0.0 Safari/537.36",
+     "Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/120.0.0.0 "
+     "Safari/537.36",
      browser_headers},
     {"macos", "curl/8.4.0", curl_headers},
 };
@@ -162,12 +176,14 @@ constexpr std::pair<std::string_view, std::string_view> stories[] = {
      "Three days of music, food stalls and boat tours are planned for the first weekend of May."},
     {"University opens its observatory to the public",
      "Visitors can look through the refurbished telescope on clear Friday evenings, free of charge."},
-    {"Library extends weekend opening hours", "From next month the central library stays open until eight on Saturdays."},
+    {"Library extends weekend opening hours",
+     "From next month the central library stays open until eight on Saturdays."},
     {"Rail line upgrade finished ahead of schedule",
      "Trains between the two valleys now run every fifteen minutes, and the journey is ten minutes shorter."},
 };
 
-std::string builtin_page(std::string_view page, int64_t status, std::string_view site, std::string_view server, int variant) {
+std::string builtin_page(std::string_view page, int64_t status, std::string_view site, std::string_view server,
+                         int variant) {
   std::string out;
   auto to = std::back_inserter(out);
   const auto story = [variant](int k) { return stories[(variant + 2 * k) % std::size(stories)]; };
@@ -178,13 +194,14 @@ std::string builtin_page(std::string_view page, int64_t status, std::string_view
                    "<hr><center>{2}</center>\r\n</body>\r\n</html>\r\n",
                    status, reason(status), server);
   } else if (page == "html") {
-    fmt::format_to(to,
-                   "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n"
-                   "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n"
-                   "<title>{0} - {1}</title>\n<link rel=\"stylesheet\" href=\"/static/site.css\">\n</head>\n<body>\n"
-                   "<header><h1><a href=\"/\">{0}</a></h1>\n<nav><a href=\"/news/\">News</a> <a href=\"/events/\">Events</a> "
-                   "<a href=\"/about/\">About</a></nav></header>\n<main>\n",
-                   site, story(0).first);
+    fmt::format_to(
+        to,
+        "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n"
+        "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n"
+        "<title>{0} - {1}</title>\n<link rel=\"stylesheet\" href=\"/static/site.css\">\n</head>\n<body>\n"
+        "<header><h1><a href=\"/\">{0}</a></h1>\n<nav><a href=\"/news/\">News</a> <a href=\"/events/\">Events</a> "
+        "<a href=\"/about/\">About</a></nav></header>\n<main>\n",
+        site, story(0).first);
     for (int k = 0; k < 3; ++k)
       fmt::format_to(to, "<article>\n<h2><a href=\"/news/{}.html\">{}</a></h2>\n<p>{}</p>\n</article>\n",
                      1000 + variant * 3 + k, story(k).first, story(k).second);
@@ -196,10 +213,11 @@ std::string builtin_page(std::string_view page, int64_t status, std::string_view
                    "<lastBuildDate>{1}</lastBuildDate>\n",
                    site, date);
     for (int k = 0; k < 3; ++k)
-      fmt::format_to(to,
-                     "<item>\n<title>{0}</title>\n<link>http://{2}/news/{3}.html</link>\n<guid>http://{2}/news/{3}.html</guid>\n"
-                     "<pubDate>{4}</pubDate>\n<description>{1}</description>\n</item>\n",
-                     story(k).first, story(k).second, site, 1000 + variant * 3 + k, date);
+      fmt::format_to(
+          to,
+          "<item>\n<title>{0}</title>\n<link>http://{2}/news/{3}.html</link>\n<guid>http://{2}/news/{3}.html</guid>\n"
+          "<pubDate>{4}</pubDate>\n<description>{1}</description>\n</item>\n",
+          story(k).first, story(k).second, site, 1000 + variant * 3 + k, date);
     out += "</channel>\n</rss>\n";
   } else if (page == "text" && status >= 300) {
     fmt::format_to(to, "{} {}\n", status, reason(status));
@@ -211,7 +229,10 @@ std::string builtin_page(std::string_view page, int64_t status, std::string_view
 }
 
 std::string_view page_type(std::string_view page) {
-  return page == "html" ? "text/html; charset=utf-8" : page == "rss" ? "application/rss+xml" : page == "text" ? "text/plain; charset=utf-8" : "";
+  return page == "html"   ? "text/html; charset=utf-8"
+         : page == "rss"  ? "application/rss+xml"
+         : page == "text" ? "text/plain; charset=utf-8"
+                          : "";
 }
 
 // What the client sends after the request line and Host: its headers, the body's, the body.
@@ -239,8 +260,8 @@ std::string response(int64_t status, std::string_view server, std::string_view t
 
 // Everything of a repetition but the Host header when it is the server's address: built once.
 struct Exchange {
-  std::string request_line;   // up to "Host: "
-  std::string host;           // empty: the server's address, per repetition
+  std::string request_line;            // up to "Host: "
+  std::string host;                    // empty: the server's address, per repetition
   std::vector<std::string> tails;      // one per client of the client's OS
   std::vector<std::string> responses;  // one per page variant
 };
@@ -261,11 +282,14 @@ HttpStage::HttpStage()
               {"path", ParamType::string, "/", "the request target: starts with `/`, percent-encoded, query allowed"},
               {"body", ParamType::input, "",
                "a file the POST sends (Content-Type by its extension: .jpg image/jpeg, .html, .json, .txt...)"},
-              {"form", ParamType::string, "", "a POST body of type application/x-www-form-urlencoded: `a=1&b=hello+world`"},
+              {"form", ParamType::string, "",
+               "a POST body of type application/x-www-form-urlencoded: `a=1&b=hello+world`"},
               {"image", ParamType::boolean, "false", "POST a built-in JPEG picture (image/jpeg)"},
               {"status", ParamType::integer, "200", "the response's status code (100..599)"},
               {"response", ParamType::input, "", "a file the response carries (default: the built-in page)"},
-              {"page", ParamType::choice, "html",
+              {"page",
+               ParamType::choice,
+               "html",
                "the built-in response body: an `html` page, an `rss` 2.0 feed, `text`, or `empty` (html and text: "
                "a short notice of the status when it is 300 or more, as servers send)",
                {"html", "rss", "text", "empty"}},
@@ -288,7 +312,8 @@ void HttpStage::check_own(const Node& node) const {
   // The request body: one source at most, and only in a POST.
   std::vector<std::pair<std::string_view, const Value*>> bodies;
   for (std::string_view name : {"body", "form", "image"})
-    if (const Value& v = param(node, name); v.given && (v.type != ParamType::boolean || v.boolean)) bodies.emplace_back(name, &v);
+    if (const Value& v = param(node, name); v.given && (v.type != ParamType::boolean || v.boolean))
+      bodies.emplace_back(name, &v);
   std::sort(bodies.begin(), bodies.end(), [](const auto& a, const auto& b) {
     return std::pair(a.second->span.line, a.second->span.col) < std::pair(b.second->span.line, b.second->span.col);
   });
@@ -365,7 +390,8 @@ ConversationStage::Generate HttpStage::generator(const Node& node) const {
     request.append(x->tails[rng.below(x->tails.size())]);
     const std::string& answer = x->responses[rng.below(x->responses.size())];
     const auto think = static_cast<int64_t>(1'000'000 + rng.below(1'000'001));
-    const tcp::Message messages[] = {{true, as_bytes({request.data(), request.size()}), 0}, {false, as_bytes(answer), think}};
+    const tcp::Message messages[] = {{true, as_bytes({request.data(), request.size()}), 0},
+                                     {false, as_bytes(answer), think}};
     tcp::build(c, f.linktype, f.client_party(), f.server_party(), messages, f.tcp_options());
   };
 }

@@ -9,8 +9,9 @@ namespace {
 
 __extension__ typedef unsigned __int128 u128;
 
-// For std::push_heap's max-heap: the earliest (due, index) on top.
-bool later(const auto& a, const auto& b) { return a.due() != b.due() ? a.due() > b.due() : a.index > b.index; }
+// For std::push_heap's max-heap: the earliest (due, index) on top. A function object, so that the
+// heap's loops inline it.
+constexpr auto later = [](const auto& a, const auto& b) { return a.due != b.due ? a.due > b.due : a.index > b.index; };
 
 }  // namespace
 
@@ -44,8 +45,9 @@ void GeneratorSource::begin_next() {
   const int64_t start = start_time_(index);
   build_(*c, index);
   if (c->frames.empty()) return spare_.push_back(std::move(c));
-  active_.push_back({std::move(c), start, index, 0});
-  std::push_heap(active_.begin(), active_.end(), later<Active, Active>);
+  const int64_t due = start + c->frames.front().offset_ns;
+  active_.push_back({std::move(c), start, index, 0, due});
+  std::push_heap(active_.begin(), active_.end(), later);
 }
 
 void GeneratorSource::fill(Batch& batch) {
@@ -53,7 +55,7 @@ void GeneratorSource::fill(Batch& batch) {
   batch.source = options_.rank;
   for (;;) {
     // A conversation joins once it starts no later than the earliest frame under way.
-    while (begun_ < count_ && (active_.empty() || start_time_(begun_) <= active_.front().due())) begin_next();
+    while (begun_ < count_ && (active_.empty() || start_time_(begun_) <= active_.front().due)) begin_next();
     if (active_.empty()) break;
     Active& a = active_.front();
     const auto frame = a.conversation->frame(a.next);
@@ -66,14 +68,15 @@ void GeneratorSource::fill(Batch& batch) {
     const auto caplen = static_cast<uint32_t>(frame.size());
     std::memcpy(at + record_header_size, frame.data(), caplen);
     bool time_kept = true;
-    if (admit(batch, static_cast<uint32_t>(batch.used), a.due(), caplen, caplen, time_kept)) {
+    if (admit(batch, static_cast<uint32_t>(batch.used), a.due, caplen, caplen, time_kept)) {
       pcap::write_record_header(at, batch.records.back().ts_ns, output_precision_, caplen, caplen);
       batch.used += size;
     }
-    std::pop_heap(active_.begin(), active_.end(), later<Active, Active>);
+    std::pop_heap(active_.begin(), active_.end(), later);
     Active& popped = active_.back();
     if (++popped.next < popped.conversation->frames.size()) {
-      std::push_heap(active_.begin(), active_.end(), later<Active, Active>);
+      popped.due = popped.start + popped.conversation->frames[popped.next].offset_ns;
+      std::push_heap(active_.begin(), active_.end(), later);
     } else {
       spare_.push_back(std::move(popped.conversation));
       active_.pop_back();

@@ -40,7 +40,7 @@ class GeneratorSource final : public TimelineSource {
     int64_t start = 0;
     uint64_t index = 0;
     size_t next = 0;  // the next frame to deliver
-    int64_t due() const { return start + conversation->frames[next].offset_ns; }
+    int64_t due = 0;  // its time, kept here: the heap compares it at every step (thousands under way)
   };
   void begin_next();
 

@@ -19,11 +19,27 @@ namespace {
 
 constexpr size_t ipv4_header_size = 20, ipv6_header_size = 40;
 
-// RFC 1071 sum, not yet folded or complemented, so a pseudo-header can be added first.
+// RFC 1071 sum, not yet complemented, so a pseudo-header can be added first. The bulk is summed
+// eight bytes at a time in the machine's byte order with end-around carries, then folded to 16
+// bits and swapped to network order (RFC 1071 2(B): the sum does not depend on byte order). The
+// result is 0 only for all-zero words, like the word-by-word sum, so fold() gives the same checksum.
 uint32_t sum16(std::span<const std::byte> data, uint32_t sum = 0) {
-  size_t i = 0;
-  for (; i + 1 < data.size(); i += 2) sum += uint32_t(data[i]) << 8 | uint32_t(data[i + 1]);
-  if (i < data.size()) sum += uint32_t(data[i]) << 8;
+  const std::byte* p = data.data();
+  size_t n = data.size();
+  uint64_t wide = 0;
+  for (; n >= 8; p += 8, n -= 8) {
+    uint64_t word;
+    std::memcpy(&word, p, 8);
+    wide += word;
+    wide += wide < word;
+  }
+  wide = (wide & 0xffffffff) + (wide >> 32);
+  while (wide >> 16) wide = (wide & 0xffff) + (wide >> 16);
+  auto folded = static_cast<uint16_t>(wide);
+  if constexpr (std::endian::native == std::endian::little) folded = static_cast<uint16_t>(folded << 8 | folded >> 8);
+  sum += folded;
+  for (; n >= 2; p += 2, n -= 2) sum += uint32_t(p[0]) << 8 | uint32_t(p[1]);
+  if (n) sum += uint32_t(p[0]) << 8;
   return sum;
 }
 

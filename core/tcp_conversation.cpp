@@ -1,6 +1,7 @@
 #include "core/tcp_conversation.h"
 
 #include <algorithm>
+#include <cstring>
 #include <deque>
 #include <stdexcept>
 
@@ -152,7 +153,7 @@ class Builder {
     p[13] = std::byte{flags};
     packets::put16(p + 14, flags & flag::syn ? from.stack->syn_window : from.window_field);
     std::copy_n(options, options_size, p + 20);
-    std::ranges::copy(payload, p + header);
+    if (!payload.empty()) std::memcpy(p + header, payload.data(), payload.size());  // ranges::copy went byte by byte
     packets::seal(out_.bytes, at);
     out_.add(t + q_, at);
 

@@ -14,6 +14,7 @@
   X(sip)                      \
   X(tls)                      \
   X(script)                   \
+  X(http)                     \
   X(filter)                   \
   X(snaplen)                  \
   X(chop)                     \

@@ -216,6 +216,10 @@ const std::map<std::string, StringBad, std::less<>> string_bad{
     {"sip.to", {"bob@2001:db8::5"}},
     {"tls.sni", {"bad_name.example"}},
     {"tls.alpn", {"\"h2,,http/1.1\""}},
+    {"http.host", {"\"www example.com\""}},
+    {"http.path", {"index.html"}},
+    {"http.form", {"\"a=hello world\""}},
+    {"http.type", {"texthtml"}},
 };
 // Free-text parameters with no value the description alone can refuse, and why.
 const std::map<std::string, std::string, std::less<>> string_skipped{

@@ -8,6 +8,8 @@
   X(live)                     \
   X(icmp)                     \
   X(stream)                   \
+  X(smtp)                     \
+  X(ssh)                      \
   X(filter)                   \
   X(snaplen)                  \
   X(chop)                     \

@@ -39,14 +39,16 @@ checksums_bad() {
 # The generators' independent check (issue 12): the frames of a capture tshark finds malformed,
 # with an expert warning or error, with a TCP analysis flag, or with a bad IPv4/TCP/UDP/ICMP/ICMPv6
 # checksum (validation on), one line each: "frame: why". `allowed` (a display filter, optional)
-# excuses TCP analysis flags the protocol means (a scan's resets). Empty output: all valid.
-#   protocol_problems FILE [ALLOWED-FILTER]
+# excuses TCP analysis flags the protocol means (a scan's resets); `excused` (optional) the expert
+# warnings of frames it matches, for a dissector's known bug. Empty output: all valid.
+#   protocol_problems FILE [ALLOWED-FILTER [EXCUSED-FILTER]]
 protocol_problems() {
-  local allowed=${2:-}
-  local analysis='tcp.analysis.flags'
+  local allowed=${2:-} excused=${3:-}
+  local analysis='tcp.analysis.flags' expert='_ws.expert.severity >= 0x00600000'
   [[ -n $allowed ]] && analysis="tcp.analysis.flags && !($allowed)"
+  [[ -n $excused ]] && expert="$expert && !($excused)"
   tshark -n -r "$1" -o ip.check_checksum:TRUE -o tcp.check_checksum:TRUE -o udp.check_checksum:TRUE \
-    -Y "_ws.malformed || _ws.expert.severity >= 0x00600000 || ($analysis) || ip.checksum.status == \"Bad\" ||
+    -Y "_ws.malformed || ($expert) || ($analysis) || ip.checksum.status == \"Bad\" ||
         tcp.checksum.status == \"Bad\" || udp.checksum.status == \"Bad\" || icmp.checksum.status == \"Bad\" ||
         icmpv6.checksum.status == \"Bad\"" \
     -T fields -E separator=' ' -e frame.number -e _ws.expert.message -e _ws.malformed 2>/dev/null | head -20

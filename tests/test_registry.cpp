@@ -207,6 +207,12 @@ const std::map<std::string, StringBad, std::less<>> string_bad{
     {"conversation.dport", {"65536"}},
     {"conversation.srcmac", {"zz"}},
     {"conversation.dstmac", {"aa:bb"}},
+    {"smtp.from", {"alice"}},
+    {"smtp.to", {"\"bob@example.org, carol@\""}},
+    {"smtp.subject", {"\"Hi\\\\nthere\""}},  // `\n` breaks a line of body=; a subject is one line
+    {"smtp.body", {std::string(999, 'x')}},  // SMTP lines hold 998 bytes
+    {"ssh.user", {"bad/user"}},
+    {"ssh.version", {"Open-SSH"}},
 };
 // Free-text parameters with no value the description alone can refuse, and why.
 const std::map<std::string, std::string, std::less<>> string_skipped{

@@ -40,7 +40,8 @@ void GeneratorSource::begin_next() {
   const int64_t start = start_time(index);
   build_(*c, index);
   if (c->frames.empty()) return spare_.push_back(std::move(c));
-  active_.push_back({std::move(c), start, index, 0});
+  const int64_t due = start + c->frames.front().offset_ns;
+  active_.push_back({std::move(c), start, index, 0, due});
   std::push_heap(active_.begin(), active_.end(), later<Active, Active>);
 }
 
@@ -69,6 +70,7 @@ void GeneratorSource::fill(Batch& batch) {
     std::pop_heap(active_.begin(), active_.end(), later<Active, Active>);
     Active& popped = active_.back();
     if (++popped.next < popped.conversation->frames.size()) {
+      popped.due_ns = popped.start + popped.conversation->frames[popped.next].offset_ns;
       std::push_heap(active_.begin(), active_.end(), later<Active, Active>);
     } else {
       spare_.push_back(std::move(popped.conversation));

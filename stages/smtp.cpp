@@ -31,7 +31,17 @@ std::string_view trim(std::string_view s) {
 
 std::string shown(char c) {
   const auto u = static_cast<unsigned char>(c);
+  if (c == ' ') return "a space";
   return u > 0x20 && u < 0x7f ? fmt::format("'{}'", c) : fmt::format("byte 0x{:02x}", u);
+}
+
+// Where `part` (a view into v.text) is in the description: exact when the value is written as it
+// reads (bare, or quoted without escapes), else the whole value.
+Span span_of(const Value& v, std::string_view part) {
+  const int size = static_cast<int>(v.text.size());
+  const int quote = v.span.length == size + 2 ? 1 : v.span.length == size ? 0 : -1;
+  if (quote < 0 || part.empty()) return v.span;
+  return {v.span.line, v.span.col + quote + static_cast<int>(part.data() - v.text.data()), static_cast<int>(part.size())};
 }
 
 bool is_domain_char(char c) {
@@ -39,23 +49,25 @@ bool is_domain_char(char c) {
 }
 
 // What MAIL FROM and RCPT TO carry between angle brackets: local@domain, the local part a dot-atom
-// (no quoting, so none of RFC 5322's specials), the domain a host name.
+// (no quoting, so none of RFC 5322's specials), the domain a host name. `address` is a view into
+// v.text, so that the caret falls under it.
 void check_address(const Value& v, std::string_view address) {
+  const Span where = span_of(v, address);
   const auto at = address.find('@');
   if (address.empty() || at == std::string_view::npos || at == 0 || at + 1 == address.size())
-    throw ParamError(v, fmt::format("'{}' is not an address: local@domain expected", address));
+    throw ParamError(where, fmt::format("'{}' is not an address: local@domain expected", address));
   const std::string_view local = address.substr(0, at), domain = address.substr(at + 1);
   for (const char c : local)
     if (static_cast<unsigned char>(c) <= 0x20 || static_cast<unsigned char>(c) >= 0x7f ||
         std::string_view("()<>[]:;@\\,\"").find(c) != std::string_view::npos)
-      throw ParamError(v, fmt::format("'{}': {} has no place in the local part of an address", address, shown(c)));
+      throw ParamError(where, fmt::format("'{}': {} has no place in the local part of an address", address, shown(c)));
   for (const char c : domain)
     if (!is_domain_char(c))
-      throw ParamError(v, fmt::format("'{}': {} has no place in a domain (letters, digits, '-' and '.')", address, shown(c)));
+      throw ParamError(where, fmt::format("'{}': {} has no place in a domain (letters, digits, '-' and '.')", address, shown(c)));
   if (domain.front() == '.' || domain.back() == '.' || domain.find("..") != std::string_view::npos)
-    throw ParamError(v, fmt::format("'{}': the domain has an empty label", address));
+    throw ParamError(where, fmt::format("'{}': the domain has an empty label", address));
   if (local.size() > 64 || address.size() > 254)
-    throw ParamError(v, fmt::format("'{}' is longer than SMTP allows (64 bytes before '@', 254 in all)", address));
+    throw ParamError(where, fmt::format("'{}' is longer than SMTP allows (64 bytes before '@', 254 in all)", address));
 }
 
 std::vector<std::string_view> recipients(const Value& v) {
@@ -64,6 +76,7 @@ std::vector<std::string_view> recipients(const Value& v) {
   for (;;) {
     const auto comma = rest.find(',');
     const std::string_view one = trim(rest.substr(0, comma));
+    if (one.empty()) throw ParamError(v, "an empty recipient: the addresses are separated by single commas");
     check_address(v, one);
     list.push_back(one);
     if (comma == std::string_view::npos) return list;

@@ -3,7 +3,7 @@
 call() {
   local src=10.1.0.1 dst=10.2.0.1-10.2.0.4
   [[ $1 == 6 ]] && src=2001:db8::1 dst=2001:db8:1::1-2001:db8:1::4
-  echo "ssh(keystrokes=6, version=OpenSSH_9.6, src=$src, dst=$dst, count=$2, rate=50pps)"
+  echo "ssh(keystrokes=4, version=OpenSSH_9.6, src=$src, dst=$dst, count=$2, rate=50pps)"
 }
 proto='ssh'
 default_count=1000

@@ -204,7 +204,8 @@ SmtpStage::SmtpStage()
           "multi-line 250 reply, MAIL FROM, one RCPT TO per recipient, DATA, the message (RFC 5322 headers From, To, "
           "Subject, a Date and a Message-ID drawn from the seed, MIME-Version, Content-Type text/plain; then the body "
           "with CRLF line ends and dot-stuffing), the final `.` and `250 queued as`, QUIT and 221, the client's "
-          "close. Each side answers after a short think time drawn from the seed. Reassembled, the message's body "
+          "close. The server calls itself mx.DOMAIN of the first recipient, the client EHLOs as mail.DOMAIN of the "
+          "sender. Each side answers after a short think time drawn from the seed. Reassembled, the message's body "
           "with its dot-stuffing undone is body= exactly (its lines ended by CRLF).",
           {
               {"from", ParamType::string, "alice@example.com", "the sender's address `local@domain` (MAIL FROM, From:)"},
@@ -214,7 +215,7 @@ SmtpStage::SmtpStage()
               {"subject", ParamType::string, "Hello", "the Subject: header (one line of printable ASCII)"},
               {"body", ParamType::string, default_body,
                "the message text; `\\n` ends a line (in quotes `\\\\n`, the description's escape for a backslash), and "
-               "the last line is ended if it is not"},
+               "the last line is ended if it is not. Lines of at most 998 bytes; UTF-8 goes as 8bit (BODY=8BITMIME)"},
           },
           {"25"}) {}
 
@@ -236,7 +237,8 @@ ConversationStage::Generate SmtpStage::generator(const Node& node) const {
     const int64_t sent = date_base + static_cast<int64_t>(rng.below(86'400));
     format_message(b.message, s, sent, rng.next());
     b.mail_from.clear();
-    fmt::format_to(std::back_inserter(b.mail_from), "{} SIZE={}\r\n", s.mail_from, b.message.size());
+    // RFC 1870: the message's size, without the "." line that ends it.
+    fmt::format_to(std::back_inserter(b.mail_from), "{} SIZE={}\r\n", s.mail_from, b.message.size() - 3);
     b.queued.clear();
     fmt::format_to(std::back_inserter(b.queued), "250 2.0.0 Ok: queued as {:010X}\r\n", rng.next() >> 24);
 

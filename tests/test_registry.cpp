@@ -281,6 +281,8 @@ constexpr RangeCase range_cases[] = {
     {"file", "snaplen", "file({out}, snaplen=@5GiB)"},
     // "How long the output is held back": a negative time has no meaning.
     {"merge", "lateness", "merge(lateness=@-5ms)"},
+    {"ssh", "keystrokes", "ssh(keystrokes=@10001)"},
+    {"ssh", "keystrokes", "ssh(keystrokes=@-1)"},
     {"test_every_other", "mark", "test_every_other(mark=@256)"},
     {"test_every_other", "mark", "test_every_other(odd, mark=@-1)"},
 };
@@ -438,7 +440,7 @@ TEST_CASE("registry: the ranges and combinations the stages check themselves are
     stages_covered.insert(std::string(r.stage));
   }
   // Every stage with a range of its own (a check() override, or a size that must fit 32 bits).
-  for (const char* name : {"icmp", "snaplen", "live", "pace", "nic", "rewrite", "file", "merge", "test_every_other"})
+  for (const char* name : {"icmp", "snaplen", "live", "pace", "nic", "rewrite", "file", "merge", "ssh", "test_every_other"})
     CHECK_MESSAGE(stages_covered.contains(name), name, " has no range case");
 }
 

@@ -10,7 +10,7 @@ call() {
   echo "smtp(to=\"bob@example.org, carol@example.net\", subject=\"Quarterly figures\", body=\"$body\", src=$src, dst=$dst, count=$2, rate=50pps)"
 }
 proto='smtp || imf'
-default_count=2000
+default_count=3000
 own_checks() {
   local v=$1 n bad
   n=$(tshark -n -r "out$v.pcap" -Y smtp.req.command -T fields -e tcp.stream -e smtp.req.command -e smtp.req.parameter 2>/dev/null |

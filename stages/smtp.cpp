@@ -41,7 +41,8 @@ Span span_of(const Value& v, std::string_view part) {
   const int size = static_cast<int>(v.text.size());
   const int quote = v.span.length == size + 2 ? 1 : v.span.length == size ? 0 : -1;
   if (quote < 0 || part.empty()) return v.span;
-  return {v.span.line, v.span.col + quote + static_cast<int>(part.data() - v.text.data()), static_cast<int>(part.size())};
+  const int at = static_cast<int>(part.data() - v.text.data());
+  return {v.span.line, v.span.col + quote + at, static_cast<int>(part.size())};
 }
 
 bool is_domain_char(char c) {
@@ -63,7 +64,8 @@ void check_address(const Value& v, std::string_view address) {
       throw ParamError(where, fmt::format("'{}': {} has no place in the local part of an address", address, shown(c)));
   for (const char c : domain)
     if (!is_domain_char(c))
-      throw ParamError(where, fmt::format("'{}': {} has no place in a domain (letters, digits, '-' and '.')", address, shown(c)));
+      throw ParamError(where, fmt::format("'{}': {} has no place in a domain (letters, digits, '-' and '.')", address,
+                                          shown(c)));
   if (domain.front() == '.' || domain.back() == '.' || domain.find("..") != std::string_view::npos)
     throw ParamError(where, fmt::format("'{}': the domain has an empty label", address));
   if (local.size() > 64 || address.size() > 254)
@@ -91,7 +93,8 @@ void check_subject(const Value& v) {
     if (static_cast<unsigned char>(c) < 0x20 || static_cast<unsigned char>(c) >= 0x7f)
       throw ParamError(v, fmt::format("{} in the subject: it is one line of printable ASCII", shown(c)));
   if (v.text.size() > max_line - 9)
-    throw ParamError(v, fmt::format("{} characters: a Subject header line holds at most {}", v.text.size(), max_line - 9));
+    throw ParamError(v,
+                     fmt::format("{} characters: a Subject header line holds at most {}", v.text.size(), max_line - 9));
 }
 
 struct Body {
@@ -115,8 +118,8 @@ Body body_of(const Value& v) {
     }
     const bool stuffed = line.starts_with('.');
     if (line.size() + stuffed > max_line)
-      throw ParamError(v, fmt::format("a body line of {} bytes: SMTP carries at most {} (break it with \\n)", line.size(),
-                                      max_line - stuffed));
+      throw ParamError(v, fmt::format("a body line of {} bytes: SMTP carries at most {} (break it with \\n)",
+                                      line.size(), max_line - stuffed));
     if (stuffed) body.text += '.';
     body.text.append(line).append("\r\n");
     rest.remove_prefix(end == std::string_view::npos ? rest.size() : end + 2);
@@ -187,7 +190,8 @@ void format_message(std::string& out, const Script& s, int64_t sent, uint64_t id
   const auto h = time.hours().count(), m = time.minutes().count(), sec = time.seconds().count();
   out.clear();
   fmt::format_to(std::back_inserter(out),
-                 "Message-ID: <{:04}{:02}{:02}{:02}{:02}{:02}.{:016x}@{}>\r\nDate: {}, {:02} {} {} {:02}:{:02}:{:02} +0000\r\n",
+                 "Message-ID: <{:04}{:02}{:02}{:02}{:02}{:02}.{:016x}@{}>\r\n"
+                 "Date: {}, {:02} {} {} {:02}:{:02}:{:02} +0000\r\n",
                  int(date.year()), unsigned(date.month()), unsigned(date.day()), h, m, sec, id, s.message_id_domain,
                  weekdays[weekday(day).c_encoding()], unsigned(date.day()), months[unsigned(date.month()) - 1],
                  int(date.year()), h, m, sec);
@@ -208,9 +212,11 @@ SmtpStage::SmtpStage()
           "sender. Each side answers after a short think time drawn from the seed. Reassembled, the message's body "
           "with its dot-stuffing undone is body= exactly (its lines ended by CRLF).",
           {
-              {"from", ParamType::string, "alice@example.com", "the sender's address `local@domain` (MAIL FROM, From:)"},
+              {"from", ParamType::string, "alice@example.com",
+               "the sender's address `local@domain` (MAIL FROM, From:)"},
               {"to", ParamType::string, "bob@example.org",
-               "the recipients' addresses, separated by commas (then quoted: `to=\"bob@example.org, carol@example.net\"`): "
+               "the recipients' addresses, separated by commas (then quoted: "
+               "`to=\"bob@example.org, carol@example.net\"`): "
                "one RCPT TO each, all in To:"},
               {"subject", ParamType::string, "Hello", "the Subject: header (one line of printable ASCII)"},
               {"body", ParamType::string, default_body,
@@ -233,7 +239,9 @@ ConversationStage::Generate SmtpStage::generator(const Node& node) const {
   return [script, b = Buffers{}](Conversation& c, const Flow& f) mutable {
     const Script& s = *script;
     Rng rng(mix_seed(f.seed, 1));  // not the stream tcp::build draws its sequence numbers from
-    auto think = [&rng](int64_t low, int64_t high) { return low + static_cast<int64_t>(rng.below(uint64_t(high - low))); };
+    auto think = [&rng](int64_t low, int64_t high) {
+      return low + static_cast<int64_t>(rng.below(uint64_t(high - low)));
+    };
     const int64_t sent = date_base + static_cast<int64_t>(rng.below(86'400));
     format_message(b.message, s, sent, rng.next());
     b.mail_from.clear();

@@ -137,18 +137,22 @@ void check_version(const Value& v) {
   if (v.text.empty()) throw ParamError(v, "an empty software version");
   for (const char c : v.text)
     if (c <= ' ' || c > '~' || c == '-')
-      throw ParamError(v, fmt::format("'{}' in the software version: printable ASCII without spaces or '-' (RFC 4253 4.2)",
+      throw ParamError(v, fmt::format("'{}' in the software version: printable ASCII without spaces or '-' "
+                                      "(RFC 4253 4.2)",
                                       std::string_view(&c, 1)));
-  if (v.text.size() > 245) throw ParamError(v, "a version banner holds at most 255 bytes: 245 for the software version");
+  if (v.text.size() > 245)
+    throw ParamError(v, "a version banner holds at most 255 bytes: 245 for the software version");
 }
 
 void check_user(const Value& v) {
   const std::string_view u = v.text;
   const auto portable = [](char c) {
-    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '.' || c == '_' || c == '-';
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '.' || c == '_' ||
+           c == '-';
   };
   if (u.empty() || u.size() > 32 || u.front() == '-' || !std::ranges::all_of(u, portable))
-    throw ParamError(v, fmt::format("'{}' is not a user name: 1 to 32 letters, digits, '.', '_' or '-', not starting with '-'", u));
+    throw ParamError(
+        v, fmt::format("'{}' is not a user name: 1 to 32 letters, digits, '.', '_' or '-', not starting with '-'", u));
 }
 
 struct Script {
@@ -297,7 +301,8 @@ void login(Session& s, const Script& script) {
 void shell(Session& s, const Script& script) {
   constexpr size_t key = size::data + 1;
   for (int64_t typed = 0; typed < script.keystrokes;) {
-    const int64_t letters = std::min<int64_t>(script.keystrokes - typed - 1, 2 + static_cast<int64_t>(s.rng().below(12)));
+    const auto word = 2 + static_cast<int64_t>(s.rng().below(12));
+    const int64_t letters = std::min(script.keystrokes - typed - 1, word);
     for (int64_t i = 0; i < letters; ++i) {
       s.say(true, s.think(80 * ms, 300 * ms));
       s.encrypted(key);
@@ -341,7 +346,8 @@ SshStage::SshStage()
               {"user", ParamType::string, "root",
                "the user name (1 to 32 letters, digits, '.', '_', '-'): only its length shows, in the sizes of the "
                "authentication and the prompts"},
-              {"keystrokes", ParamType::integer, "20", "keys typed in the shell before Ctrl-D, Enter included (0..10000)"},
+              {"keystrokes", ParamType::integer, "20",
+               "keys typed in the shell before Ctrl-D, Enter included (0..10000)"},
               {"version", ParamType::string, "OpenSSH_9.2p1",
                "the client's software in its banner `SSH-2.0-VERSION` (printable ASCII, no spaces or '-')"},
           },

@@ -61,25 +61,27 @@ constexpr std::array<std::string_view, 10> server_lists = {
 // Payload sizes of the encrypted messages, as OpenSSH 9.2 writes them (RFC 4252, 4254; the
 // user name's length is added where it appears).
 namespace size {
-constexpr size_t service = 1 + 4 + 12;               // SERVICE_REQUEST / ACCEPT "ssh-userauth"
-constexpr size_t ext_info = 273;                     // server-sig-algs, publickey-hostbound@openssh.com
-constexpr size_t auth_none = 1 + 4 + 4 + 14 + 4 + 4;  // USERAUTH_REQUEST user "ssh-connection" "none"
-constexpr size_t auth_failure = 1 + 4 + 18 + 1;      // "publickey,password", partial success false
+constexpr size_t service = 1 + 4 + 12;                      // SERVICE_REQUEST / ACCEPT "ssh-userauth"
+constexpr size_t ext_info = 273;                            // server-sig-algs, publickey-hostbound@openssh.com
+constexpr size_t auth_none = 1 + 4 + 4 + 14 + 4 + 4;        // USERAUTH_REQUEST user "ssh-connection" "none"
+constexpr size_t auth_failure = 1 + 4 + 18 + 1;             // "publickey,password", partial success false
 // USERAUTH_REQUEST "publickey" with an ssh-ed25519 key blob (51) and signature blob (83).
 constexpr size_t auth_publickey = 1 + 4 + 4 + 14 + 4 + 9 + 1 + 4 + 11 + 4 + 51 + 4 + 83;
 constexpr size_t auth_success = 1;
-constexpr size_t channel_open = 1 + 4 + 7 + 4 + 4 + 4;     // "session"
+constexpr size_t channel_open = 1 + 4 + 7 + 4 + 4 + 4;      // "session"
 constexpr size_t no_more_sessions = 1 + 4 + 28 + 1;         // GLOBAL_REQUEST no-more-sessions@openssh.com
-constexpr size_t hostkeys = 1 + 4 + 29 + 1 + 55 + 108 + 411;  // hostkeys-00@openssh.com: ed25519, P-256, RSA 3072
+// GLOBAL_REQUEST hostkeys-00@openssh.com with the server's ed25519, P-256 and RSA 3072 keys.
+constexpr size_t hostkeys = 1 + 4 + 29 + 1 + 55 + 108 + 411;
 constexpr size_t open_confirmation = 1 + 4 + 4 + 4 + 4;
-constexpr size_t pty_req = 321;                      // "xterm-256color", sizes, terminal modes
+constexpr size_t pty_req = 321;                             // "xterm-256color", sizes, terminal modes
 constexpr size_t env_lang = 1 + 4 + 4 + 3 + 1 + 4 + 4 + 4 + 11;  // LANG=C.UTF-8
 constexpr size_t shell = 1 + 4 + 4 + 5 + 1;
 constexpr size_t window_adjust = 1 + 4 + 4;
-constexpr size_t channel_status = 1 + 4;                // CHANNEL_SUCCESS, EOF, CLOSE
+constexpr size_t channel_status = 1 + 4;                    // CHANNEL_SUCCESS, EOF, CLOSE
 constexpr size_t exit_status = 1 + 4 + 4 + 11 + 1 + 4;
-constexpr size_t data = 1 + 4 + 4;                      // CHANNEL_DATA, before its bytes
-constexpr size_t motd = 336;                            // Debian's notice and "Last login"
+constexpr size_t data = 1 + 4 + 4;                          // CHANNEL_DATA, before its bytes
+constexpr size_t motd = 336;                                // Debian's notice and "Last login"
+constexpr size_t prompt = 12;                               // "@server1:~# " after the user name
 }  // namespace size
 
 void put_u32(Bytes& out, uint32_t v) {
@@ -293,7 +295,7 @@ void login(Session& s, const Script& script) {
   s.encrypted(size::channel_status);
   s.encrypted(size::data + size::motd);
   s.say(false, s.think(2 * ms, 8 * ms));
-  s.encrypted(size::data + script.user + 12);
+  s.encrypted(size::data + script.user + size::prompt);
 }
 
 // Commands typed a key at a time, each key echoed; Enter brings the command's output and the next
@@ -316,7 +318,7 @@ void shell(Session& s, const Script& script) {
     const size_t output = letters ? s.rng().below(1400) : 0;
     s.say(false, s.think(1 * ms, 20 * ms));
     if (output) s.encrypted(size::data + output);
-    s.encrypted(size::data + script.user + 12);
+    s.encrypted(size::data + script.user + size::prompt);
     typed += letters + 1;
   }
   s.say(true, s.think(300 * ms, 900 * ms));

@@ -15,6 +15,8 @@
   X(tls)                      \
   X(script)                   \
   X(http)                     \
+  X(smtp)                     \
+  X(ssh)                      \
   X(filter)                   \
   X(snaplen)                  \
   X(chop)                     \

@@ -220,6 +220,12 @@ const std::map<std::string, StringBad, std::less<>> string_bad{
     {"http.path", {"index.html"}},
     {"http.form", {"\"a=hello world\""}},
     {"http.type", {"texthtml"}},
+    {"smtp.from", {"alice"}},
+    {"smtp.to", {"carol@"}},
+    {"smtp.subject", {"\"Hi\\\\nthere\""}},  // `\n` breaks a line of body=; a subject is one line
+    {"smtp.body", {std::string(999, 'x')}},  // SMTP lines hold 998 bytes
+    {"ssh.user", {"bad/user"}},
+    {"ssh.version", {"Open-SSH"}},
 };
 // Free-text parameters with no value the description alone can refuse, and why.
 const std::map<std::string, std::string, std::less<>> string_skipped{
@@ -305,6 +311,8 @@ constexpr RangeCase range_cases[] = {
     {"synscan", "ports", "synscan(ports=\"80, @1024-1\")"},
     {"synscan", "open", "synscan(ports=\"1-1024\", open=\"22,@8080\")"},  // not scanned
     {"synscan", "delay", "synscan(delay=@-1ms)"},
+    {"ssh", "keystrokes", "ssh(keystrokes=@10001)"},
+    {"ssh", "keystrokes", "ssh(keystrokes=@-1)"},
     {"test_every_other", "mark", "test_every_other(mark=@256)"},
     {"test_every_other", "mark", "test_every_other(odd, mark=@-1)"},
 };
@@ -464,6 +472,7 @@ TEST_CASE("registry: the ranges and combinations the stages check themselves are
   // Every stage with a range of its own (a check() override, or a size that must fit 32 bits).
   for (const char* name : {"icmp", "snaplen", "live", "pace", "nic", "rewrite", "file", "merge", "traceroute", "synscan",
                            "test_every_other"})
+  for (const char* name : {"icmp", "snaplen", "live", "pace", "nic", "rewrite", "file", "merge", "ssh", "test_every_other"})
     CHECK_MESSAGE(stages_covered.contains(name), name, " has no range case");
 }
 

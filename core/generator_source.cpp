@@ -30,6 +30,7 @@ GeneratorSource::GeneratorSource(uint32_t linktype, uint64_t count, StartTime st
   info_.precision = pcap::Precision::ns;
   info_.first_ts_ns = 0;
   info_.own_times = false;
+  if (count_) next_start_ = start_time_(0);
 }
 
 void GeneratorSource::begin_next() {
@@ -42,7 +43,8 @@ void GeneratorSource::begin_next() {
   }
   c->clear();
   const uint64_t index = begun_++;
-  const int64_t start = start_time_(index);
+  const int64_t start = next_start_;
+  if (begun_ < count_) next_start_ = start_time_(begun_);
   build_(*c, index);
   if (c->frames.empty()) return spare_.push_back(std::move(c));
   const int64_t due = start + c->frames.front().offset_ns;
@@ -55,7 +57,7 @@ void GeneratorSource::fill(Batch& batch) {
   batch.source = options_.rank;
   for (;;) {
     // A conversation joins once it starts no later than the earliest frame under way.
-    while (begun_ < count_ && (active_.empty() || start_time_(begun_) <= active_.front().due)) begin_next();
+    while (begun_ < count_ && (active_.empty() || next_start_ <= active_.front().due)) begin_next();
     if (active_.empty()) break;
     Active& a = active_.front();
     const auto frame = a.conversation->frame(a.next);

@@ -48,6 +48,7 @@ class GeneratorSource final : public TimelineSource {
   uint64_t count_;
   StartTime start_time_;
   uint64_t begun_ = 0;
+  int64_t next_start_ = 0;  // of conversation begun_: asked once, it is compared for every frame
   std::vector<Active> active_;  // a min-heap on (due, index)
   std::vector<std::unique_ptr<Conversation>> spare_;
 };

@@ -3,27 +3,27 @@
 #pragma once
 
 #define VEI_BUILTIN_STAGES(X) \
-  X(pcap)                     \
-  X(control)                  \
-  X(live)                     \
-  X(icmp)                     \
-  X(stream)                   \
-  X(traceroute)               \
-  X(synscan)                  \
-  X(dns)                      \
-  X(sip)                      \
-  X(tls)                      \
-  X(script)                   \
-  X(http)                     \
-  X(smtp)                     \
-  X(ssh)                      \
-  X(filter)                   \
-  X(snaplen)                  \
-  X(chop)                     \
-  X(rewrite)                  \
-  X(merge)                    \
-  X(pace)                     \
-  X(file)                     \
+  X(pcap)                   \
+  X(control)                \
+  X(live)                   \
+  X(icmp)                   \
+  X(stream)                 \
+  X(http)                   \
+  X(dns)                    \
+  X(smtp)                   \
+  X(sip)                    \
+  X(ssh)                    \
+  X(tls)                    \
+  X(traceroute)             \
+  X(synscan)                \
+  X(script)                 \
+  X(filter)                 \
+  X(snaplen)                \
+  X(chop)                   \
+  X(rewrite)                \
+  X(merge)                  \
+  X(pace)                   \
+  X(file)                   \
   X(nic)
 
 namespace vei {

@@ -187,7 +187,9 @@ TEST_CASE("vei.h inject_event(VEI_PING) adds exactly one ICMP echo request with 
 
 TEST_CASE("vei.h inject_event(VEI_POST_JPG) injects a whole TCP conversation with valid checksums") {
   test::TempDir tmp;
-  test::write_raw(tmp / "bg.pcap", capture({ip_rec(0, 10), ip_rec(1, 20'000)}));
+  // The background lasts longer than the conversations (tens of ms at the default 10 ms rtt), so
+  // that its last record is the output's last.
+  test::write_raw(tmp / "bg.pcap", capture({ip_rec(0, 10), ip_rec(1, 900'000)}));
   std::vector<int> results;
   if (!find_stage("http")) {  // the http stage lands with the other conversation stages
     REQUIRE(transcribe(tmp / "bg.pcap", tmp / "out.pcap", {VEI_POST_JPG}, &results) == 0);

@@ -1,7 +1,6 @@
 #include "core/generator_source.h"
 
 #include <algorithm>
-#include <cstring>
 
 namespace vei {
 
@@ -60,20 +59,7 @@ void GeneratorSource::fill(Batch& batch) {
     while (begun_ < count_ && (active_.empty() || next_start_ <= active_.front().due)) begin_next();
     if (active_.empty()) break;
     Active& a = active_.front();
-    const auto frame = a.conversation->frame(a.next);
-    const size_t size = record_header_size + frame.size();
-    if (batch.used + size > batch.capacity()) {
-      if (batch.used) break;
-      batch.reserve_arena(size);
-    }
-    std::byte* at = batch.data() + batch.used;
-    const auto caplen = static_cast<uint32_t>(frame.size());
-    std::memcpy(at + record_header_size, frame.data(), caplen);
-    bool time_kept = true;
-    if (admit(batch, static_cast<uint32_t>(batch.used), a.due, caplen, caplen, time_kept)) {
-      pcap::write_record_header(at, batch.records.back().ts_ns, output_precision_, caplen, caplen);
-      batch.used += size;
-    }
+    if (!append_generated(batch, a.conversation->frame(a.next), a.due)) break;
     std::pop_heap(active_.begin(), active_.end(), later);
     Active& popped = active_.back();
     if (++popped.next < popped.conversation->frames.size()) {

@@ -2,6 +2,8 @@
 
 #include <fmt/format.h>
 
+#include <cstring>
+
 namespace vei {
 
 void TimelineSource::compile_filter() {
@@ -53,6 +55,23 @@ bool TimelineSource::admit(Batch& batch, uint32_t offset, int64_t file_ts_ns, ui
   ++stats_.packets;
   stats_.bytes += caplen;
   if (windowed_) [[unlikely]] window_closed_ = stats_.packets >= window_.count;
+  return true;
+}
+
+bool TimelineSource::append_generated(Batch& batch, std::span<const std::byte> frame, int64_t own_ts_ns) {
+  const size_t size = record_header_size + frame.size();
+  if (batch.used + size > batch.capacity()) {
+    if (batch.used) return false;
+    batch.reserve_arena(size);
+  }
+  std::byte* at = batch.data() + batch.used;
+  const auto caplen = static_cast<uint32_t>(frame.size());
+  std::memcpy(at + record_header_size, frame.data(), caplen);
+  bool time_kept = true;
+  if (admit(batch, static_cast<uint32_t>(batch.used), own_ts_ns, caplen, caplen, time_kept)) {
+    pcap::write_record_header(at, batch.records.back().ts_ns, output_precision_, caplen, caplen);
+    batch.used += size;
+  }
   return true;
 }
 

@@ -10,6 +10,7 @@
 #include <cstdint>
 #include <memory>
 #include <optional>
+#include <span>
 #include <string>
 #include <string_view>
 
@@ -101,6 +102,11 @@ class TimelineSource {
   // its output time differs from what the file says. A `file_ts_ns` of INT64_MIN or INT64_MAX
   // stands for a file time beyond what int64 nanoseconds hold: such a record is dropped.
   bool admit(Batch& batch, uint32_t offset, int64_t file_ts_ns, uint32_t caplen, uint32_t len, bool& time_kept);
+  // Appends a generated frame at `own_ts_ns` (on the source's own timeline), its record header
+  // written in the output format, so a generator's batches are raw_is_output. False, appending
+  // nothing, when it does not fit a batch that already holds records (the next fill takes it); a
+  // frame admit() drops for its time counts as taken.
+  bool append_generated(Batch& batch, std::span<const std::byte> frame, int64_t own_ts_ns);
   // Reports what a finished source saw (disorder) once.
   void finish();
   // Past the window's `until` or its `count`: a reader stops, leaving the rest of its input unread.

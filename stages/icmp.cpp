@@ -5,7 +5,6 @@
 #include <arpa/inet.h>
 
 #include <cmath>
-#include <cstring>
 #include <fmt/format.h>
 #include <stdexcept>
 
@@ -132,20 +131,7 @@ void IcmpSource::fill(Batch& batch) {
     const bool reply = reply_due && (next_request_ == count || reply_time <= request_time(next_request_));
     if (!reply && next_request_ == count) break;
     const uint64_t i = reply ? next_reply_ : next_request_;
-    const auto frame = build(i, reply);
-    const size_t size = record_header_size + frame.size();
-    if (batch.used + size > batch.capacity()) {
-      if (batch.used) break;
-      batch.reserve_arena(size);
-    }
-    std::byte* at = batch.data() + batch.used;
-    const auto caplen = static_cast<uint32_t>(frame.size());
-    std::memcpy(at + record_header_size, frame.data(), caplen);
-    bool time_kept = true;
-    if (admit(batch, static_cast<uint32_t>(batch.used), reply ? reply_time : request_time(i), caplen, caplen, time_kept)) {
-      pcap::write_record_header(at, batch.records.back().ts_ns, output_precision_, caplen, caplen);
-      batch.used += size;
-    }
+    if (!append_generated(batch, build(i, reply), reply ? reply_time : request_time(i))) break;
     ++(reply ? next_reply_ : next_request_);
   }
   // Headers are written here in the output format, and a dropped record leaves no gap.

@@ -1,6 +1,9 @@
 #include "core/generator_source.h"
 
+#include <fmt/format.h>
+
 #include <algorithm>
+#include <stdexcept>
 
 namespace vei {
 
@@ -46,6 +49,12 @@ void GeneratorSource::begin_next() {
   if (begun_ < count_) next_start_ = start_time_(begun_);
   build_(*c, index);
   if (c->frames.empty()) return spare_.push_back(std::move(c));
+  held_ += c->bytes.size();
+  if (held_ > max_held)
+    throw std::runtime_error(fmt::format(
+        "{}: {} conversations under way at once hold more than the {} MiB a generator may: lower its rate= (or "
+        "shorten each conversation)",
+        options_.name, active_.size() + 1, max_held >> 20));
   const int64_t due = start + c->frames.front().offset_ns;
   active_.push_back({std::move(c), start, index, 0, due});
   std::push_heap(active_.begin(), active_.end(), later);
@@ -66,6 +75,7 @@ void GeneratorSource::fill(Batch& batch) {
       popped.due = popped.start + popped.conversation->frames[popped.next].offset_ns;
       std::push_heap(active_.begin(), active_.end(), later);
     } else {
+      held_ -= popped.conversation->bytes.size();
       spare_.push_back(std::move(popped.conversation));
       active_.pop_back();
     }

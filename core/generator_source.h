@@ -4,7 +4,9 @@
 // frames of equal time go in the order of their conversations, then of their building.
 //
 // Memory: only the conversations under way are held (their buffers reused), so a million
-// repetitions cost what the longest overlap does.
+// repetitions cost what the longest overlap does; beyond max_held bytes (rate x duration too
+// large: 100,000 SSH sessions a second, each lasting seconds) fill() throws, naming the source,
+// rather than grow without bound.
 //
 // Threads: as every TimelineSource (core/timeline_source.h); `build` is called on the filling thread.
 #pragma once
@@ -47,6 +49,8 @@ class GeneratorSource final : public TimelineSource {
   Build build_;
   uint64_t count_;
   StartTime start_time_;
+  static constexpr size_t max_held = size_t{1} << 30;
+  size_t held_ = 0;  // bytes of the conversations under way
   uint64_t begun_ = 0;
   int64_t next_start_ = 0;  // of conversation begun_: asked once, it is compared for every frame
   std::vector<Active> active_;  // a min-heap on (due, index)

@@ -33,6 +33,7 @@
 #include "stages/control.h"
 #include "core/pcap_format.h"
 #include "core/report.h"
+#include "stages/script.h"
 #include "stages/snaplen.h"
 #include "core/timeline_source.h"
 
@@ -362,6 +363,30 @@ inline void flow(std::string_view bytes) {
   if (id.empty()) return;
   FUZZ_CHECK(id.starts_with("tcp ") || id.starts_with("udp ") || id.starts_with("icmp ") || id.starts_with("ip "));
   FUZZ_CHECK(std::ranges::none_of(id, [](char c) { return c == ',' || c == '"' || c == '\\' || c < 0x20; }));
+}
+
+// ---- script(FILE)'s parser ----------------------------------------------------------------------
+
+// Every diagnostic lies in the text and formats like a description's; without one, the actions are
+// in time order, each names an event and an actor of the script.
+inline void script(std::string_view text) {
+  std::vector<Diagnostic> errors;
+  const Script s = parse_script("fuzz.vei", std::string(text), errors);
+  const auto lines = static_cast<int>(std::count(text.begin(), text.end(), '\n')) + 1;
+  for (const auto& d : errors) {
+    FUZZ_CHECK(d.span.line >= 1 && d.span.line <= lines);
+    FUZZ_CHECK(d.span.col >= 1 && d.span.length >= 1);
+  }
+  if (!errors.empty()) {
+    const DescriptionError e(s.path, s.text, errors);
+    FUZZ_CHECK(std::string_view(e.what()).find("error: ") != std::string_view::npos);
+    return;
+  }
+  for (size_t i = 0; i < s.actions.size(); ++i) {
+    FUZZ_CHECK(s.actions[i].event != nullptr);
+    FUZZ_CHECK(s.actions[i].actor < s.actors.size());
+    FUZZ_CHECK(i == 0 || s.actions[i - 1].at_ns <= s.actions[i].at_ns);
+  }
 }
 
 }  // namespace vei::fuzz

@@ -11,6 +11,8 @@ shared/corpus, so that the seeds follow the tests as they change:
   pcapng       the pcapng files of shared/corpus, cut likewise
   flow_id      the first frames of the classic pcap files of shared/corpus whose link type flow_id
                decodes, each after the byte that picks that link type (fuzz/harness.h)
+  script       the script files the golden cases of script() write (tests/golden/script/*.case,
+               their `cat >F <<'END'` blocks)
 
 usage: make_seeds.py REPO CORPUS OUT
 """
@@ -116,7 +118,10 @@ def main():
         linktype, frames = pcap_frames(data)
         for frame in frames if linktype in FLOW_LINKTYPES else []:
             write(out / "flow_id", bytes([FLOW_LINKTYPES.index(linktype)]) + frame)
-    for target in ("description", "control", "pcap", "pcapng", "flow_id"):
+    for case in sorted((repo / "tests" / "golden" / "script").glob("*.case")):
+        for block in re.findall(r"<<'END'\n(.*?)^END$", case.read_text(), re.S | re.M):
+            write(out / "script", block)
+    for target in ("description", "control", "pcap", "pcapng", "flow_id", "script"):
         print(f"{target}: {len(list((out / target).iterdir()))} seeds", file=sys.stderr)
 
 

@@ -28,19 +28,6 @@ namespace {
 // Keeps the script's times far inside int64 nanoseconds however many sleeps add up.
 constexpr double max_script_seconds = 1e9;
 
-struct Action {
-  const VeiEvent* event = nullptr;
-  Span span;  // its name in the file
-  size_t actor = 0;
-  int64_t at_ns = 0;
-};
-
-struct Script {
-  std::string path, text;
-  std::vector<std::string> actors;  // by first appearance; "" is the actor of actions before any ACTOR
-  std::vector<Action> actions;      // in time order
-};
-
 bool is_space(char c) { return c == ' ' || c == '\t' || c == '\r'; }
 bool is_word(char c) { return c != ';' && c != '#' && !is_space(c); }
 
@@ -82,8 +69,9 @@ std::vector<std::string_view> action_names() {
   return names;
 }
 
-// Parses the script's text; every problem becomes a diagnostic (one per line at most).
-Script parse(std::string path, std::string text, std::vector<Diagnostic>& errors) {
+}  // namespace
+
+Script parse_script(std::string path, std::string text, std::vector<Diagnostic>& errors) {
   Script s{std::move(path), std::move(text), {}, {}};
   std::optional<size_t> actor;
   int64_t now = 0;
@@ -151,10 +139,12 @@ Script parse(std::string path, std::string text, std::vector<Diagnostic>& errors
   return s;
 }
 
+namespace {
+
 Script read_script(const Node& node) {
   const auto bytes = read_param_file(node, "file", size_t{1} << 20);
   std::vector<Diagnostic> errors;
-  Script s = parse(param(node, "file").text, std::string(reinterpret_cast<const char*>(bytes.data()), bytes.size()), errors);
+  Script s = parse_script(param(node, "file").text, std::string(reinterpret_cast<const char*>(bytes.data()), bytes.size()), errors);
   if (!errors.empty()) throw DescriptionError(s.path, s.text, std::move(errors));
   return s;
 }
@@ -188,7 +178,7 @@ std::vector<Pipeline> action_lines(const Script& s, const Hosts& h, const HostMa
   std::vector<Pipeline> lines;
   std::vector<Diagnostic> errors;
   for (size_t n = 0; n < s.actions.size(); ++n) {
-    const Action& a = s.actions[n];
+    const ScriptAction& a = s.actions[n];
     const IpAddr& client = h.clients[a.actor];
     const std::optional<EventMacs> macs = book ? std::optional(EventMacs{book->of(client), book->of(h.server)}) : std::nullopt;
     try {

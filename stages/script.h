@@ -14,9 +14,31 @@
 // Errors in the file are description errors at their place in it (file:line:col, a caret).
 #pragma once
 
+#include <string>
+#include <vector>
+
 #include "pipeline/stage.h"
 
 namespace vei {
+
+struct VeiEvent;
+
+struct ScriptAction {
+  const VeiEvent* event = nullptr;
+  Span span;  // its name in the file
+  size_t actor = 0;
+  int64_t at_ns = 0;
+};
+
+struct Script {
+  std::string path, text;
+  std::vector<std::string> actors;  // by first appearance; "" is the actor of actions before any ACTOR
+  std::vector<ScriptAction> actions;  // in time order
+};
+
+// Parses a script's text; every problem becomes a diagnostic in `errors` (one per line at most)
+// at its place in `text`. A parser of untrusted text: fuzz/harness.h feeds it.
+Script parse_script(std::string path, std::string text, std::vector<Diagnostic>& errors);
 
 class ScriptStage final : public SourceStage {
  public:

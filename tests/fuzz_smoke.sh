@@ -13,7 +13,7 @@ corpus=$2
 here=$(cd "$(dirname "$0")/.." && pwd)
 seconds=${FUZZ_SMOKE_SECONDS:-12}
 seed=${FUZZ_SMOKE_SEED:-1}
-targets=(description control pcap pcapng flow_id)
+targets=(description control pcap pcapng flow_id script)
 
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
@@ -33,6 +33,7 @@ for t in "${targets[@]}"; do
   options=(-timeout=10 -rss_limit_mb=2048 -seed="$seed" -artifact_prefix="$PWD/$t-")
   case $t in
     description | control) options+=(-dict="$here/fuzz/description.dict" -max_len=4096) ;;
+    script) options+=(-max_len=4096) ;;
     pcap | pcapng) options+=(-max_len=65536) ;;
     flow_id) options+=(-max_len=512) ;;
   esac

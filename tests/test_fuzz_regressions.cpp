@@ -76,6 +76,7 @@ TEST_CASE("fuzz regressions: kept inputs go through the fuzz harnesses unharmed"
   replay("pcap", [](std::string_view s) { fuzz::captures(s); });
   replay("pcapng", [](std::string_view s) { fuzz::pcapng_captures(s); });
   replay("flow_id", [](std::string_view s) { fuzz::flow(s); });
+  replay("script", [](std::string_view s) { fuzz::script(s); });
   CHECK(inputs("pcap").size() + inputs("pcapng").size() > 0);
 }
 

@@ -11,7 +11,8 @@ build=${VEIPIPE_BUILD_DIR:-$here/build}
 ctest --test-dir "$build" --output-on-failure -j2 "$@"
 asan=${VEIPIPE_ASAN_BUILD_DIR:-$here/build-asan}
 VEIPIPE_BUILD_DIR=$asan bash "$here/scripts/build.sh" -DVEIPIPE_SANITIZE=address,undefined -DVEIPIPE_BUILD_BENCHMARKS=OFF
-ctest --test-dir "$asan" --output-on-failure -j2 -E large_file_test "$@"
+# The conversation tests' thousands of conversations are the plain run's; 500 suffice here.
+VEIPIPE_CONVERSATIONS_MAX=500 ctest --test-dir "$asan" --output-on-failure -j2 -E large_file_test "$@"
 tsan=${VEIPIPE_TSAN_BUILD_DIR:-$here/build-tsan}
 # TSan needs a libtbb built with it (Debian's own source, scripts/tsan-tbb.sh), or it reports TBB's
 # task hand-offs as races. No suppressions: every report fails the stage. TSan's one-second sleep
@@ -23,7 +24,7 @@ tbb_config=$(bash "$here/scripts/tsan-tbb.sh" "$tsan-tbb")
 cmake -S "$here" -B "$tsan" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DVEIPIPE_SANITIZE=thread \
   -DVEIPIPE_BUILD_BENCHMARKS=OFF -DTBB_DIR="$tbb_config" >/dev/null
 ninja -C "$tsan"
-TSAN_OPTIONS="halt_on_error=1 atexit_sleep_ms=100" \
+TSAN_OPTIONS="halt_on_error=1 atexit_sleep_ms=100" VEIPIPE_CONVERSATIONS_MAX=500 \
   ctest --test-dir "$tsan" --output-on-failure -j2 -E 'large_file_test|limits_test|control_burst_test' "$@"
 
 # The fuzz smoke test (tests/fuzz_smoke.sh, about a minute): the libFuzzer targets need clang, so they

@@ -315,9 +315,15 @@ void shell(Session& s, const Script& script) {
     s.encrypted(key);
     s.say(false, s.think(30 * us, 150 * us));
     s.encrypted(size::data + 2);  // "\r\n"
-    const size_t output = letters ? s.rng().below(1400) : 0;
-    s.say(false, s.think(1 * ms, 20 * ms));
-    if (output) s.encrypted(size::data + output);
+    // Each packet of output fits one TCP segment (even IPv6's 1428 bytes) and goes in a write of
+    // its own: a decoder cannot read an encrypted packet's length, so a packet straddling two
+    // segments would read as a malformed one (tshark did, 1 in 5,000 sessions).
+    const size_t output = letters ? s.rng().below(1300) : 0;
+    if (output) {
+      s.say(false, s.think(1 * ms, 20 * ms));
+      s.encrypted(size::data + output);
+    }
+    s.say(false, s.think(output ? 20 * us : 1 * ms, output ? 100 * us : 20 * ms));
     s.encrypted(size::data + script.user + size::prompt);
     typed += letters + 1;
   }

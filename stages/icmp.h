@@ -7,29 +7,20 @@
 #include <string_view>
 
 #include "core/host_macs.h"
+#include "core/ip.h"
 #include "core/packet_builder.h"
 #include "core/timeline_source.h"
 #include "pipeline/stage.h"
 
 namespace vei {
 
-// Inclusive, host byte order.
-struct Ipv4Range {
-  uint32_t first = 0;
-  uint32_t last = 0;
-  uint64_t size() const { return uint64_t{last} - first + 1; }
-  bool contains(uint32_t ip) const { return ip >= first && ip <= last; }
-};
-
-// `10.0.0.1` or `10.0.0.1-10.0.0.9`; throws OptionError (a std::runtime_error) naming `param` when malformed.
-Ipv4Range parse_ipv4_range(std::string_view text, std::string_view param);
 // `aa:bb:cc:dd:ee:ff`; throws OptionError naming `param` when malformed.
 packets::Mac parse_mac(std::string_view text, std::string_view param);
 
 // Wide types, so that the source itself checks every range and names the parameter.
 struct IcmpOptions {
-  Ipv4Range src{0x0aff0001, 0x0aff0001};
-  Ipv4Range dst;
+  IpRange src{IpAddr::v4(0x0aff0001), IpAddr::v4(0x0aff0001)};  // IPv4 only
+  IpRange dst;
   double rate = 1;  // requests per second
   int64_t count = 10;  // requests
   int64_t size = 56;  // ICMP payload bytes
@@ -53,7 +44,7 @@ class IcmpSource final : public TimelineSource {
   // Own time of request i: i / rate, rounded to the nanosecond from the index, so nothing drifts.
   int64_t request_time(uint64_t i) const;
   std::vector<std::byte> build(uint64_t i, bool reply) const;
-  packets::Mac mac_of(uint32_t ip, const std::optional<packets::Mac>& given) const;
+  packets::Mac mac_of(const IpAddr& ip, const std::optional<packets::Mac>& given) const;
 
   IcmpOptions icmp_;
   int64_t nano_pps_;  // the rate in packets per 1e9 s: an integer, for exact times

@@ -18,21 +18,13 @@ here=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 build_dir=$here/build
 quick=0
 usage() { sed -n '2,14s/^# \{0,1\}//p' "${BASH_SOURCE[0]}"; }
-while (($#)); do
-  case $1 in
-    --quick) quick=1 ;;
-    --build) [[ $# -ge 2 ]] || { usage >&2; exit 2; }; build_dir=$2; shift ;;
-    --build=*) build_dir=${1#--build=} ;;
-    -h | --help) usage; exit 0 ;;
-    *) echo "generation.sh: unknown argument '$1'" >&2; usage >&2; exit 2 ;;
-  esac
-  shift
-done
-
-log() { echo "generation.sh: $*" >&2; }
-die() { log "error: $*"; exit 1; }
 # shellcheck source=benchmarks/common.sh
 source "$here/benchmarks/common.sh"
+while (($#)); do
+  take_option "$@"
+  ((taken)) || { log "unknown argument '$1'"; usage >&2; exit 2; }
+  shift "$taken"
+done
 
 veipipe=$build_dir/veipipe
 [[ -x $veipipe ]] || die "$veipipe not found: build first (bash scripts/build.sh) or pass --build DIR"

@@ -27,25 +27,20 @@ generation_only=0
 
 usage() { sed -n '2,19s/^# \{0,1\}//p' "${BASH_SOURCE[0]}"; }
 
+# shellcheck source=benchmarks/common.sh
+source "$here/benchmarks/common.sh"
 while (($#)); do
+  take_option "$@"
+  if ((taken)); then shift "$taken"; continue; fi
   case $1 in
     generation) generation_only=1 ;;
-    --quick) quick=1 ;;
     --plan) plan=1 ;;
     --out) [[ $# -ge 2 ]] || { usage >&2; exit 2; }; out_dir=$2; shift ;;
     --out=*) out_dir=${1#--out=} ;;
-    --build) [[ $# -ge 2 ]] || { usage >&2; exit 2; }; build_dir=$2; shift ;;
-    --build=*) build_dir=${1#--build=} ;;
-    -h | --help) usage; exit 0 ;;
-    *) echo "run.sh: unknown argument '$1'" >&2; usage >&2; exit 2 ;;
+    *) log "unknown argument '$1'"; usage >&2; exit 2 ;;
   esac
   shift
 done
-
-log() { echo "run.sh: $*" >&2; }
-die() { log "error: $*"; exit 1; }
-# shellcheck source=benchmarks/common.sh
-source "$here/benchmarks/common.sh"
 
 generation=("$here/benchmarks/generation.sh" --build "$build_dir")
 ((quick)) && generation+=(--quick)

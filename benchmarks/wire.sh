@@ -41,25 +41,22 @@ runs=3
 
 usage() { sed -n '2,32s/^# \{0,1\}//p' "${BASH_SOURCE[0]}"; }
 
+# shellcheck source=benchmarks/common.sh
+source "$here/benchmarks/common.sh"
 while (($#)); do
+  take_option "$@"
+  if ((taken)); then shift "$taken"; continue; fi
   case $1 in
-    --quick) quick=1 ;;
     --out) [[ $# -ge 2 ]] || { usage >&2; exit 2; }; out_dir=$2; shift ;;
     --out=*) out_dir=${1#--out=} ;;
-    --build) [[ $# -ge 2 ]] || { usage >&2; exit 2; }; build_dir=$2; shift ;;
-    --build=*) build_dir=${1#--build=} ;;
     --runs) [[ $# -ge 2 ]] || { usage >&2; exit 2; }; runs=$2; shift ;;
     --runs=*) runs=${1#--runs=} ;;
-    -h | --help) usage; exit 0 ;;
-    *) echo "wire.sh: unknown argument '$1'" >&2; usage >&2; exit 2 ;;
+    *) log "unknown argument '$1'"; usage >&2; exit 2 ;;
   esac
   shift
 done
-[[ $runs =~ ^[1-9][0-9]*$ ]] || { echo "wire.sh: --runs wants a positive integer" >&2; exit 2; }
-build_dir=$(cd "$build_dir" 2>/dev/null && pwd) || { echo "wire.sh: no directory $build_dir" >&2; exit 2; }
-
-log() { echo "wire.sh: $*" >&2; }
-die() { log "error: $*"; exit 1; }
+[[ $runs =~ ^[1-9][0-9]*$ ]] || { log "--runs wants a positive integer"; exit 2; }
+build_dir=$(cd "$build_dir" 2>/dev/null && pwd) || { log "no directory $build_dir"; exit 2; }
 
 [[ $(id -u) -eq 0 ]] || die "needs root (veth pairs, network namespaces, raw sockets)"
 veipipe=$build_dir/veipipe
@@ -279,7 +276,6 @@ for ((r = 1; r <= runs; r++)); do
     tp_loss[$k]+="$((tp_count - received)) "
   done
 done
-median() { tr ' ' '\n' <<<"$1" | sed '/^$/d' | sort -n | awk '{ v[NR] = $1 } END { print (NR % 2) ? v[(NR + 1) / 2] : int((v[NR / 2] + v[NR / 2 + 1]) / 2) }'; }
 
 # ---------------------------------------------------------------------------------------------------
 # Report.
@@ -310,9 +306,9 @@ median() { tr ' ' '\n' <<<"$1" | sed '/^$/d' | sort -n | awk '{ v[NR] = $1 } END
   echo
   echo "| command | pps (median, wall clock) | runs (pps) | own report (pps) | lost per run (sent - received) | vs tcpreplay |"
   echo "|---|---:|---|---|---|---:|"
-  base=$(median "${tp_pps[0]}")
+  base=$(median <<<"${tp_pps[0]}")
   for ((k = 0; k < ${#tp_names[@]}; k++)); do
-    m=$(median "${tp_pps[$k]}")
+    m=$(median <<<"${tp_pps[$k]}")
     ratio=$(awk -v a="$m" -v b="$base" 'BEGIN { printf "%.2f", (b > 0) ? a / b : 0 }')
     note=
     [[ ${tp_rc[$k]} == 0 ]] || note=" (exit ${tp_rc[$k]})"
@@ -332,7 +328,7 @@ median() { tr ' ' '\n' <<<"$1" | sed '/^$/d' | sort -n | awk '{ v[NR] = $1 } END
     a=${result[veipipe|poisson|p99_us]} b=${result[tcpreplay|poisson|p99_us]}
     v=$(awk -v a="$a" -v b="$b" 'BEGIN { print (a != "" && b != "" && a <= b) ? "PASS" : "FAIL" }')
     bar "veipipe p99 |gap error| on the Poisson trace: $a µs ≤ tcpreplay's $b µs" "$v"
-    m=$(median "${tp_pps[3]}")
+    m=$(median <<<"${tp_pps[3]}")
     v=$(awk -v a="$m" -v b="$base" 'BEGIN { print (b > 0 && a >= 1.3 * b) ? "PASS" : "FAIL" }')
     bar "veipipe pace(topspeed) -> nic(method=ring) $m pps ≥ 1.3 × tcpreplay --topspeed $base pps ($(awk -v a="$m" -v b="$base" 'BEGIN { printf "%.2f", (b > 0) ? a / b : 0 }')×)" "$v"
   else

@@ -147,9 +147,8 @@ FrameAt add_udp_frame(std::vector<std::byte>& out, uint32_t linktype, const Host
   return at;
 }
 
-std::vector<std::byte> icmp_echo(uint32_t linktype, const Endpoint& src, const Endpoint& dst, uint16_t ident,
-                                 uint16_t sequence, uint8_t ttl, size_t payload_size, bool reply) {
-  std::vector<std::byte> f;
+FrameAt add_icmp_echo(std::vector<std::byte>& f, uint32_t linktype, const Endpoint& src, const Endpoint& dst,
+                      uint16_t ident, uint16_t sequence, uint8_t ttl, size_t payload_size, bool reply) {
   // The IP id follows the sequence number, as ping's kernel path makes it look.
   const FrameAt at = add_ip_frame(f, linktype, host(src), host(dst), {proto_icmp, ttl, sequence, false, 0}, 8 + payload_size);
   std::byte* icmp = f.data() + at.l4;
@@ -159,7 +158,7 @@ std::vector<std::byte> icmp_echo(uint32_t linktype, const Endpoint& src, const E
   // ping's pattern: byte i of the payload is i.
   for (size_t i = 0; i < payload_size; ++i) icmp[8 + i] = std::byte(i & 0xff);
   seal(f, at);
-  return f;
+  return at;
 }
 
 Mac local_mac(const IpAddr& ip) {

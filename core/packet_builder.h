@@ -85,10 +85,11 @@ FrameAt add_udp_frame(std::vector<std::byte>& out, uint32_t linktype, const Host
 // protocol has one) once the transport bytes are in place.
 void seal(std::vector<std::byte>& out, const FrameAt& at);
 
-// An ICMP echo request (or reply) from `src` to `dst`: IPv4 header (DF clear, the given TTL and IP
-// id), ICMP id/sequence, `payload_size` bytes of payload (a recognisable pattern), checksums valid.
-std::vector<std::byte> icmp_echo(uint32_t linktype, const Endpoint& src, const Endpoint& dst, uint16_t ident,
-                                 uint16_t sequence, uint8_t ttl, size_t payload_size, bool reply);
+// Appends an ICMP echo request (or reply) from `src` to `dst`, sealed: IPv4 header (DF clear, the
+// given TTL, the sequence number as IP id), ICMP id/sequence, `payload_size` bytes of payload (a
+// recognisable pattern). Throws std::runtime_error as add_ip_frame does.
+FrameAt add_icmp_echo(std::vector<std::byte>& out, uint32_t linktype, const Endpoint& src, const Endpoint& dst,
+                      uint16_t ident, uint16_t sequence, uint8_t ttl, size_t payload_size, bool reply);
 
 // A locally administered MAC address derived from an IP address: 02:00 + its last 4 bytes (the
 // address of a host the background does not show).

@@ -1,10 +1,16 @@
 #include "stages/icmp.h"
 
-#include "core/option_error.h"
-
 #include <cmath>
 #include <fmt/format.h>
+#include <memory>
+#include <optional>
 #include <stdexcept>
+
+#include "core/generator_source.h"
+#include "core/host_macs.h"
+#include "core/ip.h"
+#include "core/option_error.h"
+#include "core/packet_builder.h"
 
 namespace vei {
 
@@ -13,6 +19,19 @@ namespace {
 __extension__ typedef unsigned __int128 u128;
 
 constexpr size_t max_payload = 65535 - 20 - 8;  // an IPv4 packet's 16-bit total length
+
+struct IcmpOptions {
+  IpRange src{IpAddr::v4(0x0aff0001), IpAddr::v4(0x0aff0001)};  // IPv4 only
+  IpRange dst;
+  double rate = 1;  // requests per second
+  int64_t count = 10;  // requests
+  int64_t size = 56;  // ICMP payload bytes
+  int64_t ttl = 64;
+  int64_t ident = 0x7665;
+  bool replies = false;
+  int64_t rtt_ns = 1'000'000;
+  std::optional<packets::Mac> srcmac, dstmac;
+};
 
 [[noreturn]] void bad(std::string_view param, std::string_view what) {
   throw OptionError(param, fmt::format("icmp: {}: {}", param, what));
@@ -44,83 +63,12 @@ int64_t checked_nano_pps(const IcmpOptions& icmp) {
   return nano_pps;
 }
 
-}  // namespace
-
 packets::Mac parse_mac(std::string_view text, std::string_view param) {
   text = trim(text);
   const auto mac = packets::parse_mac(text);
   if (!mac) bad(param, fmt::format("'{}' is not an Ethernet address (expected the form aa:bb:cc:dd:ee:ff)", text));
   return *mac;
 }
-
-IcmpSource::IcmpSource(IcmpOptions icmp, uint32_t linktype, const std::string& background_path,
-                       SourceOptions options)
-    : TimelineSource(std::move(options)), icmp_(std::move(icmp)) {
-  if (!packets::supported_linktype(linktype))
-    throw std::runtime_error(fmt::format("icmp: cannot frame packets for the output's link type {} ({}); supported: "
-                                         "EN10MB (1), RAW (101), IPV4 (228), LINUX_SLL (113)",
-                                         pcap::linktype_name(linktype), linktype));
-  nano_pps_ = checked_nano_pps(icmp_);
-
-  info_.linktype = linktype;
-  info_.precision = pcap::Precision::ns;
-  info_.first_ts_ns = 0;
-  info_.own_times = false;
-  if (linktype == 1 && !background_path.empty() && background_path != "-" && (!icmp_.srcmac || !icmp_.dstmac))
-    macs_.learn(background_path, [this](const IpAddr& ip) {
-      return icmp_.src.contains(ip) || icmp_.dst.contains(ip);
-    });
-}
-
-packets::Mac IcmpSource::mac_of(const IpAddr& ip, const std::optional<packets::Mac>& given) const {
-  return given ? *given : macs_.of(ip);
-}
-
-int64_t IcmpSource::request_time(uint64_t i) const {
-  return static_cast<int64_t>((u128(i) * 1'000'000'000'000'000'000u + u128(nano_pps_ / 2)) / u128(nano_pps_));
-}
-
-std::vector<std::byte> IcmpSource::build(uint64_t i, bool reply) const {
-  // Requests cycle through the src × dst pairs, dst varying fastest.
-  const u128 pair = u128(i) % (u128(icmp_.src.size()) * icmp_.dst.size());
-  const IpAddr src_ip = icmp_.src.at(static_cast<uint64_t>(pair / icmp_.dst.size()));
-  const IpAddr dst_ip = icmp_.dst.at(static_cast<uint64_t>(pair % icmp_.dst.size()));
-  const packets::Endpoint src{mac_of(src_ip, icmp_.srcmac), src_ip.v4()};
-  const packets::Endpoint dst{mac_of(dst_ip, icmp_.dstmac), dst_ip.v4()};
-  // Sequence numbers start at 1 and wrap like ping's 16-bit counter.
-  const auto sequence = static_cast<uint16_t>(i + 1);
-  const auto ident = static_cast<uint16_t>(icmp_.ident);
-  const auto ttl = static_cast<uint8_t>(icmp_.ttl);
-  const auto size = static_cast<size_t>(icmp_.size);
-  return reply ? packets::icmp_echo(info_.linktype, dst, src, ident, sequence, ttl, size, true)
-               : packets::icmp_echo(info_.linktype, src, dst, ident, sequence, ttl, size, false);
-}
-
-void IcmpSource::fill(Batch& batch) {
-  batch.clear();
-  batch.source = options_.rank;
-  const auto count = static_cast<uint64_t>(icmp_.count);
-  for (;;) {
-    // The reply of an earlier request goes first when it is due no later than the next request.
-    const bool reply_due = icmp_.replies && next_reply_ < next_request_;
-    const int64_t reply_time = reply_due ? request_time(next_reply_) + icmp_.rtt_ns : INT64_MAX;
-    const bool reply = reply_due && (next_request_ == count || reply_time <= request_time(next_request_));
-    if (!reply && next_request_ == count) break;
-    const uint64_t i = reply ? next_reply_ : next_request_;
-    if (!append_generated(batch, build(i, reply), reply ? reply_time : request_time(i))) break;
-    ++(reply ? next_reply_ : next_request_);
-  }
-  // Headers are written here in the output format, and a dropped record leaves no gap.
-  batch.raw_is_output = true;
-  if (next_request_ == count && (!icmp_.replies || next_reply_ == count)) {
-    batch.last = true;
-    finish();
-  }
-}
-
-// ---- the stage ---------------------------------------------------------------------------------
-
-namespace {
 
 // The ranges conversations take (core/ip.h), in this stage's words and for IPv4 only.
 IpRange ipv4_range(const Node& node, std::string_view name) {
@@ -189,7 +137,36 @@ std::unique_ptr<TimelineSource> IcmpStage::open(const Node& node, SourceOptions 
   if (options.name.empty()) options.name = node.label.empty() ? std::string(name()) : node.label;
   // The background frames the output; generated as the background, icmp speaks Ethernet.
   const uint32_t linktype = context.background_linktype.value_or(1);
-  return std::make_unique<IcmpSource>(icmp_options(node), linktype, context.background_path, std::move(options));
+  if (!packets::supported_linktype(linktype))
+    throw std::runtime_error(fmt::format("icmp: cannot frame packets for the output's link type {} ({}); supported: "
+                                         "EN10MB (1), RAW (101), IPV4 (228), LINUX_SLL (113)",
+                                         pcap::linktype_name(linktype), linktype));
+  const IcmpOptions icmp = icmp_options(node);
+  const int64_t nano_pps = checked_nano_pps(icmp);
+  auto macs = std::make_shared<HostMacs>();
+  const std::string& background = context.background_path;
+  if (linktype == 1 && !background.empty() && background != "-" && (!icmp.srcmac || !icmp.dstmac))
+    macs->learn(background, [&](const IpAddr& ip) { return icmp.src.contains(ip) || icmp.dst.contains(ip); });
+
+  // Request i (and its reply) cycles through the src × dst pairs, dst varying fastest.
+  auto build = [icmp, linktype, macs](Conversation& c, uint64_t i) {
+    const u128 pair = u128(i) % (u128(icmp.src.size()) * icmp.dst.size());
+    const IpAddr src_ip = icmp.src.at(static_cast<uint64_t>(pair / icmp.dst.size()));
+    const IpAddr dst_ip = icmp.dst.at(static_cast<uint64_t>(pair % icmp.dst.size()));
+    const auto mac = [&](const std::optional<packets::Mac>& given, const IpAddr& ip) { return given ? *given : macs->of(ip); };
+    const packets::Endpoint src{mac(icmp.srcmac, src_ip), src_ip.v4()};
+    const packets::Endpoint dst{mac(icmp.dstmac, dst_ip), dst_ip.v4()};
+    // Sequence numbers start at 1 and wrap like ping's 16-bit counter.
+    const auto sequence = static_cast<uint16_t>(i + 1);
+    const auto ident = static_cast<uint16_t>(icmp.ident);
+    const auto ttl = static_cast<uint8_t>(icmp.ttl);
+    const auto size = static_cast<size_t>(icmp.size);
+    c.add(0, packets::add_icmp_echo(c.bytes, linktype, src, dst, ident, sequence, ttl, size, false));
+    if (icmp.replies)
+      c.add(icmp.rtt_ns, packets::add_icmp_echo(c.bytes, linktype, dst, src, ident, sequence, ttl, size, true));
+  };
+  return std::make_unique<GeneratorSource>(linktype, static_cast<uint64_t>(icmp.count), nano_pps, std::move(build),
+                                           std::move(options));
 }
 
 }  // namespace vei

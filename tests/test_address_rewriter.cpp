@@ -93,7 +93,10 @@ std::vector<Frame> conversation(uint32_t linktype) {
 Frame tcp_frame(uint32_t linktype) { return conversation(linktype).at(3); }
 
 Frame icmp_frame(uint32_t src, uint32_t dst) {
-  return frame_of(packets::icmp_echo(1, {packets::local_mac(IpAddr::v4(src)), src, 0}, {packets::local_mac(IpAddr::v4(dst)), dst, 0}, 7, 1, 64, 32, false));
+  std::vector<std::byte> f;
+  packets::add_icmp_echo(f, 1, {packets::local_mac(IpAddr::v4(src)), src, 0}, {packets::local_mac(IpAddr::v4(dst)), dst, 0}, 7,
+                         1, 64, 32, false);
+  return frame_of(f);
 }
 
 // A raw IPv4 UDP packet with valid checksums; `udp_checksum` false leaves the UDP one 0 ("none").

@@ -307,14 +307,17 @@ TEST_CASE("icmp: bad parameters and an unsupported link type are errors naming t
   CHECK(sll2.find("LINUX_SLL2") != std::string::npos);
 }
 
-TEST_CASE("packet builders: icmp_echo fields and checksums for every link type") {
+TEST_CASE("packet builders: add_icmp_echo fields and checksums for every link type") {
   const packets::Endpoint a{{2, 0, 0, 0, 0, 1}, ip(192, 0, 2, 1)}, b{{2, 0, 0, 0, 0, 2}, ip(198, 51, 100, 7)};
   for (uint32_t linktype : {1u, 101u, 228u, 113u}) {
     CAPTURE(linktype);
     CHECK(packets::supported_linktype(linktype));
     // Odd payload sizes exercise the checksum's last half word.
     for (size_t size : {size_t{0}, size_t{1}, size_t{57}, size_t{1472}}) {
-      const auto frame = packets::icmp_echo(linktype, a, b, 0xbeef, 0xfffe, 3, size, true);
+      std::vector<std::byte> frame(5);  // added after bytes already there
+      const auto at = packets::add_icmp_echo(frame, linktype, a, b, 0xbeef, 0xfffe, 3, size, true);
+      REQUIRE(at.begin == 5);
+      frame.erase(frame.begin(), frame.begin() + 5);
       const size_t link = linktype == 1 ? 14 : linktype == 113 ? 16 : 0;
       REQUIRE(frame.size() == link + 28 + size);
       const auto* ipb = reinterpret_cast<const unsigned char*>(frame.data()) + link;
@@ -328,7 +331,8 @@ TEST_CASE("packet builders: icmp_echo fields and checksums for every link type")
     }
   }
   CHECK_FALSE(packets::supported_linktype(276));
-  CHECK_THROWS_AS(packets::icmp_echo(276, a, b, 1, 1, 64, 0, false), std::runtime_error);
+  std::vector<std::byte> frame;
+  CHECK_THROWS_AS(packets::add_icmp_echo(frame, 276, a, b, 1, 1, 64, 0, false), std::runtime_error);
   CHECK(packets::local_mac(IpAddr::v4(ip(10, 0, 0, 9))) == packets::Mac{2, 0, 10, 0, 0, 9});
 }
 

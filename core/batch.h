@@ -25,7 +25,7 @@ struct Record {
   uint32_t caplen;
   uint32_t len;
   uint16_t source;   // rank of the source: 0 is the background
-  uint16_t reserved;
+  uint16_t iface;    // its source's interface (SourceInfo::interfaces): 0 but in a pcapng file of several
 };
 
 class BatchPool;

@@ -13,6 +13,7 @@
 #include <span>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "core/batch.h"
 #include "core/bpf_filter.h"
@@ -32,7 +33,17 @@ struct SourceOptions {
   const Interrupt* interrupt = nullptr;  // ends waits on a stream input when raised
 };
 
+// An interface packets were captured on: a pcapng Interface Description Block. Other sources
+// have one, which `SourceInfo::linktype` and `snaplen` describe.
+struct Interface {
+  uint32_t linktype = 1;
+  uint32_t snaplen = pcap::max_snaplen;
+  std::string name;         // if_name; empty when the file gives none
+  std::string description;  // if_description
+};
+
 struct SourceInfo {
+  // The first interface's; a source whose interfaces differ lists them all in `interfaces`.
   uint32_t linktype = 1;
   bool swapped = false;  // packets as a file of the other byte order holds them (BpfFilter needs it)
   uint32_t snaplen = pcap::max_snaplen;
@@ -40,6 +51,9 @@ struct SourceInfo {
   bool pcapng = false;
   std::optional<int64_t> first_ts_ns;  // of the first record, before mapping; none when empty
   bool own_times = true;  // false for generated packets, timed from 0: they have no times to keep
+  // By Record::iface, when the source has several (a pcapng file); empty for one.
+  std::vector<Interface> interfaces;
+  uint32_t linktype_of(uint16_t iface) const { return iface < interfaces.size() ? interfaces[iface].linktype : linktype; }
 };
 
 // Which records a source delivers, compared with each record's time in the file: those in

@@ -1,0 +1,54 @@
+// pcapng framing (draft-ietf-opsawg-pcapng): the block types and option codes veipipe reads and
+// writes, shared by the reader (core/pcapng_reader.h) and the writer. Every block is
+// {type, total length, body padded to 4 bytes, total length again}; options are
+// {code, length, value padded to 4 bytes}, ended by opt_endofopt.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+
+namespace vei::pcapng {
+
+namespace block {
+inline constexpr uint32_t section_header = 0x0a0d0d0a;  // the same bytes in either byte order
+inline constexpr uint32_t interface_description = 1;
+inline constexpr uint32_t packet = 2;  // obsolete, still read
+inline constexpr uint32_t simple_packet = 3;
+inline constexpr uint32_t name_resolution = 4;
+inline constexpr uint32_t interface_statistics = 5;
+inline constexpr uint32_t enhanced_packet = 6;
+inline constexpr uint32_t decryption_secrets = 10;
+}  // namespace block
+
+// The Section Header Block's byte-order magic, as the writer's byte order stores it.
+inline constexpr uint32_t byte_order_magic = 0x1a2b3c4d;
+
+// Fixed parts, before the options: block type and length (8), then the block's own fields.
+inline constexpr size_t section_header_fixed = 8 + 4 + 2 + 2 + 8;      // magic, version, section length
+inline constexpr size_t interface_description_fixed = 8 + 2 + 2 + 4;   // linktype, reserved, snaplen
+inline constexpr size_t enhanced_packet_fixed = 8 + 4 + 4 + 4 + 4 + 4;  // interface, ts high/low, caplen, len
+inline constexpr size_t simple_packet_fixed = 8 + 4;                    // original length
+inline constexpr size_t block_trailer = 4;                              // the total length, again
+
+namespace option {
+inline constexpr uint16_t end = 0;
+inline constexpr uint16_t comment = 1;  // in every block
+// Section Header Block
+inline constexpr uint16_t shb_hardware = 2;
+inline constexpr uint16_t shb_os = 3;
+inline constexpr uint16_t shb_userappl = 4;
+// Interface Description Block
+inline constexpr uint16_t if_name = 2;
+inline constexpr uint16_t if_description = 3;
+inline constexpr uint16_t if_tsresol = 9;
+inline constexpr uint16_t if_tsoffset = 14;
+// Enhanced Packet Block
+inline constexpr uint16_t epb_flags = 2;
+inline constexpr uint16_t epb_hash = 3;
+inline constexpr uint16_t epb_dropcount = 4;
+}  // namespace option
+
+// Bodies and option values are padded to a multiple of 4 bytes.
+constexpr size_t pad4(size_t n) { return (n + 3) & ~size_t{3}; }
+
+}  // namespace vei::pcapng

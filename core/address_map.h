@@ -17,7 +17,9 @@ namespace vei {
 
 // An address in `from`/prefix takes `to`'s network bits and keeps its own host bits. Both have
 // their host bits cleared: tcprewrite ignores those written in a map (cidr.c ip_in_cidr,
-// ip6_in_cidr; edit_packet.c remap_ipv4, remap_ipv6).
+// ip6_in_cidr; edit_packet.c remap_ipv4, remap_ipv6). For an IPv6 prefix length that is not a
+// multiple of 8, tcprewrite 4.4.3's remap_ipv6 writes the partial byte at an index it takes from
+// the address's bytes; here the bits are those of the map.
 struct AddressMap {
   IpAddr from, to;
   unsigned prefix = 0;

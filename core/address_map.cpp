@@ -141,12 +141,6 @@ AddressMaps::AddressMaps(const std::vector<AddressMap>& maps) {
   }
 }
 
-std::optional<uint32_t> AddressMaps::map(uint32_t from) const {
-  for (const V4& m : v4_)
-    if ((from & m.mask) == m.net) return m.to | (from & ~m.mask);
-  return std::nullopt;
-}
-
 bool AddressMaps::map_v6(std::byte* address, uint32_t& delta) const {
   const uint64_t a[2] = {load64(address), load64(address + 8)};
   for (const V6& m : v6_) {

@@ -40,8 +40,13 @@ class AddressMaps {
 
   bool has_v4() const { return !v4_.empty(); }
   bool has_v6() const { return !v6_.empty(); }
-  // The address the first matching map gives `from`, or nothing.
-  std::optional<uint32_t> map(uint32_t from) const;
+  // The address the first matching map gives `from`, or nothing. Inline: it runs for every IPv4
+  // address of every packet.
+  std::optional<uint32_t> map(uint32_t from) const {
+    for (const V4& m : v4_)
+      if ((from & m.mask) == m.net) return m.to | (from & ~m.mask);
+    return std::nullopt;
+  }
   // Maps the IPv6 address at `address` (16 bytes, network order) in place; true when it changed.
   // Adds to `delta` the sum of ~old + new over its changed 16-bit words (RFC 1624's ~m + m', for
   // the checksums that cover it).

@@ -1,10 +1,8 @@
 #include "stages/rewrite.h"
 
-#include <arpa/inet.h>
 #include <fmt/format.h>
 
 #include <algorithm>
-#include <charconv>
 #include <sstream>
 #include <cstring>
 #include <stdexcept>

@@ -100,7 +100,7 @@ struct CaptureRun {
   bool clamp_disorder = true;  // disorder=clamp or keep
   bool rebase = false;         // map the first record to 1 s, in ns, as `at=` does
   const char* filter = nullptr;
-  // Run every batch through rewrite (every IPv4 address's top bit flipped, the MACs set) and
+  // Run every batch through rewrite (every IPv4 and IPv6 address's top bit flipped, the MACs set) and
   // snaplen(64), as a chain after the source would.
   bool transforms = false;
 };
@@ -111,11 +111,13 @@ inline std::vector<std::unique_ptr<Transform>> fuzz_chain(uint32_t linktype) {
   std::vector<std::unique_ptr<Transform>> chain;
   RewriteOptions rewrite;
   rewrite.src_ip = {parse_address_map("0.0.0.0/1:128.0.0.0/1"), parse_address_map("128.0.0.0/1:0.0.0.0/1")};
+  if (linktype != 228)  // IPV4: no IPv6 to find (the rewriter refuses the maps)
+    for (const char* map : {"[::/1]:[8000::/1]", "[8000::/1]:[::/1]"}) rewrite.src_ip.push_back(parse_address_map(map));
   rewrite.dst_ip = rewrite.both_ip = rewrite.src_ip;  // both_ip: ARP's too
   if (linktype == 1) rewrite.src_mac = rewrite.dst_mac = packets::Mac{2, 0, 0, 0, 0, 1};
   try {
     chain.push_back(std::make_unique<AddressRewriter>(std::move(rewrite), linktype));
-  } catch (const std::invalid_argument&) {  // a link type without IPv4 addresses to find
+  } catch (const std::invalid_argument&) {  // a link type without IP addresses to find
   }
   chain.push_back(std::make_unique<SnaplenCutter>(64));
   return chain;

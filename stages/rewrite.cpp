@@ -1,10 +1,8 @@
 #include "stages/rewrite.h"
 
-#include <arpa/inet.h>
 #include <fmt/format.h>
 
 #include <algorithm>
-#include <charconv>
 #include <sstream>
 #include <cstring>
 #include <stdexcept>
@@ -16,39 +14,9 @@ namespace vei {
 
 namespace {
 
-constexpr uint16_t ethertype_ipv4 = 0x0800, ethertype_arp = 0x0806;
-constexpr size_t ipv4_header_size = 20;
-constexpr uint8_t proto_tcp = 6, proto_udp = 17;
-
-[[noreturn]] void bad_map(std::string_view text, std::string_view what) {
-  throw std::invalid_argument(fmt::format("address map '{}': {}", text, what));
-}
-
-uint32_t prefix_mask(unsigned prefix) { return prefix ? ~uint32_t{0} << (32 - prefix) : 0; }
-
-struct Network {
-  uint32_t net;
-  unsigned prefix;
-};
-
-// One side of a map, `a.b.c.d` or `a.b.c.d/len`; `map` is the whole text, for messages.
-Network parse_network(std::string_view map, std::string_view side) {
-  const auto slash = side.find('/');
-  const std::string address(side.substr(0, slash));
-  in_addr addr{};
-  if (inet_pton(AF_INET, address.c_str(), &addr) != 1) bad_map(map, fmt::format("'{}' is not an IPv4 address", address));
-  Network n{ntohl(addr.s_addr), 32};
-  if (slash != std::string_view::npos) {
-    const auto digits = side.substr(slash + 1);
-    const char* end = digits.data() + digits.size();
-    const auto [stop, ec] = std::from_chars(digits.data(), end, n.prefix);
-    if (digits.empty() || ec != std::errc{} || stop != end || n.prefix > 32)
-      bad_map(map, fmt::format("'/{}' is not a prefix length (0 to 32)", digits));
-  }
-  // tcprewrite masks both sides (ip_in_cidr, remap_ipv4): 172.16.0.0/8 is 172.0.0.0/8.
-  n.net &= prefix_mask(n.prefix);
-  return n;
-}
+constexpr uint16_t ethertype_ipv4 = 0x0800, ethertype_ipv6 = 0x86dd, ethertype_arp = 0x0806;
+constexpr size_t ipv4_header_size = 20, ipv6_header_size = 40;
+constexpr uint8_t proto_tcp = 6, proto_udp = 17, proto_icmpv6 = 58, proto_mobility = 135;
 
 using packets::get16;
 using packets::get32;
@@ -69,7 +37,7 @@ struct NetworkLayer {
 // MPLS (0, behind a 4-byte control word); a Generic Associated Channel label (13) is not followed.
 // Every step moves on by at least 4 bytes of the capture, so the loop ends.
 std::optional<NetworkLayer> ethernet_payload(const std::byte* p, uint32_t caplen) {
-  constexpr uint16_t ipv6 = 0x86dd, mpls = 0x8847, mpls_multicast = 0x8848;
+  constexpr uint16_t mpls = 0x8847, mpls_multicast = 0x8848;
   constexpr unsigned gach = 13;
   NetworkLayer layer{14, 0};
   if (caplen < layer.at) return std::nullopt;
@@ -88,7 +56,7 @@ std::optional<NetworkLayer> ethernet_payload(const std::byte* p, uint32_t caplen
       }
       if (caplen <= layer.at) return std::nullopt;
       const auto nibble = std::to_integer<unsigned>(p[layer.at]) >> 4;
-      if (nibble == 4 || nibble == 6) return NetworkLayer{layer.at, nibble == 4 ? ethertype_ipv4 : ipv6};
+      if (nibble == 4 || nibble == 6) return NetworkLayer{layer.at, nibble == 4 ? ethertype_ipv4 : ethertype_ipv6};
       if (nibble != 0 || caplen < layer.at + 4 + 14) return std::nullopt;
       layer.at += 4 + 14;
       layer.type = get16(p + layer.at - 2);
@@ -109,13 +77,24 @@ std::optional<NetworkLayer> network_layer(const std::byte* p, uint32_t caplen, u
       if (caplen < 20) return std::nullopt;
       return NetworkLayer{20, get16(p)};
     case 0:
-    case 108:
-      // BSD loopback: AF_INET, 2 on every system, in the byte order of the host that wrote it (NULL)
-      // or in network order (LOOP).
-      if (caplen < 4 || (get32(p) != 2 && get32(p) != 0x02000000)) return std::nullopt;
-      return NetworkLayer{4, ethertype_ipv4};
-    default:  // RAW (101) may hold IPv6 as well: the version tells.
+    case 108: {
+      // BSD loopback: the address family in the byte order of the host that wrote it (NULL) or in
+      // network order (LOOP). AF_INET is 2 on every system; AF_INET6 is 24 (NetBSD, OpenBSD), 28
+      // (FreeBSD) or 30 (macOS), the values Wireshark's null dissector takes.
+      if (caplen < 4) return std::nullopt;
+      uint32_t family = get32(p);
+      if (family > 0xffff) family = __builtin_bswap32(family);
+      if (family == 2) return NetworkLayer{4, ethertype_ipv4};
+      if (family == 24 || family == 28 || family == 30) return NetworkLayer{4, ethertype_ipv6};
+      return std::nullopt;
+    }
+    case 228:
       return NetworkLayer{0, ethertype_ipv4};
+    case 229:
+      return NetworkLayer{0, ethertype_ipv6};
+    default:  // RAW (101): the version tells.
+      if (caplen < 1) return std::nullopt;
+      return NetworkLayer{0, std::to_integer<unsigned>(p[0]) >> 4 == 6 ? ethertype_ipv6 : ethertype_ipv4};
   }
 }
 
@@ -128,16 +107,9 @@ bool set_mac(std::byte* p, uint32_t caplen, size_t at, const std::optional<packe
   return true;
 }
 
-// The address `maps` give `from`, if one matches.
-std::optional<uint32_t> mapped(uint32_t from, const std::vector<AddressMap>& maps) {
-  for (const AddressMap& m : maps)
-    if ((from & m.mask) == m.from_net) return m.to_net | (from & ~m.mask);
-  return std::nullopt;
-}
-
 // tcprewrite's rewrite_iparp: an IPv4 request's or reply's sender and target addresses, each
 // through the maps that apply to both directions (--pnat, `ip=`); ARP has no checksum.
-bool rewrite_arp(std::byte* p, uint32_t caplen, size_t arp, const std::vector<AddressMap>& maps) {
+bool rewrite_arp(std::byte* p, uint32_t caplen, size_t arp, const AddressMaps& maps) {
   if (caplen < arp + 8 || get16(p + arp + 2) != ethertype_ipv4 || p[arp + 5] != std::byte{4})
     return false;
   if (const uint16_t op = get16(p + arp + 6); op != 1 && op != 2) return false;
@@ -146,7 +118,7 @@ bool rewrite_arp(std::byte* p, uint32_t caplen, size_t arp, const std::vector<Ad
   for (size_t at : {arp + 8 + hardware, arp + 8 + 2 * hardware + 4}) {
     if (caplen < at + 4) break;
     const uint32_t from = get32(p + at);
-    if (const auto to = mapped(from, maps); to && *to != from) {
+    if (const auto to = maps.map(from); to && *to != from) {
       put32(p + at, *to);
       changed = true;
     }
@@ -154,34 +126,91 @@ bool rewrite_arp(std::byte* p, uint32_t caplen, size_t arp, const std::vector<Ad
   return changed;
 }
 
-bool ipv4_linktype(uint32_t linktype) {
-  return linktype == 0 || linktype == 108 || linktype == 276 || packets::supported_linktype(linktype);
+// Where `linktype` shows IP packets of that version (network_layer finds them).
+bool carries_ip(uint32_t linktype, bool v6) {
+  return linktype == 0 || linktype == 108 || linktype == 276 || packets::supported_linktype(linktype, v6);
+}
+
+// RFC 1624 eqn 3 on the checksum at `at`, when the capture holds it. UDP's 0 means the sender
+// computed none and stays so; a computed 0 is sent as 0xffff (RFC 768).
+void adjust_at(std::byte* p, uint32_t caplen, size_t at, uint32_t delta, bool udp) {
+  if (caplen < at + 2) return;
+  const uint16_t checksum = get16(p + at);
+  if (udp && checksum == 0) return;
+  const uint16_t fixed = adjusted(checksum, delta);
+  put16(p + at, udp && fixed == 0 ? 0xffff : fixed);
+}
+
+// The upper-layer header of an IPv6 packet that has a checksum over the addresses (TCP, UDP,
+// ICMPv6, the Mobility Header: RFC 8200 8.1, RFC 6275 6.1), past the extension headers.
+struct UpperLayer {
+  size_t at;
+  uint8_t protocol;
+  // False behind a Routing header with segments left: the pseudo-header's destination is then the
+  // final one, the header's last address, not the packet's (RFC 8200 8.1).
+  bool covers_destination;
+};
+
+// Walks hop-by-hop, routing, destination options, AH (its length in 4-byte units, RFC 4302) and a
+// first fragment's header (a later fragment holds no upper-layer header). ESP encrypts what
+// follows, and a tunnelled packet has checksums over its own addresses: nothing is found there, nor
+// past the capture. Every step moves on by at least 8 bytes, so the loop ends.
+std::optional<UpperLayer> upper_layer(const std::byte* p, uint32_t caplen, size_t ip) {
+  constexpr uint8_t hop_by_hop = 0, routing = 43, fragment = 44, auth = 51, destination = 60;
+  auto next = std::to_integer<uint8_t>(p[ip + 6]);
+  size_t at = ip + ipv6_header_size;
+  bool routed = false;
+  for (;;) {
+    switch (next) {
+      case proto_tcp:
+      case proto_udp:
+      case proto_icmpv6:
+      case proto_mobility:
+        return UpperLayer{at, next, !routed};
+      case hop_by_hop:
+      case routing:
+      case destination:
+      case auth:
+      {
+        if (caplen < at + 4) return std::nullopt;
+        const auto length = std::to_integer<size_t>(p[at + 1]);
+        routed |= next == routing && p[at + 3] != std::byte{0};
+        const size_t size = next == auth ? (length + 2) * 4 : (length + 1) * 8;
+        next = std::to_integer<uint8_t>(p[at]);
+        at += size;
+        break;
+      }
+      case fragment:
+        if (caplen < at + 8 || (get16(p + at + 2) & 0xfff8) != 0) return std::nullopt;
+        next = std::to_integer<uint8_t>(p[at]);
+        at += 8;
+        break;
+      default:
+        return std::nullopt;
+    }
+  }
 }
 
 }  // namespace
 
-AddressMap parse_address_map(std::string_view text) {
-  const auto colon = text.find(':');
-  if (colon == std::string_view::npos)
-    bad_map(text, "expected FROM:TO, e.g. 10.1.0.0/16:172.16.0.0/16 or 10.0.0.1:10.9.9.9");
-  const Network from = parse_network(text, text.substr(0, colon));
-  const Network to = parse_network(text, text.substr(colon + 1));
-  if (from.prefix != to.prefix)
-    bad_map(text, fmt::format("the prefix lengths differ (/{} and /{}): a network maps onto one of the same size",
-                              from.prefix, to.prefix));
-  return {from.net, to.net, prefix_mask(from.prefix)};
-}
-
 AddressRewriter::AddressRewriter(RewriteOptions options, uint32_t linktype)
-    : options_(std::move(options)), linktype_(linktype) {
+    : options_(std::move(options)),
+      src_(options_.src_ip),
+      dst_(options_.dst_ip),
+      both_(options_.both_ip),
+      linktype_(linktype) {
   if ((options_.src_mac || options_.dst_mac) && linktype != 1)
     throw std::invalid_argument(fmt::format("rewrite: Ethernet addresses can only be set on EN10MB (1) packets, "
                                             "not on link type {} ({})",
                                             pcap::linktype_name(linktype), linktype));
-  if ((!options_.src_ip.empty() || !options_.dst_ip.empty()) && !ipv4_linktype(linktype))
-    throw std::invalid_argument(fmt::format("rewrite: cannot find IPv4 addresses in link type {} ({}); supported: "
-                                            "EN10MB (1), RAW (101), IPV4 (228), LINUX_SLL (113), LINUX_SLL2 (276), NULL (0), LOOP (108)",
-                                            pcap::linktype_name(linktype), linktype));
+  for (const bool v6 : {false, true}) {
+    const bool asked = v6 ? src_.has_v6() || dst_.has_v6() : src_.has_v4() || dst_.has_v4();
+    if (asked && !carries_ip(linktype, v6))
+      throw std::invalid_argument(fmt::format("rewrite: cannot find IPv{} addresses in link type {} ({}); supported: "
+                                              "EN10MB (1), RAW (101), {}, LINUX_SLL (113), LINUX_SLL2 (276), NULL (0), LOOP (108)",
+                                              v6 ? 6 : 4, pcap::linktype_name(linktype), linktype,
+                                              v6 ? "IPV6 (229)" : "IPV4 (228)"));
+  }
 }
 
 TransformStats AddressRewriter::apply(Batch& batch) const {
@@ -198,63 +227,93 @@ bool AddressRewriter::rewrite(std::byte* p, uint32_t caplen) const {
     changed |= set_mac(p, caplen, 6, options_.src_mac);
   }
   const auto layer = network_layer(p, caplen, linktype_);
-  if (layer && layer->type == ethertype_arp) return rewrite_arp(p, caplen, layer->at, options_.both_ip) || changed;
-  if (!layer || layer->type != ethertype_ipv4) return changed;
-  const size_t ip = layer->at;
-  if (caplen < ip + ipv4_header_size) return changed;
+  if (!layer) return changed;
+  switch (layer->type) {
+    case ethertype_arp:
+      return rewrite_arp(p, caplen, layer->at, both_) || changed;
+    case ethertype_ipv4:
+      return rewrite_ipv4(p, caplen, layer->at) || changed;
+    case ethertype_ipv6:
+      return rewrite_ipv6(p, caplen, layer->at) || changed;
+    default:
+      return changed;
+  }
+}
+
+bool AddressRewriter::rewrite_ipv4(std::byte* p, uint32_t caplen, size_t ip) const {
+  if (caplen < ip + ipv4_header_size) return false;
   const auto version_ihl = std::to_integer<unsigned>(p[ip]);
   const auto protocol = std::to_integer<uint8_t>(p[ip + 9]);
-  if (version_ihl >> 4 != 4 || (version_ihl & 0xf) < 5) return changed;
+  if (version_ihl >> 4 != 4 || (version_ihl & 0xf) < 5) return false;
 
   bool moved = false;
   uint32_t delta = 0;
-  auto map = [&](std::byte* field, const std::vector<AddressMap>& maps) {
+  auto map = [&](std::byte* field, const AddressMaps& maps) {
     const uint32_t from = get32(field);
-    const auto to = mapped(from, maps);
+    const auto to = maps.map(from);
     if (!to || *to == from) return;
     put32(field, *to);
     delta += (~from >> 16) + (~from & 0xffff) + (*to >> 16) + (*to & 0xffff);
     moved = true;
   };
-  map(p + ip + 12, options_.src_ip);
-  map(p + ip + 16, options_.dst_ip);
-  if (!moved) return changed;
+  map(p + ip + 12, src_);
+  map(p + ip + 16, dst_);
+  if (!moved) return false;
 
   put16(p + ip + 10, adjusted(get16(p + ip + 10), delta));
   // The TCP and UDP checksums cover the addresses (pseudo-header); only the first fragment holds them.
   if ((get16(p + ip + 6) & 0x1fff) != 0) return true;
   const size_t l4 = ip + (version_ihl & 0xf) * 4;
-  if (protocol == proto_tcp && caplen >= l4 + 18) {
-    put16(p + l4 + 16, adjusted(get16(p + l4 + 16), delta));
-  } else if (protocol == proto_udp && caplen >= l4 + 8) {
-    const uint16_t checksum = get16(p + l4 + 6);
-    // 0 means the sender computed none; a computed 0 is sent as 0xffff (RFC 768).
-    if (checksum != 0) {
-      const uint16_t fixed = adjusted(checksum, delta);
-      put16(p + l4 + 6, fixed ? fixed : 0xffff);
-    }
+  if (protocol == proto_tcp) adjust_at(p, caplen, l4 + 16, delta, false);
+  if (protocol == proto_udp) adjust_at(p, caplen, l4 + 6, delta, true);
+  return true;
+}
+
+bool AddressRewriter::rewrite_ipv6(std::byte* p, uint32_t caplen, size_t ip) const {
+  if (caplen < ip + ipv6_header_size || std::to_integer<unsigned>(p[ip]) >> 4 != 6) return false;
+  uint32_t source = 0, destination = 0;
+  const bool moved = src_.map_v6(p + ip + 8, source) | dst_.map_v6(p + ip + 24, destination);
+  if (!moved) return false;
+  // tcprewrite 4.4.3 (edit_packet.c ipv6_addr_csum_replace) updates TCP and UDP only, and stops at
+  // a fragment header; ICMPv6 and Mobility checksums, and a first fragment's, are left wrong there.
+  const auto upper = upper_layer(p, caplen, ip);
+  if (!upper) return true;
+  const uint32_t delta = source + (upper->covers_destination ? destination : 0);
+  switch (upper->protocol) {
+    case proto_tcp:
+      adjust_at(p, caplen, upper->at + 16, delta, false);
+      break;
+    case proto_udp:
+      adjust_at(p, caplen, upper->at + 6, delta, true);
+      break;
+    case proto_icmpv6:
+      adjust_at(p, caplen, upper->at + 2, delta, false);
+      break;
+    default:  // the Mobility Header
+      adjust_at(p, caplen, upper->at + 4, delta, false);
   }
   return true;
 }
 
 namespace {
 
-// Space-separated `OLD:NEW` maps, appended to `to`.
-void add_maps(const Value& v, std::vector<AddressMap>& to) {
+// Parameter `name`'s space-separated `OLD:NEW` maps, appended to `to`.
+void add_maps(const Node& node, const char* name, std::vector<AddressMap>& to) {
+  const Value& v = param(node, name);
   std::istringstream words(v.text);
   try {
     for (std::string word; words >> word;) to.push_back(parse_address_map(word));
   } catch (const std::invalid_argument& e) {
-    throw ParamError(v, e.what());
+    throw ParamError(v, fmt::format("{}: {}", name, e.what()));
   }
 }
 
 RewriteOptions rewrite_options(const Node& node) {
   RewriteOptions options;
   // The maps of one side come before those of both: the first that matches applies.
-  add_maps(param(node, "srcip"), options.src_ip);
-  add_maps(param(node, "dstip"), options.dst_ip);
-  add_maps(param(node, "ip"), options.both_ip);
+  add_maps(node, "srcip", options.src_ip);
+  add_maps(node, "dstip", options.dst_ip);
+  add_maps(node, "ip", options.both_ip);
   options.src_ip.insert(options.src_ip.end(), options.both_ip.begin(), options.both_ip.end());
   options.dst_ip.insert(options.dst_ip.end(), options.both_ip.begin(), options.both_ip.end());
   for (auto [name, mac] : {std::pair{"srcmac", &options.src_mac}, std::pair{"dstmac", &options.dst_mac}}) {
@@ -271,17 +330,20 @@ RewriteOptions rewrite_options(const Node& node) {
 RewriteStage::RewriteStage()
     : TransformStage(
           {"rewrite", StageKind::transform,
-           "Rewrites addresses as tcprewrite does: IPv4 networks mapped onto others of the same prefix length "
-           "(host bits kept; host bits written in a network are ignored, as tcprewrite ignores them), Ethernet "
-           "addresses set. The IPv4 header checksum and, in a first fragment, the TCP or UDP checksum are updated "
-           "for the new addresses (RFC 1624), so a packet valid before stays valid. `ip=` maps the sender and "
-           "target of ARP requests and replies too (tcprewrite --pnat); other protocols, IPv6 and bytes beyond "
-           "the capture are left alone.",
+           "Rewrites addresses as tcprewrite does: IPv4 and IPv6 networks mapped onto others of the same version "
+           "and prefix length (host bits kept; host bits written in a network are ignored, as tcprewrite ignores "
+           "them), Ethernet addresses set. The IPv4 header checksum and, in a first fragment, the checksums that "
+           "cover the addresses (TCP, UDP; for IPv6 also ICMPv6 and the Mobility Header, past the extension "
+           "headers) are updated for the new addresses (RFC 1624), so a packet valid before stays valid. `ip=` "
+           "maps the sender and target of ARP requests and replies too (tcprewrite --pnat); other protocols, the "
+           "packet an ICMP error quotes, tunnelled packets, what ESP encrypts and bytes beyond the capture are "
+           "left alone.",
            {
                {"ip", ParamType::string, "",
                 "`OLD:NEW` maps, space-separated, for source and destination addresses (and ARP's): "
-                "`10.0.0.0/8:172.16.0.0/8` (10.1.2.3 becomes 172.1.2.3) or `10.0.0.1:192.168.1.1`; the first that "
-                "matches applies"},
+                "`10.0.0.0/8:172.16.0.0/8` (10.1.2.3 becomes 172.1.2.3), `10.0.0.1:192.168.1.1`, "
+                "`[2001:db8::/32]:[fd00::/32]` (IPv6 as tcprewrite writes it; without brackets where only one colon "
+                "splits the text into two networks); the first that matches applies"},
                {"srcip", ParamType::string, "", "the same, for source addresses only (tried before `ip`)"},
                {"dstip", ParamType::string, "", "the same, for destination addresses only (tried before `ip`)"},
                {"srcmac", ParamType::string, "", "set the Ethernet source address, `aa:bb:cc:dd:ee:ff`"},

@@ -3,6 +3,7 @@
 // captures, whose bytes past caplen must stay as they were (and, under ASan, are never read).
 #include <doctest/doctest.h>
 
+#include <algorithm>
 #include <climits>
 #include <cstring>
 #include <random>
@@ -181,21 +182,31 @@ const RewriteOptions both_ways = [] {
 }  // namespace
 
 TEST_CASE("rewrite: parse_address_map reads networks and addresses") {
-  auto check = [](const char* text, uint32_t from, uint32_t to, uint32_t mask) {
+  auto check = [](const char* text, const char* from, const char* to, unsigned prefix) {
     CAPTURE(text);
     const AddressMap m = parse_address_map(text);
-    CHECK(m.from_net == from);
-    CHECK(m.to_net == to);
-    CHECK(m.mask == mask);
+    CHECK(to_string(m.from) == from);
+    CHECK(to_string(m.to) == to);
+    CHECK(m.prefix == prefix);
+    CHECK(m.from.v6 == m.to.v6);
   };
-  check("10.1.0.0/16:172.16.0.0/16", ip(10, 1, 0, 0), ip(172, 16, 0, 0), 0xffff0000);
-  check("10.0.0.1:10.9.9.9", ip(10, 0, 0, 1), ip(10, 9, 9, 9), 0xffffffff);
-  check("10.0.0.1/32:10.9.9.9", ip(10, 0, 0, 1), ip(10, 9, 9, 9), 0xffffffff);
-  check("192.0.2.128/25:198.51.100.0/25", ip(192, 0, 2, 128), ip(198, 51, 100, 0), 0xffffff80);
-  check("0.0.0.0/0:0.0.0.0/0", 0, 0, 0);
+  check("10.1.0.0/16:172.16.0.0/16", "10.1.0.0", "172.16.0.0", 16);
+  check("10.0.0.1:10.9.9.9", "10.0.0.1", "10.9.9.9", 32);
+  check("10.0.0.1/32:10.9.9.9", "10.0.0.1", "10.9.9.9", 32);
+  check("192.0.2.128/25:198.51.100.0/25", "192.0.2.128", "198.51.100.0", 25);
+  check("0.0.0.0/0:0.0.0.0/0", "0.0.0.0", "0.0.0.0", 0);
   // Host bits in a network are dropped, as tcprewrite's --pnat drops them (the README's example).
-  check("10.0.0.0/8:172.16.0.0/8", ip(10, 0, 0, 0), ip(172, 0, 0, 0), 0xff000000);
-  check("10.1.2.0/16:172.16.0.1/16", ip(10, 1, 0, 0), ip(172, 16, 0, 0), 0xffff0000);
+  check("10.0.0.0/8:172.16.0.0/8", "10.0.0.0", "172.0.0.0", 8);
+  check("10.1.2.0/16:172.16.0.1/16", "10.1.0.0", "172.16.0.0", 16);
+  // IPv6 as tcprewrite writes it, the brackets around TO optional, and without brackets where
+  // only one colon splits the text into two networks.
+  check("[2001:db8::/32]:[fd00::/32]", "2001:db8::", "fd00::", 32);
+  check("[2001:db8::1]:fd00::9", "2001:db8::1", "fd00::9", 128);
+  check("2001:db8::/32:fd00::/32", "2001:db8::", "fd00::", 32);
+  check("2001:db8::1:fd00::9", "2001:db8::1", "fd00::9", 128);
+  check("[2001:db8:ffff::1/33]:[fd00:1:ffff::/33]", "2001:db8:8000::", "fd00:1:8000::", 33);
+  check("[::/0]:[::/0]", "::", "::", 0);
+  check("[10.0.0.1]:[10.0.0.2]", "10.0.0.1", "10.0.0.2", 32);
 
   auto fails = [](const char* text, const char* message) {
     CAPTURE(text);
@@ -205,13 +216,22 @@ TEST_CASE("rewrite: parse_address_map reads networks and addresses") {
   fails("", "address map '': expected FROM:TO");
   fails("10.1.0.0/16:172.16.0.0/24", "address map '10.1.0.0/16:172.16.0.0/24': the prefix lengths differ (/16 and /24)");
   fails("10.0.0.1:10.9.0.0/16", "the prefix lengths differ (/32 and /16)");
-  fails("10.0.0.256:10.0.0.1", "'10.0.0.256' is not an IPv4 address");
-  fails(":10.0.0.1", "'' is not an IPv4 address");
-  fails("10.0.0.1:10.0.0.2:10.0.0.3", "'10.0.0.2:10.0.0.3' is not an IPv4 address");
+  fails("10.0.0.256:10.0.0.1", "'10.0.0.256' is not an IP address");
+  fails(":10.0.0.1", "'' is not an IP address");
+  fails("10.0.0.1:10.0.0.2:10.0.0.3", "no colon splits it into two IP networks; write IPv6 maps as [FROM]:[TO]");
   fails("10.0.0.0/33:10.0.0.0/33", "'/33' is not a prefix length (0 to 32)");
   fails("10.0.0.0/:10.0.0.0/8", "'/' is not a prefix length");
   fails("10.0.0.0/8x:10.0.0.0/8", "'/8x' is not a prefix length");
   fails("10.0.0.0/-8:10.0.0.0/8", "'/-8' is not a prefix length");
+  fails("[2001:db8::/129]:[fd00::/129]", "'/129' is not a prefix length (0 to 128)");
+  fails("[2001:db8::/32]:[fd00::/48]", "the prefix lengths differ (/32 and /48)");
+  fails("[2001:db8::1]:[10.0.0.1]", "maps IPv6 onto IPv4: both sides must be of one version");
+  fails("10.0.0.1:fd00::1", "maps IPv4 onto IPv6");
+  fails("[2001:db8::1]", "expected [FROM]:[TO]");
+  fails("[2001:db8::1]:[fd00::1", "'[fd00::1' lacks its closing ']'");
+  fails("[2001:db8::x]:[fd00::1]", "'2001:db8::x' is not an IP address");
+  fails("2001:db8::1:2:3::4", "ambiguous: it reads as 2001:db8::1 -> 2:3::4 and as 2001:db8::1:2 -> 3::4; write [FROM]:[TO]");
+  fails("2001:db8::/32:fd00::/33", "the prefix lengths differ (/32 and /33)");
 }
 
 TEST_CASE("rewrite: addresses map by prefix, host bits kept, the first matching map wins") {
@@ -505,7 +525,7 @@ TEST_CASE("rewrite: Ethernet addresses") {
   CHECK_NOTHROW(AddressRewriter({}, 105));
 }
 
-TEST_CASE("rewrite: IPv6 and other protocols are left alone") {
+TEST_CASE("rewrite: IPv4 maps leave IPv6 alone, and a bad IHL") {
   Frame v6(60, 0);
   v6[0] = 0x60;
   put32(&v6[12], ip(10, 1, 0, 5));  // where an IPv4 source would be
@@ -515,10 +535,6 @@ TEST_CASE("rewrite: IPv6 and other protocols are left alone") {
   Frame ethernet_v6 = tcp_frame(1);
   put16(&ethernet_v6[12], 0x86dd);
   CHECK(rewritten(ethernet_v6, both_ways, 1) == ethernet_v6);
-
-  Frame sll_v6 = tcp_frame(113);
-  put16(&sll_v6[14], 0x86dd);
-  CHECK(rewritten(sll_v6, both_ways, 113) == sll_v6);
 
   Frame short_ihl = tcp_frame(101);
   short_ihl[0] = 0x44;
@@ -614,4 +630,295 @@ TEST_CASE("rewrite: BSD loopback (NULL, LOOP) carries IPv4 behind the address fa
   Frame ipv6_family = {28, 0, 0, 0};  // AF_INET6 on FreeBSD, in front of what looks like IPv4
   ipv6_family.insert(ipv6_family.end(), packet.begin(), packet.end());
   CHECK(rewritten(ipv6_family, both_ways, 0) == ipv6_family);
+}
+
+namespace {
+
+// Only valid texts are written here (some are read before any test runs, where REQUIRE cannot be).
+IpAddr address(const char* text) {
+  IpAddr a;
+  parse_ip(text, a);
+  return a;
+}
+
+// RFC 8200 8.1's pseudo-header: source, destination, upper-layer length, next header.
+uint32_t pseudo_header6(const uint8_t* src, const uint8_t* dst, size_t length, uint8_t protocol) {
+  return ones_sum(src, 16) + ones_sum(dst, 16) + static_cast<uint32_t>(length) + protocol;
+}
+
+constexpr uint8_t proto_tcp = 6, udp = 17, icmpv6 = 58, mobility = 135, no_next = 59;
+constexpr uint8_t hop_by_hop = 0, routing = 43, fragment = 44, esp = 50, ah = 51, destination = 60, ipv6_in_ipv6 = 41;
+
+size_t checksum_field(uint8_t protocol) { return protocol == proto_tcp ? 16 : protocol == udp ? 6 : protocol == icmpv6 ? 2 : 4; }
+
+// An extension header's bytes; the first, its next header, is filled in by ipv6_packet.
+struct Extension {
+  uint8_t type;
+  Frame bytes;
+};
+
+// A raw IPv6 packet: the extension headers in order, then `upper` of `protocol` with its checksum
+// computed over the pseudo-header, whose destination is `final_dst` when given (a routing header's
+// last address), else the packet's. Other protocols' bytes are left as given.
+Frame ipv6_packet(const IpAddr& src, const IpAddr& dst, const std::vector<Extension>& chain, uint8_t protocol,
+                  Frame upper, const uint8_t* final_dst = nullptr) {
+  Frame f(40);
+  f[0] = 0x60;
+  f[6] = chain.empty() ? protocol : chain[0].type;
+  f[7] = 64;
+  std::memcpy(&f[8], src.data(), 16);
+  std::memcpy(&f[24], dst.data(), 16);
+  for (size_t i = 0; i < chain.size(); ++i) {
+    Frame b = chain[i].bytes;
+    b[0] = i + 1 < chain.size() ? chain[i + 1].type : protocol;
+    f.insert(f.end(), b.begin(), b.end());
+  }
+  put16(&f[4], static_cast<unsigned>(f.size() - 40 + upper.size()));
+  const size_t at = f.size();
+  f.insert(f.end(), upper.begin(), upper.end());
+  if (protocol == proto_tcp || protocol == udp || protocol == icmpv6 || protocol == mobility) {
+    const size_t field = at + checksum_field(protocol);
+    put16(&f[field], 0);
+    const uint8_t* final = final_dst ? final_dst : &f[24];
+    const auto c = static_cast<uint16_t>(~ones_sum(&f[at], upper.size(), pseudo_header6(&f[8], final, upper.size(), protocol)));
+    put16(&f[field], protocol == udp && c == 0 ? 0xffff : c);
+  }
+  return f;
+}
+
+// The checksum of the upper-layer header at `at` of the IPv6 packet at `ip` verifies.
+bool upper_checksum_ok(const Frame& f, size_t ip, size_t at, uint8_t protocol, const uint8_t* final_dst = nullptr) {
+  const size_t n = f.size() - at;
+  return ones_sum(&f[at], n, pseudo_header6(&f[ip + 8], final_dst ? final_dst : &f[ip + 24], n, protocol)) == 0xffff;
+}
+
+Frame upper_bytes(uint8_t protocol, size_t size) {
+  Frame b(size);
+  for (size_t i = 0; i < size; ++i) b[i] = static_cast<uint8_t>(i * 7 + 1);
+  if (protocol == udp) put16(&b[4], static_cast<unsigned>(size));
+  if (protocol == mobility) b[0] = no_next, b[1] = static_cast<uint8_t>(size / 8 - 1);
+  return b;
+}
+
+RewriteOptions v6_maps(const char* map) {
+  const std::vector maps{parse_address_map(map)};
+  return RewriteOptions{.src_ip = maps, .dst_ip = maps, .both_ip = maps};
+}
+
+const RewriteOptions v6_both_ways = v6_maps("[2001:db8::/32]:[fd00:1::/32]");
+const IpAddr v6_client = address("2001:db8::5"), v6_server = address("2001:db8:1::80");
+
+// Where two frames differ, as ranges [from, to) that must hold them all.
+void check_changes_within(const Frame& before, const Frame& after, std::vector<std::pair<size_t, size_t>> allowed) {
+  for (size_t at : differences(before, after)) {
+    CAPTURE(at);
+    CHECK(std::any_of(allowed.begin(), allowed.end(), [&](const auto& r) { return at >= r.first && at < r.second; }));
+  }
+}
+
+}  // namespace
+
+TEST_CASE("rewrite: IPv6 TCP conversations, every checksum still good") {
+  for (uint32_t linktype : {1u, 101u, 229u, 113u}) {
+    CAPTURE(linktype);
+    Conversation c;
+    const std::string_view hello = "hello over IPv6";
+    const tcp::Message messages[] = {{true, std::as_bytes(std::span(hello)), 0}};
+    tcp::build(c, linktype, {{{}, v6_client}, 49152}, {{{}, v6_server}, 443}, messages, tcp::Options{});
+    const size_t link = link_size(linktype);
+    for (size_t i = 0; i < c.frames.size(); ++i) {
+      CAPTURE(i);
+      const auto bytes = c.frame(i);
+      const Frame before = frame_of(std::vector<std::byte>(bytes.begin(), bytes.end()));
+      REQUIRE(upper_checksum_ok(before, link, link + 40, proto_tcp));  // the checker itself
+      const Frame after = rewritten(before, v6_both_ways, linktype);
+      const bool from_client = std::memcmp(&before[link + 8], v6_client.data(), 16) == 0;
+      IpAddr src{.v6 = true}, dst{.v6 = true};
+      std::memcpy(src.bytes.data(), &after[link + 8], 16);
+      std::memcpy(dst.bytes.data(), &after[link + 24], 16);
+      CHECK(to_string(src) == (from_client ? "fd00:1::5" : "fd00:1:1::80"));
+      CHECK(to_string(dst) == (from_client ? "fd00:1:1::80" : "fd00:1::5"));
+      CHECK(upper_checksum_ok(after, link, link + 40, proto_tcp));
+      check_changes_within(before, after, {{link + 8, link + 40}, {link + 56, link + 58}});
+    }
+  }
+}
+
+TEST_CASE("rewrite: IPv6 upper-layer checksums past extension headers, as RFC 8200 chains them") {
+  const Frame hbh = {0, 0, 1, 4, 0, 0, 0, 0};                                  // PadN
+  const Frame options = {0, 1, 1, 12, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0};     // 16 bytes
+  const Frame first_fragment = {0, 0, 0x00, 0x01, 0, 0, 0, 7};                   // offset 0, more
+  Frame routing_done = {0, 2, 0, 0, 0, 0, 0, 0};                                 // type 0, no segments left
+  const IpAddr hop = address("2001:db8:2::1");
+  routing_done.insert(routing_done.end(), hop.data(), hop.data() + 16);
+  const Frame auth = {0, 4, 0, 0, 0, 0, 1, 0, 0, 0, 0, 9, 0xa, 0xb, 0xc, 0xd, 0xe, 0xf, 1, 2, 3, 4, 5, 6};  // (4 + 2) * 4
+  struct Case {
+    const char* name;
+    std::vector<Extension> chain;
+    uint8_t protocol;
+  };
+  const Case cases[] = {
+      {"UDP", {}, udp},
+      {"TCP", {}, proto_tcp},
+      {"ICMPv6", {}, icmpv6},
+      {"Mobility Header", {}, mobility},
+      {"hop-by-hop, destination options", {{hop_by_hop, hbh}, {destination, options}}, udp},
+      {"routing, no segments left", {{routing, routing_done}}, proto_tcp},
+      {"first fragment", {{fragment, first_fragment}}, udp},
+      {"AH, its length in 4-byte units", {{hop_by_hop, hbh}, {ah, auth}}, proto_tcp},
+      {"every kind", {{hop_by_hop, hbh}, {destination, options}, {routing, routing_done}, {fragment, first_fragment}, {ah, auth}},
+       icmpv6},
+  };
+  for (const Case& c : cases) {
+    CAPTURE(c.name);
+    const Frame before = ipv6_packet(v6_client, v6_server, c.chain, c.protocol, upper_bytes(c.protocol, 48));
+    const size_t upper = before.size() - 48;
+    REQUIRE(upper_checksum_ok(before, 0, upper, c.protocol));
+    const Frame after = rewritten(before, v6_both_ways, 101);
+    CHECK(upper_checksum_ok(after, 0, upper, c.protocol));
+    const size_t field = upper + checksum_field(c.protocol);
+    CHECK(before[field] != after[field]);
+    check_changes_within(before, after, {{8, 40}, {field, field + 2}});
+  }
+
+  SUBCASE("nothing past the addresses where no checksum can be reached") {
+    const Frame later_fragment = {0, 0, 0x05, 0xc8, 0, 0, 0, 7};  // offset 1480
+    const Frame esp_header = {0, 0, 1, 0, 0, 0, 0, 1};
+    const Frame inner = ipv6_packet(v6_server, v6_client, {}, udp, upper_bytes(udp, 16));
+    for (const auto& [name, chain, protocol, body] :
+         {std::tuple{"a later fragment", std::vector<Extension>{{fragment, later_fragment}}, udp, upper_bytes(udp, 48)},
+          std::tuple{"ESP", std::vector<Extension>{}, esp, Frame(48, 0x5a)},
+          std::tuple{"ESP after hop-by-hop", std::vector<Extension>{{hop_by_hop, hbh}}, esp, Frame(48, 0x5a)},
+          std::tuple{"no next header", std::vector<Extension>{{destination, options}}, no_next, Frame(8, 0)},
+          std::tuple{"IPv6 in IPv6, whose checksums cover its own addresses", std::vector<Extension>{}, ipv6_in_ipv6, inner}}) {
+      CAPTURE(name);
+      const Frame before = ipv6_packet(v6_client, v6_server, chain, protocol, body);
+      const Frame after = rewritten(before, v6_both_ways, 101);
+      CHECK(std::memcmp(&after[8], &before[8], 32) != 0);
+      check_changes_within(before, after, {{8, 40}});
+    }
+  }
+}
+
+TEST_CASE("rewrite: an IPv6 routing header with segments left names the destination the checksum covers") {
+  // RFC 8200 8.1: the pseudo-header holds the final destination, the routing header's last address.
+  Frame rh = {0, 2, 0, 1, 0, 0, 0, 0};  // type 0, one segment left
+  const IpAddr final_dst = address("2001:db8:9::9");
+  rh.insert(rh.end(), final_dst.data(), final_dst.data() + 16);
+  const Frame before = ipv6_packet(v6_client, v6_server, {{routing, rh}}, udp, upper_bytes(udp, 24), final_dst.data());
+  const size_t upper = 40 + rh.size();
+  REQUIRE(upper_checksum_ok(before, 0, upper, udp, final_dst.data()));
+  const Frame after = rewritten(before, v6_both_ways, 101);
+  CHECK(upper_checksum_ok(after, 0, upper, udp, final_dst.data()));
+  CHECK(std::memcmp(&after[upper - 16], final_dst.data(), 16) == 0);  // as tcprewrite: the route stays
+  // The destination alone moved: the checksum stays as it was.
+  const Frame dst_only = rewritten(before, {.dst_ip = {parse_address_map("[2001:db8::/32]:[fd00:1::/32]")}}, 101);
+  check_changes_within(before, dst_only, {{24, 40}});
+}
+
+TEST_CASE("rewrite: ICMPv6 errors: the outer addresses move, the quoted packet stays, as tcprewrite") {
+  const Frame quoted = ipv6_packet(v6_server, v6_client, {}, udp, upper_bytes(udp, 16));
+  Frame error = {1, 4, 0, 0, 0, 0, 0, 0};  // destination unreachable, port unreachable
+  error.insert(error.end(), quoted.begin(), quoted.end());
+  const Frame before = ipv6_packet(v6_client, v6_server, {}, icmpv6, error);
+  const Frame after = rewritten(before, v6_both_ways, 101);
+  CHECK(upper_checksum_ok(after, 0, 40, icmpv6));
+  check_changes_within(before, after, {{8, 40}, {42, 44}});
+}
+
+TEST_CASE("rewrite: IPv6 prefixes of any length, host bits kept") {
+  auto mapped = [](const char* map, const char* from) {
+    const Frame after = rewritten(ipv6_packet(address(from), address("::1"), {}, udp, upper_bytes(udp, 8)), v6_maps(map), 101);
+    IpAddr a{.v6 = true};
+    std::memcpy(a.bytes.data(), &after[8], 16);
+    CHECK(upper_checksum_ok(after, 0, 40, udp));
+    return to_string(a);
+  };
+  CHECK(mapped("[2001:db8:8000::/33]:[fd00:1::/33]", "2001:db8:8123::5") == "fd00:1:123::5");
+  CHECK(mapped("[2001:db8:8000::/33]:[fd00:1::/33]", "2001:db8:123::5") == "2001:db8:123::5");
+  CHECK(mapped("[2001:db8::/96]:[fd00::a:0:0/96]", "2001:db8::1.2.3.4") == "fd00::a:102:304");
+  CHECK(mapped("[2001:db8::1]:[fd00::9]", "2001:db8::1") == "fd00::9");
+  CHECK(mapped("[::/1]:[8000::/1]", "2001:db8::7") == "a001:db8::7");
+  // A map of the other version changes nothing.
+  CHECK(mapped("10.0.0.0/8:11.0.0.0/8", "::10.0.0.1") == "::10.0.0.1");
+}
+
+TEST_CASE("rewrite: IPv6 behind every link layer the IPv4 path reads") {
+  const Frame packet = ipv6_packet(v6_client, v6_server, {}, udp, upper_bytes(udp, 16));
+  const Frame expected = rewritten(packet, v6_both_ways, 229);
+  REQUIRE(expected != packet);
+  REQUIRE(rewritten(packet, v6_both_ways, 101) == expected);
+  for (const auto& [name, link, linktype] :
+       {std::tuple{"Ethernet", ethernet_header({0x86dd}), 1u}, std::tuple{"802.1Q", ethernet_header({0x8100, 7, 0x86dd}), 1u},
+        std::tuple{"QinQ", ethernet_header({0x88a8, 7, 0x8100, 8, 0x86dd}), 1u},
+        std::tuple{"Linux cooked", Frame{0, 0, 0, 1, 0, 6, 1, 2, 3, 4, 5, 6, 0, 0, 0x86, 0xdd}, 113u},
+        std::tuple{"Linux cooked v2", Frame{0x86, 0xdd, 0, 0, 0, 0, 0, 2, 0, 1, 0, 6, 1, 2, 3, 4, 5, 6, 0, 0}, 276u},
+        std::tuple{"NULL, NetBSD's AF_INET6", Frame{24, 0, 0, 0}, 0u}, std::tuple{"NULL, FreeBSD's", Frame{28, 0, 0, 0}, 0u},
+        std::tuple{"NULL, macOS's", Frame{30, 0, 0, 0}, 0u}, std::tuple{"LOOP, network order", Frame{0, 0, 0, 28}, 108u}}) {
+    CAPTURE(name);
+    Frame f = link, want = link;
+    f.insert(f.end(), packet.begin(), packet.end());
+    want.insert(want.end(), expected.begin(), expected.end());
+    CHECK(rewritten(f, v6_both_ways, linktype) == want);
+  }
+  // An unknown family, and IPv4's EtherType in front of IPv6: left alone.
+  Frame other_family = {7, 0, 0, 0};
+  other_family.insert(other_family.end(), packet.begin(), packet.end());
+  CHECK(rewritten(other_family, v6_both_ways, 0) == other_family);
+  Frame mislabelled = ethernet_header({0x0800});
+  mislabelled.insert(mislabelled.end(), packet.begin(), packet.end());
+  CHECK(rewritten(mislabelled, v6_both_ways, 1) == mislabelled);
+
+  CHECK_THROWS_WITH_AS(AddressRewriter(v6_both_ways, 228),
+                       "rewrite: cannot find IPv6 addresses in link type IPV4 (228); supported: EN10MB (1), RAW (101), "
+                       "IPV6 (229), LINUX_SLL (113), LINUX_SLL2 (276), NULL (0), LOOP (108)",
+                       std::invalid_argument);
+  CHECK_THROWS_WITH_AS(AddressRewriter(both_ways, 229), doctest::Contains("cannot find IPv4 addresses in link type IPV6 (229)"),
+                       std::invalid_argument);
+}
+
+TEST_CASE("rewrite: IPv6 captures cut at every length, and garbage, change nothing past caplen") {
+  const Frame hbh = {0, 0, 1, 4, 0, 0, 0, 0};
+  const Frame f = ipv6_packet(v6_client, v6_server, {{hop_by_hop, hbh}}, proto_tcp, upper_bytes(proto_tcp, 40));
+  const Frame whole = rewritten(f, v6_both_ways, 101);
+  const size_t checksum = 48 + 16;
+  const Frame canary(16, 0xa5);
+  for (uint32_t caplen = 0; caplen <= f.size(); ++caplen) {
+    CAPTURE(caplen);
+    Frame expected(f.begin(), f.begin() + caplen);
+    for (size_t i = 0; i < caplen; ++i)
+      if ((caplen >= 40 && i >= 8 && i < 40) || (caplen >= checksum + 2 && i >= checksum && i < checksum + 2)) expected[i] = whole[i];
+    Records exact({Frame(f.begin(), f.begin() + caplen)});
+    exact.rewrite(v6_both_ways, 101);
+    CHECK(exact.stored(0) == expected);
+    Frame stored = f;
+    stored.insert(stored.end(), canary.begin(), canary.end());
+    Records cut({stored}, caplen);
+    cut.rewrite(v6_both_ways, 101);
+    const Frame after = cut.stored(0);
+    CHECK(Frame(after.begin(), after.begin() + caplen) == expected);
+    CHECK(Frame(after.begin() + caplen, after.end()) == Frame(stored.begin() + caplen, stored.end()));
+  }
+
+  std::mt19937 random(20261203);
+  const uint8_t nexts[] = {hop_by_hop, routing, fragment, ah, destination, esp, proto_tcp, udp, icmpv6, mobility, no_next};
+  RewriteOptions flip = v6_maps("[::/1]:[8000::/1]");
+  flip.src_ip.push_back(parse_address_map("[8000::/1]:[::/1]"));
+  flip.dst_ip = flip.src_ip;
+  for (int n = 0; n < 3000; ++n) {
+    Frame g(random() % 160);
+    for (uint8_t& b : g) b = static_cast<uint8_t>(random());
+    // A version of 6 and a chain of known headers with small lengths, to reach every branch.
+    if (!g.empty()) g[0] = static_cast<uint8_t>(0x60 | (g[0] & 0xf));
+    if (g.size() > 6) g[6] = nexts[random() % std::size(nexts)];
+    for (size_t at = 40; at + 2 <= g.size(); at += 8) {
+      g[at] = nexts[random() % std::size(nexts)];
+      g[at + 1] = static_cast<uint8_t>(random() % 3);
+    }
+    const uint32_t caplen = static_cast<uint32_t>(random() % (g.size() + 1));
+    Records records({g}, caplen);
+    records.rewrite(flip, 101);
+    const Frame after = records.stored(0);
+    CHECK(Frame(after.begin() + caplen, after.end()) == Frame(g.begin() + caplen, g.end()));
+  }
 }

@@ -158,8 +158,9 @@ void Decompressor::decompress() {
   uint64_t frame_start = 0;
   bool in_frame = false;  // compressed bytes were used since the last frame ended
   bool stuck = false;     // the last step made no progress: the decoder wants more input
+  bool full = false;      // the last step filled `out`: the decoder may hold more without new input
   for (;;) {
-    if ((in_pos_ == in_.size() || stuck) && !refill()) break;
+    if (!full && (in_pos_ == in_.size() || stuck) && !refill()) break;
     const Step s = decoder->step(std::span(in_).subspan(in_pos_), out);
     in_pos_ += s.used;
     in_offset_ += s.used;
@@ -174,6 +175,7 @@ void Decompressor::decompress() {
     in_frame = !s.frame_end && (in_frame || s.used > 0);
     if (s.frame_end) frame_start = in_offset_;
     stuck = s.used == 0 && s.made == 0 && !s.frame_end;
+    full = s.made == out.size();
   }
   if (in_frame && !stop_.raised())
     damaged(fmt::format("{}: truncated: the compressed file ends at byte offset {}, inside the {} that starts at byte "

@@ -7,6 +7,7 @@
 #include <fmt/format.h>
 #include <stdexcept>
 
+#include "core/decompress.h"
 #include "core/input_fd.h"
 #include "core/pcapng_reader.h"
 
@@ -16,6 +17,20 @@ namespace {
 
 [[noreturn]] void fail(const std::string& path, std::string_view what) {
   throw std::runtime_error(fmt::format("{}: {}", path, what));
+}
+
+// The first bytes of `fd`, up to a classic file header's 24: fewer only at the end of the input.
+// Closes `fd` and throws when the run stops before they come.
+std::vector<std::byte> read_prefix(int fd, const SourceOptions& options) {
+  std::vector<std::byte> prefix(pcap::file_header_size);
+  const auto read = read_input(fd, prefix.data(), prefix.size(), prefix.size(), is_stream(fd), options.interrupt,
+                               options.name);
+  if (read.interrupted) {
+    if (fd > 0) ::close(fd);
+    fail(options.name, "stopped before its file header came");
+  }
+  prefix.resize(read.got);
+  return prefix;
 }
 
 }  // namespace
@@ -176,22 +191,20 @@ void PcapReader::read_batch(Batch& batch) {
 
 std::unique_ptr<TimelineSource> open_capture(const std::string& path, SourceOptions options) {
   if (options.name.empty()) options.name = path == "-" ? "<stdin>" : path;
-  const int fd = open_input(path);
-  std::vector<std::byte> prefix(pcap::file_header_size);
-  const auto read = read_input(fd, prefix.data(), prefix.size(), prefix.size(), is_stream(fd), options.interrupt,
-                               options.name);
-  const size_t got = read.got;
-  if (read.interrupted) {
-    if (fd > 0) ::close(fd);
-    fail(options.name, "stopped before its file header came");
+  int fd = open_input(path);
+  auto prefix = read_prefix(fd, options);
+  // A gzip or zstd capture: the readers read the plain bytes a pump makes (core/decompress.h).
+  if (const auto kind = compression_of(prefix); kind != Compression::none) {
+    auto pump = std::make_shared<Decompressor>(kind, fd, std::move(prefix), options.name, options.report);
+    fd = pump->take_plain_fd();
+    options.producer = std::move(pump);
+    prefix = read_prefix(fd, options);
   }
+  const size_t got = prefix.size();
   uint32_t magic = 0;
   if (got >= 4) std::memcpy(&magic, prefix.data(), 4);
-  if (got >= 4 && magic == pcap::magic_pcapng) {
-    prefix.resize(got);
-    return open_pcapng(fd, std::move(prefix), std::move(options));
-  }
-  if (got < prefix.size()) {
+  if (got >= 4 && magic == pcap::magic_pcapng) return open_pcapng(fd, std::move(prefix), std::move(options));
+  if (got < pcap::file_header_size) {
     if (fd > 0) ::close(fd);
     fail(options.name, got == 0 ? "empty file, not a capture"
                                 : fmt::format("truncated file header ({} of 24 bytes)", got));

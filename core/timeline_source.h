@@ -31,6 +31,9 @@ struct SourceOptions {
   bool clamp_disorder = true;  // false: keep timestamps that go back as they are
   Report* report = nullptr;
   const Interrupt* interrupt = nullptr;  // ends waits on a stream input when raised
+  // What makes the reader's input, released with the source: a decompressing pump
+  // (core/decompress.h). Shared, as options are copied (LoopingSource).
+  std::shared_ptr<void> producer;
 };
 
 // An interface packets were captured on: a pcapng Interface Description Block. Other sources
@@ -147,7 +150,8 @@ class TimelineSource {
   bool finished_ = false;
 };
 
-// Opens a capture by its content (classic pcap or pcapng); `-` is standard input.
+// Opens a capture by its content (classic pcap or pcapng, either of them possibly gzip- or
+// zstd-compressed); `-` is standard input.
 // Throws std::runtime_error naming the file when it cannot be read as a capture.
 std::unique_ptr<TimelineSource> open_capture(const std::string& path, SourceOptions options);
 

@@ -21,7 +21,7 @@ constexpr uint32_t block_types[] = {
 // and a section header's body gets its byte-order magic in front.
 std::string build(std::string_view in) {
   std::string out;
-  bool big = false;
+  bool big = true;  // the first section header turns it: that section is little-endian, as its body
   const auto put32 = [&](uint32_t v) {
     if (big) v = __builtin_bswap32(v);
     out.append(reinterpret_cast<const char*>(&v), 4);

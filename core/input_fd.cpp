@@ -101,4 +101,13 @@ ReadResult read_input(int fd, std::byte* p, size_t n, size_t min, bool stream, c
   return result;
 }
 
+size_t read_on(int fd, std::byte* arena, size_t capacity, size_t filled, bool stream, const Interrupt* interrupt,
+               const std::string& name, bool& eof, bool& interrupted) {
+  const size_t want = capacity - filled;
+  const auto read = read_input(fd, arena + filled, want, stream ? 1 : want, stream, interrupt, name);
+  interrupted = read.interrupted;
+  eof = read.got == 0 || (!stream && read.got < want);
+  return filled + read.got;
+}
+
 }  // namespace vei

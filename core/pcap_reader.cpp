@@ -161,15 +161,9 @@ void PcapReader::read_batch(Batch& batch) {
   std::memcpy(batch.data(), carry_.data(), carry_.size());
   size_t filled = carry_.size();
   for (;;) {
-    if (!eof_ && filled < batch.capacity()) {
-      // A pipe hands over what has arrived: its records flow on without waiting for a full arena.
-      const size_t want = batch.capacity() - filled;
-      const auto read = read_input(fd_, batch.data() + filled, want, streaming_ ? 1 : want, streaming_,
-                                   options_.interrupt, options_.name);
-      interrupted_ = read.interrupted;
-      eof_ = read.got == 0 || (!streaming_ && read.got < want);
-      filled += read.got;
-    }
+    if (!eof_ && filled < batch.capacity())
+      filled = read_on(fd_, batch.data(), batch.capacity(), filled, streaming_, options_.interrupt, options_.name, eof_,
+                       interrupted_);
     const size_t consumed = parse(batch, filled);
     if (consumed == 0 && !done_ && !eof_) {
       if (incomplete_ > batch.capacity()) {

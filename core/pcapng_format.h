@@ -6,6 +6,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <cstring>
 
 namespace vei::pcapng {
 
@@ -27,8 +28,22 @@ inline constexpr uint32_t byte_order_magic = 0x1a2b3c4d;
 inline constexpr size_t section_header_fixed = 8 + 4 + 2 + 2 + 8;      // magic, version, section length
 inline constexpr size_t interface_description_fixed = 8 + 2 + 2 + 4;   // linktype, reserved, snaplen
 inline constexpr size_t enhanced_packet_fixed = 8 + 4 + 4 + 4 + 4 + 4;  // interface, ts high/low, caplen, len
+inline constexpr size_t packet_fixed = 8 + 2 + 2 + 4 + 4 + 4 + 4;       // interface, drops, ts high/low, caplen, len
 inline constexpr size_t simple_packet_fixed = 8 + 4;                    // original length
 inline constexpr size_t block_trailer = 4;                              // the total length, again
+inline constexpr size_t block_header = 8;                               // type, total length
+inline constexpr size_t smallest_block = block_header + block_trailer;
+
+// The longest block read: an EPB holding 64 MiB of packet (pcap::record_limit's largest) and
+// 128 KiB of options, libpcap's MAX_BLOCKSIZE_FOR_SNAPLEN. A longer one is taken for damage, so a
+// corrupt length cannot make a reader hold gigabytes.
+inline constexpr size_t max_block_size = enhanced_packet_fixed + (size_t{64} << 20) + 128 * 1024 + block_trailer;
+
+// Section Header Block versions libpcap 1.10 reads (1.2 is written by some tools, and is 1.0).
+inline constexpr uint16_t version_major = 1;
+constexpr bool readable_version(uint16_t major, uint16_t minor) {
+  return major == version_major && (minor == 0 || minor == 2);
+}
 
 namespace option {
 inline constexpr uint16_t end = 0;
@@ -50,5 +65,17 @@ inline constexpr uint16_t epb_dropcount = 4;
 
 // Bodies and option values are padded to a multiple of 4 bytes.
 constexpr size_t pad4(size_t n) { return (n + 3) & ~size_t{3}; }
+
+// Fields in a section's byte order (pcap::load32 for 32 bits).
+inline uint16_t load16(const std::byte* p, bool swapped) {
+  uint16_t v;
+  std::memcpy(&v, p, 2);
+  return swapped ? __builtin_bswap16(v) : v;
+}
+inline uint64_t load64(const std::byte* p, bool swapped) {
+  uint64_t v;
+  std::memcpy(&v, p, 8);
+  return swapped ? __builtin_bswap64(v) : v;
+}
 
 }  // namespace vei::pcapng

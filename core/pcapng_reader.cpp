@@ -1,155 +1,416 @@
 #include "core/pcapng_reader.h"
 
-#include <pcap/pcap.h>
+#include <fcntl.h>
 #include <unistd.h>
 
-#include <cerrno>
-#include <cstdint>
-#include <cstdio>
+#include <algorithm>
 #include <cstring>
 #include <fmt/format.h>
 #include <stdexcept>
 
 #include "core/input_fd.h"
+#include "core/pcapng_format.h"
 
 namespace vei {
 
 namespace {
 
-// A FILE* that replays bytes already read from `fd` before reading on, so that standard input can
-// be sniffed and then handed to libpcap.
-struct PrefixedFd {
-  int fd;
-  std::vector<std::byte> prefix;
-  const Interrupt* interrupt;
-  bool stream;
-  size_t pos = 0;
+__extension__ typedef __int128 int128;
+
+using pcap::load32;
+using pcapng::load16;
+using pcapng::load64;
+
+// How a section's interface turns its 64-bit time stamps into nanoseconds.
+struct Clock {
+  uint16_t global = 0;        // its index in SourceInfo::interfaces
+  uint32_t snaplen = 0;       // as its IDB says (0: no limit)
+  uint64_t units = 1'000'000;  // per second: if_tsresol 10^n or 2^n, microseconds without one
+  uint64_t ns_per_unit = 1000;  // when a whole number (10^n, n <= 9), else 0
+  int64_t offset_s = 0;        // if_tsoffset
 };
 
-ssize_t prefixed_read(void* cookie, char* buf, size_t size) {
-  auto* c = static_cast<PrefixedFd*>(cookie);
-  if (c->pos < c->prefix.size()) {
-    const size_t n = std::min(size, c->prefix.size() - c->pos);
-    std::memcpy(buf, c->prefix.data() + c->pos, n);
-    c->pos += n;
-    return static_cast<ssize_t>(n);
-  }
-  // libpcap is C: an error goes back as errno. An interrupt reads as the end of the input.
-  try {
-    return static_cast<ssize_t>(read_input(c->fd, reinterpret_cast<std::byte*>(buf), size, 1, c->stream,
-                                           c->interrupt, {}).got);
-  } catch (const std::exception&) {
-    if (errno == 0) errno = EIO;
-    return -1;
-  }
+// What a packet block says, in the section's byte order.
+struct Packet {
+  uint32_t iface = 0;  // in the section
+  uint64_t time = 0;
+  uint32_t caplen = 0;
+  uint32_t len = 0;
+  uint32_t data_at = 0;  // from the block's start
+};
+
+// The nanoseconds libpcap gives (seconds and fractions apart, the fraction truncated), without its
+// overflows. A time beyond int64 nanoseconds saturates to INT64_MIN or INT64_MAX, which admit() drops.
+int64_t to_ns(const Clock& c, uint64_t time) {
+  const int128 offset = int128{c.offset_s} * pcap::ns_per_s;
+  const int128 ns = c.ns_per_unit ? int128{time} * c.ns_per_unit + offset
+                                  : int128{time / c.units} * pcap::ns_per_s + offset +
+                                        int128{time % c.units} * pcap::ns_per_s / c.units;
+  if (ns >= INT64_MAX) return INT64_MAX;
+  if (ns <= INT64_MIN) return INT64_MIN;
+  return static_cast<int64_t>(ns);
 }
 
-int prefixed_close(void* cookie) {
-  auto* c = static_cast<PrefixedFd*>(cookie);
-  if (c->fd > 0) ::close(c->fd);
-  delete c;
-  return 0;
+bool same(const Interface& a, const Interface& b) {
+  return a.linktype == b.linktype && a.snaplen == b.snaplen && a.name == b.name && a.description == b.description;
 }
 
-// libpcap hands out DLT_ values; the file header wants LINKTYPE_ values. They differ for a few.
-uint32_t dlt_to_linktype(int dlt) {
-  switch (dlt) {
-    case DLT_RAW: return 101;
-    case DLT_ATM_RFC1483: return 100;
-    case DLT_SLIP_BSDOS: return 102;
-    case DLT_PPP_BSDOS: return 103;
-    default: return static_cast<uint32_t>(dlt);
+// An option's text up to its first NUL (writers may count a terminator).
+std::string option_text(const std::byte* p, size_t n) {
+  const auto* c = reinterpret_cast<const char*>(p);
+  return {c, static_cast<size_t>(std::find(c, c + n, '\0') - c)};
+}
+
+// Reads an IDB's fields and options; returns what is wrong with it, empty when nothing is.
+std::string parse_idb(const std::byte* b, uint32_t length, bool swapped, Interface& iface, Clock& clock) {
+  if (length < pcapng::interface_description_fixed + pcapng::block_trailer)
+    return fmt::format("Interface Description Block of {} bytes, shorter than its fixed fields", length);
+  iface.linktype = load16(b + 8, swapped);
+  iface.snaplen = clock.snaplen = load32(b + 12, swapped);
+  const std::byte* p = b + pcapng::interface_description_fixed;
+  const std::byte* end = b + length - pcapng::block_trailer;
+  while (end - p >= 4) {
+    const uint16_t code = load16(p, swapped);
+    const uint16_t size = load16(p + 2, swapped);
+    p += 4;
+    if (static_cast<size_t>(end - p) < pcapng::pad4(size))
+      return fmt::format("Interface Description Block option {} of {} bytes runs past the block", code, size);
+    if (code == pcapng::option::end) break;
+    switch (code) {
+      case pcapng::option::if_name: iface.name = option_text(p, size); break;
+      case pcapng::option::if_description: iface.description = option_text(p, size); break;
+      case pcapng::option::if_tsresol: {
+        if (size != 1) return fmt::format("if_tsresol of {} bytes, not 1", size);
+        const auto v = static_cast<uint8_t>(p[0]);
+        const unsigned n = v & 0x7fu;
+        // libpcap's limits: the unit must fit in 64 bits.
+        if (v & 0x80u) {
+          if (n > 63) return fmt::format("if_tsresol 2^-{} is finer than 64 bits hold", n);
+          clock.units = uint64_t{1} << n;
+        } else {
+          if (v > 19) return fmt::format("if_tsresol 10^-{} is finer than 64 bits hold", v);
+          clock.units = 1;
+          for (unsigned i = 0; i < v; ++i) clock.units *= 10;
+        }
+        break;
+      }
+      case pcapng::option::if_tsoffset:
+        if (size != 8) return fmt::format("if_tsoffset of {} bytes, not 8", size);
+        clock.offset_s = static_cast<int64_t>(load64(p, swapped));
+        break;
+      default: break;
+    }
+    p += pcapng::pad4(size);
   }
+  clock.ns_per_unit = 1'000'000'000u % clock.units == 0 ? 1'000'000'000u / clock.units : 0;
+  return {};
 }
 
 class PcapngReader final : public TimelineSource {
  public:
-  PcapngReader(pcap_t* handle, SourceOptions options) : TimelineSource(std::move(options)), handle_(handle) {
-    info_.linktype = dlt_to_linktype(pcap_datalink(handle_));
-    info_.snaplen = static_cast<uint32_t>(pcap_snapshot(handle_));
-    info_.swapped = pcap_is_swapped(handle_) == 1;
-    info_.precision = pcap::Precision::ns;
-    info_.pcapng = true;
-    advance();
-    // A first time out of range is dropped when read: the source then starts at 0, like an empty one.
-    if (pending_ && timestamp() != INT64_MIN && timestamp() != INT64_MAX) info_.first_ts_ns = timestamp();
+  PcapngReader(int fd, std::vector<std::byte> prefix, SourceOptions options);
+  ~PcapngReader() override {
+    if (fd_ > 0) ::close(fd_);
   }
-  ~PcapngReader() override { pcap_close(handle_); }
 
-  void fill(Batch& batch) override {
-    batch.clear();
-    batch.source = options_.rank;
-    while (pending_) {
-      const size_t size = record_header_size + header_->caplen;
-      if (batch.used + size > batch.capacity()) {
-        if (batch.used) break;
-        batch.reserve_arena(size);
-      }
-      std::byte* at = batch.data() + batch.used;
-      std::memcpy(at + record_header_size, data_, header_->caplen);
-      bool time_kept = true;
-      if (admit(batch, static_cast<uint32_t>(batch.used), timestamp(), header_->caplen, header_->len, time_kept)) {
-        pcap::write_record_header(at, batch.records.back().ts_ns, output_precision_, header_->caplen, header_->len);
-        batch.used += size;
-      }
-      if (window_closed()) {
-        pending_ = false;
-        break;
-      }
-      advance();
-    }
-    // Headers are written here in the output format, and a dropped record leaves no gap.
-    batch.raw_is_output = true;
-    if (!pending_) {
-      batch.last = true;
-      finish();
-    }
-  }
+  void fill(Batch& batch) override;
 
  private:
-  // pcapng times are 64-bit counts of if_tsresol units plus an if_tsoffset: libpcap's seconds can
-  // lie far beyond the ±292 years that int64 nanoseconds hold. Those saturate to INT64_MIN or
-  // INT64_MAX, which admit() drops as unrepresentable.
-  int64_t timestamp() const {
-    constexpr int64_t max_sec = INT64_MAX / pcap::ns_per_s - 1;
-    const int64_t sec = header_->ts.tv_sec;
-    if (sec > max_sec) return INT64_MAX;
-    if (sec < -max_sec) return INT64_MIN;
-    return sec * pcap::ns_per_s + header_->ts.tv_usec;
-  }
+  // What a walk through the blocks does: list the interfaces to the end of a file, list those
+  // before a stream's first packet (and stop there), or deliver packets.
+  enum class Pass { scan, interfaces, read };
 
-  void advance() {
-    const int r = pcap_next_ex(handle_, &header_, &data_);
-    pending_ = r == 1;
-    // Stopped while a stream was still to deliver: what did not come is not damage.
-    if (r == PCAP_ERROR && !(options_.interrupt && options_.interrupt->raised()))
-      options_.report->damaged(fmt::format("{}: {} (after {} records); the records before it are kept",
-                                           options_.name, pcap_geterr(handle_),
-                                           stats_.packets + stats_.filtered + stats_.dropped));
-  }
+  void list_interfaces(const std::vector<std::byte>& prefix);
+  void read_batch(Batch& batch, Pass pass);
+  // Walks the whole blocks in the `avail` bytes at batch.data(), which start at file_offset_;
+  // returns the bytes they take. Stops at damage (damage_ set, naming the block), at a packet in
+  // Pass::interfaces, or once the window closes. Sets `incomplete_` to the size of the block cut off
+  // at the end, when its header says it.
+  size_t parse(Batch& batch, size_t avail, Pass pass);
+  std::string section_header(const std::byte* b, uint32_t length, bool swapped);
+  std::string interface_description(const std::byte* b, uint32_t length, Pass pass);
+  std::string packet_fields(uint32_t type, const std::byte* b, uint32_t length, Packet& p) const;
+  std::string damage_at(uint64_t offset, std::string_view what) const;
+  std::string truncated() const;
 
-  pcap_t* handle_;
-  pcap_pkthdr* header_ = nullptr;
-  const u_char* data_ = nullptr;
-  bool pending_ = false;
+  int fd_;
+  bool streaming_;
+  bool swapped_ = false;       // the current section's byte order is not this host's
+  std::vector<Clock> section_;  // the current section's interfaces
+  size_t next_idb_ = 0;         // the next IDB's index in info_.interfaces, while it follows the list
+  uint64_t file_offset_ = 0;    // of carry_'s first byte, a block's start
+  uint64_t block_ = 0;          // blocks walked: the index of the next
+  uint64_t packets_ = 0;        // packet blocks walked: the next one's record number
+  std::vector<std::byte> carry_;  // bytes of a block not yet complete when the last batch closed
+  size_t incomplete_ = 0;
+  std::string damage_;  // why reading stops before the input's end
+  bool at_packet_ = false;  // Pass::interfaces reached the first packet
+  bool eof_ = false;
+  bool interrupted_ = false;  // the run stopped while waiting for a stream
+  bool done_ = false;
 };
+
+PcapngReader::PcapngReader(int fd, std::vector<std::byte> prefix, SourceOptions options)
+    : TimelineSource(std::move(options)), fd_(fd), streaming_(is_stream(fd)) {
+  info_.precision = pcap::Precision::ns;
+  info_.pcapng = true;
+  try {
+    list_interfaces(prefix);
+  } catch (...) {
+    if (fd_ > 0) ::close(fd_);
+    fd_ = -1;
+    throw;
+  }
+  ::posix_fadvise(fd_, 0, 0, POSIX_FADV_SEQUENTIAL);
+}
+
+void PcapngReader::list_interfaces(const std::vector<std::byte>& prefix) {
+  carry_ = prefix;
+  Batch scratch;
+  scratch.reserve_arena(default_arena_size);
+  // A file is read twice: to its end for the list, then from its start for the packets. A stream
+  // keeps what it read up to its first packet in carry_.
+  const Pass pass = streaming_ ? Pass::interfaces : Pass::scan;
+  while (!done_ && !at_packet_) read_batch(scratch, pass);
+  at_packet_ = false;
+  if (info_.interfaces.empty()) {
+    const std::string why = damage_.empty() ? "no Interface Description Block: no packet can be read" : damage_;
+    throw std::runtime_error(fmt::format("{}: {}", options_.name, why));
+  }
+  const Interface& first = info_.interfaces.front();
+  info_.linktype = first.linktype;
+  info_.snaplen = first.snaplen == 0 ? pcap::max_snaplen : first.snaplen;
+  for (const Interface& i : info_.interfaces)
+    if (i.linktype != first.linktype && !options_.filter.empty())
+      throw std::runtime_error(fmt::format(
+          "{}: filter= cannot apply to a capture of several link types ({} and {}): a BPF program reads one; "
+          "filter after converting, or with a filter stage on each part",
+          options_.name, pcap::linktype_name(first.linktype), pcap::linktype_name(i.linktype)));
+  if (streaming_) return;
+  if (::lseek(fd_, static_cast<off_t>(prefix.size()), SEEK_SET) < 0)
+    throw std::runtime_error(fmt::format("{}: {}", options_.name, std::strerror(errno)));
+  carry_ = prefix;
+  section_.clear();
+  swapped_ = false;
+  next_idb_ = 0;
+  file_offset_ = block_ = packets_ = 0;
+  damage_.clear();
+  eof_ = interrupted_ = done_ = false;
+}
+
+std::string PcapngReader::damage_at(uint64_t offset, std::string_view what) const {
+  return fmt::format("block {} (record {}) at byte offset {}: {}; the {} record(s) before it are kept, the rest of "
+                     "the input is ignored",
+                     block_, packets_, offset, what, packets_);
+}
+
+std::string PcapngReader::truncated() const {
+  const std::string where = fmt::format("truncated: block {} (record {}) at byte offset {}", block_, packets_,
+                                        file_offset_);
+  const std::string what = incomplete_ == 0
+                               ? fmt::format("has only {} of its block header bytes", carry_.size())
+                               : fmt::format("promises {} bytes, only {} remain", incomplete_, carry_.size());
+  return fmt::format("{} {}; the {} whole record(s) before it are kept", where, what, packets_);
+}
+
+std::string PcapngReader::section_header(const std::byte* b, uint32_t length, bool swapped) {
+  if (length < pcapng::section_header_fixed + pcapng::block_trailer)
+    return fmt::format("Section Header Block of {} bytes, shorter than its fixed fields", length);
+  const uint16_t major = load16(b + 12, swapped);
+  const uint16_t minor = load16(b + 14, swapped);
+  if (!pcapng::readable_version(major, minor))
+    return fmt::format("unsupported pcapng version {}.{} (1.0 is read, and 1.2 as libpcap does)", major, minor);
+  swapped_ = swapped;
+  section_.clear();
+  return {};
+}
+
+std::string PcapngReader::interface_description(const std::byte* b, uint32_t length, Pass pass) {
+  Interface iface;
+  Clock clock;
+  if (auto error = parse_idb(b, length, swapped_, iface, clock); !error.empty()) return error;
+  auto& list = info_.interfaces;
+  if (next_idb_ < list.size() && same(list[next_idb_], iface)) {
+    clock.global = static_cast<uint16_t>(next_idb_++);
+  } else if (pass != Pass::read) {
+    if (list.size() > UINT16_MAX) return fmt::format("more than {} interfaces", UINT16_MAX + 1);
+    if (list.empty()) info_.swapped = swapped_;
+    list.push_back(iface);
+    clock.global = static_cast<uint16_t>(next_idb_++);
+  } else {
+    // A stream's interface described after its first packet: it must be one already listed.
+    const auto known = std::find_if(list.begin(), list.end(), [&](const Interface& i) { return same(i, iface); });
+    if (known == list.end())
+      return fmt::format("an interface (link type {}, snaplen {}, name \"{}\") described after the first packet, "
+                         "unlike those described before it: a stream's interfaces are listed before its first "
+                         "packet; read from a file (not a stream), this capture reads fully",
+                         pcap::linktype_name(iface.linktype), iface.snaplen, iface.name);
+    clock.global = static_cast<uint16_t>(known - list.begin());
+  }
+  section_.push_back(clock);
+  return {};
+}
+
+std::string PcapngReader::packet_fields(uint32_t type, const std::byte* b, uint32_t length, Packet& p) const {
+  if (type == pcapng::block::simple_packet) {
+    if (length < pcapng::simple_packet_fixed + pcapng::block_trailer)
+      return fmt::format("Simple Packet Block of {} bytes, shorter than its fixed fields", length);
+    // No time and no captured length: the section's first interface, time 0 as libpcap gives it,
+    // and as many bytes as the packet, the snaplen and the block allow.
+    p.len = load32(b + 8, swapped_);
+    p.data_at = pcapng::simple_packet_fixed;
+    if (section_.empty()) return "a Simple Packet Block in a section without Interface Description Block";
+    const uint32_t snaplen = section_[0].snaplen == 0 ? UINT32_MAX : section_[0].snaplen;
+    p.caplen = std::min({p.len, snaplen, static_cast<uint32_t>(length - p.data_at - pcapng::block_trailer)});
+    return {};
+  }
+  static_assert(pcapng::packet_fixed == pcapng::enhanced_packet_fixed);
+  if (length < pcapng::enhanced_packet_fixed + pcapng::block_trailer)
+    return fmt::format("packet block of {} bytes, shorter than its fixed fields", length);
+  p.iface = type == pcapng::block::packet ? load16(b + 8, swapped_) : load32(b + 8, swapped_);
+  p.time = uint64_t{load32(b + 12, swapped_)} << 32 | load32(b + 16, swapped_);
+  p.caplen = load32(b + 20, swapped_);
+  p.len = load32(b + 24, swapped_);
+  p.data_at = pcapng::enhanced_packet_fixed;
+  const size_t room = length - p.data_at - pcapng::block_trailer;
+  if (p.caplen > room) return fmt::format("caplen {} exceeds the {} bytes its block holds", p.caplen, room);
+  if (p.iface >= section_.size())
+    return fmt::format("a packet of interface {}, but its section describes {} interface(s)", p.iface,
+                       section_.size());
+  return {};
+}
+
+size_t PcapngReader::parse(Batch& batch, size_t avail, Pass pass) {
+  std::byte* data = batch.data();
+  size_t pos = 0;
+  size_t out = 0;  // where the next delivered record goes: at or before `pos`, so never over unread bytes
+  incomplete_ = 0;
+  while (avail - pos >= pcapng::block_header) {
+    std::byte* b = data + pos;
+    const uint64_t offset = file_offset_ + pos;
+    const uint32_t raw_type = load32(b, false);
+    bool swapped = swapped_;
+    if (raw_type == pcapng::block::section_header) {
+      // The section's byte order decides how its own length reads.
+      if (avail - pos < 12) break;
+      const uint32_t magic = load32(b + 8, false);
+      if (magic != pcapng::byte_order_magic && magic != pcap::bswap(pcapng::byte_order_magic)) {
+        damage_ = damage_at(offset, fmt::format("Section Header Block with byte-order magic {:#010x}", magic));
+        break;
+      }
+      swapped = magic != pcapng::byte_order_magic;
+    }
+    const uint32_t type = swapped ? pcap::bswap(raw_type) : raw_type;
+    const uint32_t length = load32(b + 4, swapped);
+    if (length < pcapng::smallest_block || length % 4 != 0 || length > pcapng::max_block_size) {
+      damage_ = damage_at(offset, fmt::format("corrupt block length {} (type {:#x}): a multiple of 4 from {} to {}",
+                                              length, type, pcapng::smallest_block, pcapng::max_block_size));
+      break;
+    }
+    if (avail - pos < length) {
+      incomplete_ = length;
+      break;
+    }
+    if (const uint32_t trailer = load32(b + length - pcapng::block_trailer, swapped); trailer != length) {
+      damage_ = damage_at(offset, fmt::format("block length {} in its header, {} in its trailer", length, trailer));
+      break;
+    }
+    std::string error;
+    if (type == pcapng::block::section_header) {
+      error = section_header(b, length, swapped);
+    } else if (type == pcapng::block::interface_description) {
+      error = interface_description(b, length, pass);
+    } else if (type == pcapng::block::enhanced_packet || type == pcapng::block::simple_packet ||
+               type == pcapng::block::packet) {
+      Packet p;
+      error = packet_fields(type, b, length, p);
+      if (error.empty()) {
+        const Clock& clock = section_[p.iface];
+        const int64_t ts = to_ns(clock, p.time);
+        if (pass != Pass::read) {
+          if (!info_.first_ts_ns && ts != INT64_MIN && ts != INT64_MAX) info_.first_ts_ns = ts;
+          if (pass == Pass::interfaces) {
+            at_packet_ = true;
+            break;
+          }
+        } else {
+          // The packet moves down behind a record header: the batch's records lie back to back.
+          std::byte* at = data + out;
+          std::memmove(at + record_header_size, b + p.data_at, p.caplen);
+          bool time_kept = true;
+          if (admit(batch, static_cast<uint32_t>(out), ts, p.caplen, p.len, time_kept)) {
+            Record& r = batch.records.back();
+            r.iface = clock.global;
+            pcap::write_record_header(at, r.ts_ns, output_precision_, p.caplen, p.len);
+            out += record_header_size + p.caplen;
+          }
+        }
+      }
+      if (error.empty()) ++packets_;
+    }
+    if (!error.empty()) {
+      damage_ = damage_at(offset, error);
+      break;
+    }
+    ++block_;
+    pos += length;
+    if (pass == Pass::read && window_closed()) [[unlikely]] {
+      done_ = true;
+      break;
+    }
+  }
+  if (pass == Pass::read) batch.used = out;
+  return pos;
+}
+
+void PcapngReader::read_batch(Batch& batch, Pass pass) {
+  batch.used = 0;
+  batch.reserve_arena(carry_.size());
+  std::memcpy(batch.data(), carry_.data(), carry_.size());
+  size_t filled = carry_.size();
+  for (;;) {
+    if (!eof_ && filled < batch.capacity())
+      filled = read_on(fd_, batch.data(), batch.capacity(), filled, streaming_, options_.interrupt, options_.name, eof_,
+                       interrupted_);
+    const size_t consumed = parse(batch, filled, pass);
+    const bool stopped = done_ || at_packet_ || !damage_.empty();
+    if (consumed == 0 && !stopped && !eof_) {
+      if (incomplete_ > batch.capacity()) {
+        batch.used = filled;
+        batch.reserve_arena(incomplete_);  // one block larger than the arena
+      }
+      continue;
+    }
+    carry_.assign(batch.data() + consumed, batch.data() + filled);
+    file_offset_ += consumed;
+    if (!damage_.empty()) {
+      done_ = true;
+    } else if (eof_ && !stopped) {
+      // Stopped while a stream was still to deliver: what did not come is not damage.
+      if (!carry_.empty() && !interrupted_) damage_ = truncated();
+      done_ = true;
+    }
+    return;
+  }
+}
+
+void PcapngReader::fill(Batch& batch) {
+  batch.clear();
+  batch.source = options_.rank;
+  if (!done_) read_batch(batch, Pass::read);
+  batch.raw_is_output = true;
+  if (done_) {
+    if (!damage_.empty()) options_.report->damaged(fmt::format("{}: {}", options_.name, damage_));
+    damage_.clear();
+    batch.last = true;
+    finish();
+  }
+}
 
 }  // namespace
 
 std::unique_ptr<TimelineSource> open_pcapng(int fd, std::vector<std::byte> prefix, SourceOptions options) {
-  auto* cookie = new PrefixedFd{fd, std::move(prefix), options.interrupt, is_stream(fd)};
-  FILE* file = fopencookie(cookie, "r", {prefixed_read, nullptr, nullptr, prefixed_close});
-  if (!file) {
-    prefixed_close(cookie);
-    throw std::runtime_error(fmt::format("{}: {}", options.name, std::strerror(errno)));
-  }
-  char errbuf[PCAP_ERRBUF_SIZE] = {};
-  pcap_t* handle = pcap_fopen_offline_with_tstamp_precision(file, PCAP_TSTAMP_PRECISION_NANO, errbuf);
-  if (!handle) {
-    std::fclose(file);
-    throw std::runtime_error(fmt::format("{}: {}", options.name, errbuf));
-  }
-  return std::make_unique<PcapngReader>(handle, std::move(options));
+  return std::make_unique<PcapngReader>(fd, std::move(prefix), std::move(options));
 }
 
 }  // namespace vei

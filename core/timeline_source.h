@@ -40,7 +40,7 @@ struct SourceOptions {
 // have one, which `SourceInfo::linktype` and `snaplen` describe.
 struct Interface {
   uint32_t linktype = 1;
-  uint32_t snaplen = pcap::max_snaplen;
+  uint32_t snaplen = pcap::max_snaplen;  // as the IDB gives it: 0 is no limit
   std::string name;         // if_name; empty when the file gives none
   std::string description;  // if_description
 };
@@ -54,7 +54,9 @@ struct SourceInfo {
   bool pcapng = false;
   std::optional<int64_t> first_ts_ns;  // of the first record, before mapping; none when empty
   bool own_times = true;  // false for generated packets, timed from 0: they have no times to keep
-  // By Record::iface, when the source has several (a pcapng file); empty for one.
+  // By Record::iface. A pcapng source lists every interface of every section here, in file order
+  // (a stream: those described before its first packet), complete once it is open, before any
+  // fill (core/pcapng_reader.h); their link types may differ. Other sources leave it empty.
   std::vector<Interface> interfaces;
   uint32_t linktype_of(uint16_t iface) const { return iface < interfaces.size() ? interfaces[iface].linktype : linktype; }
 };

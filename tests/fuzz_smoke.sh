@@ -13,11 +13,13 @@ corpus=$2
 here=$(cd "$(dirname "$0")/.." && pwd)
 seconds=${FUZZ_SMOKE_SECONDS:-12}
 seed=${FUZZ_SMOKE_SEED:-1}
-targets=(description control pcap pcapng flow_id script)
+targets=(description control pcap pcapng pcapng_reader flow_id script)
 
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 python3 "$here/fuzz/make_seeds.py" "$here" "$corpus" "$work/seeds" 2>/dev/null || { echo "FAIL: seeds"; exit 1; }
+# pcapng_reader's inputs are lists of blocks it frames (fuzz/fuzz_pcapng_reader.cpp): it starts empty.
+mkdir -p "$work/seeds/pcapng_reader"
 
 passed=0
 failed=0
@@ -34,7 +36,7 @@ for t in "${targets[@]}"; do
   case $t in
     description | control) options+=(-dict="$here/fuzz/description.dict" -max_len=4096) ;;
     script) options+=(-max_len=4096) ;;
-    pcap | pcapng) options+=(-max_len=65536) ;;
+    pcap | pcapng | pcapng_reader) options+=(-max_len=65536) ;;
     flow_id) options+=(-max_len=512) ;;
   esac
 

@@ -1,13 +1,18 @@
 // Every capture in shared/corpus goes through `pcap(F) -> file(out)` and is compared, record for
-// record, with what libpcap's own reader delivers from F.
+// record, with what libpcap's own reader delivers from F; the pcapng files libpcap stops in (at an
+// interface unlike the first) with tshark's reading of them.
 #include <doctest/doctest.h>
 #include <fmt/format.h>
 #include <pcap/pcap.h>
 
 #include <algorithm>
+#include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <sstream>
 
+#include "core/report.h"
+#include "core/timeline_source.h"
 #include "pipeline/engine.h"
 #include "testutil.h"
 
@@ -84,6 +89,11 @@ TEST_CASE("every corpus capture: veipipe keeps every record libpcap delivers") {
       CHECK_FALSE(fs::exists(out));
       continue;
     }
+    // libpcap stops at a pcapng interface whose link type or snaplen differs from the first one's;
+    // veipipe's reader goes on (the next test case compares those files with tshark). What a pcap
+    // output does with several link types is the engine's business, not this test's.
+    const bool libpcap_stops = lib.error.starts_with("an interface has a ");
+    if (lib.error.starts_with("an interface has a type ")) continue;
     auto engine = Engine::from_description("<test>", description, true);
     engine.start();
     const int status = engine.wait();
@@ -92,7 +102,7 @@ TEST_CASE("every corpus capture: veipipe keeps every record libpcap delivers") {
 
     size_t unrepresentable = 0;
     for (const auto& r : lib.records) unrepresentable += r.frac == UINT32_MAX;
-    const bool expect_damage = !lib.error.empty() || unrepresentable > 0;
+    const bool expect_damage = (!lib.error.empty() && !libpcap_stops) || unrepresentable > 0;
     CHECK(status == (expect_damage ? exit_damaged : exit_ok));
     if (expect_damage) {
       REQUIRE_FALSE(stats.warnings.empty());
@@ -100,6 +110,8 @@ TEST_CASE("every corpus capture: veipipe keeps every record libpcap delivers") {
     }
     if (lib.error.empty())
       CHECK(ours.records.size() == lib.records.size() - unrepresentable);
+    else if (libpcap_stops)
+      CHECK(ours.records.size() > lib.records.size());
     else
       CHECK(ours.records.size() >= lib.records.size());
 
@@ -124,6 +136,82 @@ TEST_CASE("every corpus capture: veipipe keeps every record libpcap delivers") {
     CHECK(reread.error.empty());
     CHECK(reread.records.size() == ours.records.size());
     CHECK(reread.dlt == lib.dlt);
+  }
+}
+
+namespace {
+
+// What tshark reads of each packet: time (empty for a Simple Packet Block, which has none), captured
+// and original lengths, the link type of its interface (Wireshark's encapsulation, 1 Ethernet, 15
+// NULL). Not its interface id or name: tshark 4.0 looks them up by the id within the section in
+// the first section's list (test202's second section names its Ethernet interface "silly ethernet
+// interface 2"; tshark says "eth0").
+struct TsharkPacket {
+  std::string time;
+  uint32_t caplen = 0, len = 0;
+  uint32_t linktype = 0;
+};
+
+std::vector<TsharkPacket> read_with_tshark(const fs::path& path) {
+  const std::string command = "tshark -r '" + path.string() +
+                              "' -T fields -E separator=/t -e frame.time_epoch -e frame.cap_len -e frame.len "
+                              "-e frame.interface_id -e frame.encap_type 2>/dev/null";
+  FILE* pipe = ::popen(command.c_str(), "r");
+  REQUIRE(pipe);
+  std::string text;
+  char buf[4096];
+  for (size_t n; (n = std::fread(buf, 1, sizeof buf, pipe)) > 0;) text.append(buf, n);
+  REQUIRE(::pclose(pipe) == 0);
+  std::vector<TsharkPacket> packets;
+  std::istringstream lines(text);
+  for (std::string line; std::getline(lines, line);) {
+    std::vector<std::string> f;
+    std::istringstream fields(line);
+    for (std::string field; std::getline(fields, field, '\t');) f.push_back(field);
+    f.resize(5);
+    if (f[3].empty()) continue;  // a custom block tshark shows as a frame: no packet, no interface
+    REQUIRE((f[4] == "1" || f[4] == "15"));
+    packets.push_back({f[0], static_cast<uint32_t>(std::stoul(f[1])), static_cast<uint32_t>(std::stoul(f[2])),
+                       f[4] == "1" ? 1u : 0u});
+  }
+  return packets;
+}
+
+}  // namespace
+
+TEST_CASE("pcapng files of interfaces that differ, which libpcap stops in: every packet, as tshark reads them") {
+  for (const char* name : {"pcapngtestgen-le-test005.pcapng", "pcapngtestgen-le-test006.pcapng",
+                           "pcapngtestgen-le-test202.pcapng"}) {
+    CAPTURE(name);
+    const auto file = fs::path(VEIPIPE_CORPUS_DIR) / name;
+    CHECK(read_with_libpcap(file).error.starts_with("an interface has a "));
+    const auto expected = read_with_tshark(file);
+    REQUIRE(expected.size() >= 4);
+    Report report;
+    report.set_quiet(true);
+    SourceOptions options;
+    options.report = &report;
+    options.clamp_disorder = false;
+    auto source = open_capture(file.string(), options);
+    source->set_mapping(0, pcap::Precision::ns);
+    const SourceInfo& info = source->info();
+    Batch batch;
+    batch.reserve_arena(default_arena_size);
+    size_t i = 0;
+    do {
+      source->fill(batch);
+      for (const Record& r : batch.records) {
+        CAPTURE(i);
+        REQUIRE(i < expected.size());
+        const auto& want = expected[i++];
+        if (!want.time.empty()) CHECK(fmt::format("{}.{:09}", r.ts_ns / pcap::ns_per_s, r.ts_ns % pcap::ns_per_s) == want.time);
+        CHECK(r.caplen == want.caplen);
+        CHECK(r.len == want.len);
+        CHECK(info.linktype_of(r.iface) == want.linktype);
+      }
+    } while (!batch.last);
+    CHECK(i == expected.size());
+    for (const auto& m : report.messages()) CHECK(m.find("byte offset") == std::string::npos);
   }
 }
 

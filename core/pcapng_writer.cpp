@@ -48,6 +48,11 @@ inline std::byte* put32(std::byte* p, uint32_t v) {
   return p + 4;
 }
 
+inline std::byte* put16(std::byte* p, uint16_t v) {
+  std::memcpy(p, &v, 2);
+  return p + 2;
+}
+
 // An option's size in an EPB: code, length and the value padded; none for an empty value.
 size_t option_size(const std::string& value) { return value.empty() ? 0 : 4 + pcapng::pad4(value.size()); }
 
@@ -80,21 +85,24 @@ PcapngEncoder::PcapngEncoder(pcap::Precision precision, std::vector<std::vector<
   }
 }
 
-std::span<const std::byte> PcapngEncoder::encode(const std::byte* arena, std::span<const Record> records,
-                                                 std::span<const std::string> comments) {
+std::span<iovec> PcapngEncoder::encode(const std::byte* arena, std::span<const Record> records,
+                                       std::span<const std::string> comments) {
   const bool commented = !comments.empty();
-  size_t size = 0;
-  for (size_t i = 0; i < records.size(); ++i) {
-    const size_t options = commented && !comments[i].empty() ? option_size(comments[i]) + 4 : 0;
-    size += pcapng::enhanced_packet_fixed + pcapng::pad4(records[i].caplen) + options + pcapng::block_trailer;
+  // What lies between the packets: a block's padding, options and trailer, then the next one's
+  // fixed part.
+  size_t glue = 0;
+  for (size_t i = 0; i < records.size(); ++i)
+    glue += pcapng::enhanced_packet_fixed + 3 + (commented ? option_size(comments[i]) + 4 : 0) + pcapng::block_trailer;
+  if (glue > capacity_) {
+    capacity_ = std::max(glue, 2 * capacity_);
+    glue_ = std::make_unique_for_overwrite<std::byte[]>(capacity_);
   }
-  if (size > capacity_) {
-    capacity_ = std::max(size, 2 * capacity_);
-    out_ = std::make_unique_for_overwrite<std::byte[]>(capacity_);
-  }
+  iov_.clear();
   ends_.resize(records.size());
   const uint64_t per_second = precision_ == pcap::Precision::ns ? 1'000'000'000 : 1'000'000;
-  std::byte* p = out_.get();
+  std::byte* p = glue_.get();
+  std::byte* from = p;  // the glue not yet in an iovec
+  size_t end = 0;
   for (size_t i = 0; i < records.size(); ++i) {
     const Record& r = records[i];
     const std::byte* header = arena + r.offset;
@@ -102,8 +110,8 @@ std::span<const std::byte> PcapngEncoder::encode(const std::byte* arena, std::sp
     std::memcpy(words, header, sizeof words);
     const uint64_t ts = uint64_t{words[0]} * per_second + words[1];
     const std::string* comment = commented && !comments[i].empty() ? &comments[i] : nullptr;
-    const size_t padded = pcapng::pad4(r.caplen);
-    const auto total = static_cast<uint32_t>(pcapng::enhanced_packet_fixed + padded +
+    const size_t padding = pcapng::pad4(r.caplen) - r.caplen;
+    const auto total = static_cast<uint32_t>(pcapng::enhanced_packet_fixed + r.caplen + padding +
                                              (comment ? option_size(*comment) + 4 : 0) + pcapng::block_trailer);
     p = put32(p, pcapng::block::enhanced_packet);
     p = put32(p, total);
@@ -112,21 +120,27 @@ std::span<const std::byte> PcapngEncoder::encode(const std::byte* arena, std::sp
     p = put32(p, static_cast<uint32_t>(ts));
     p = put32(p, r.caplen);
     p = put32(p, r.len);
-    std::memcpy(p, header + record_header_size, r.caplen);
-    std::memset(p + r.caplen, 0, padded - r.caplen);
-    p += padded;
+    // The packet itself stays where the batch holds it.
+    iov_.push_back({from, static_cast<size_t>(p - from)});
+    iov_.push_back({const_cast<std::byte*>(header + record_header_size), r.caplen});
+    from = p;
+    std::memset(p, 0, padding);
+    p += padding;
     if (comment) {
-      const auto code_length = static_cast<uint32_t>(pcapng::option::comment | comment->size() << 16);
-      p = put32(p, code_length);
+      p = put16(p, pcapng::option::comment);
+      p = put16(p, static_cast<uint16_t>(comment->size()));
       std::memcpy(p, comment->data(), comment->size());
       std::memset(p + comment->size(), 0, pcapng::pad4(comment->size()) - comment->size());
       p += pcapng::pad4(comment->size());
       p = put32(p, pcapng::option::end);
     }
     p = put32(p, total);
-    ends_[i] = static_cast<size_t>(p - out_.get());
+    end += total;
+    ends_[i] = end;
   }
-  return {out_.get(), size};
+  if (p != from) iov_.push_back({from, static_cast<size_t>(p - from)});
+  size_ = end;
+  return iov_;
 }
 
 }  // namespace vei

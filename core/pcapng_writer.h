@@ -1,8 +1,13 @@
 // pcapng encoding for the `file` sink (stages/file.h): the Section Header Block and one Interface
 // Description Block per (source, interface) written once at the start, then every record of a
 // batch as an Enhanced Packet Block. The file sink owns the descriptor and the guarantees of a
-// write (one write() per batch, a failed one cut back to the last whole block); this only lays
-// out bytes, so it cannot fail.
+// write (one writev() per batch where the system takes that many iovecs, a failed one cut back to
+// the last whole block); this only lays out bytes, so it cannot fail.
+//
+// Zero copy: the packets are not copied. An EPB is {fixed fields, packet, padding, options,
+// trailer}, so a batch is an iovec per packet in the batch's arena and one per run of fields
+// between two packets. Measured on a 4 GiB IMIX trace to /dev/null (README, pcapng line), copying
+// every packet into one buffer instead took the pcapng output to 0.64x the pcap output's speed.
 //
 // Records reach it as the batches hold them: a classic pcap record header in the output's
 // precision, then the packet. Each EPB's time is read from that header, so a pcapng output holds
@@ -10,6 +15,8 @@
 //
 // Threads: one object per output, used by the output thread alone.
 #pragma once
+
+#include <sys/uio.h>
 
 #include <cstddef>
 #include <cstdint>
@@ -36,11 +43,13 @@ class PcapngEncoder {
   const std::vector<std::byte>& header() const { return header_; }
   // The link type of a record's interface.
   uint32_t linktype(const Record& r) const { return linktypes_[first_id_[r.source] + r.iface]; }
-  // `records` (headers and bytes in `arena`) as EPBs, in a buffer valid until the next call.
-  // `comments`: empty, or one per record (an empty one for none), written as opt_comment.
-  std::span<const std::byte> encode(const std::byte* arena, std::span<const Record> records,
-                                    std::span<const std::string> comments);
-  // After encode(): where record i's block ends in what it returned.
+  // `records` (headers and bytes in `arena`) as EPBs: iovecs pointing at the packets in the
+  // arena, between them the blocks' own fields in a buffer of the encoder's, valid until the next
+  // call. `comments`: empty, or one per record (an empty one for none), written as opt_comment.
+  std::span<iovec> encode(const std::byte* arena, std::span<const Record> records,
+                          std::span<const std::string> comments);
+  // After encode(): the bytes it describes, and where record i's block ends in them.
+  size_t size() const { return size_; }
   size_t end(size_t i) const { return ends_[i]; }
 
  private:
@@ -48,10 +57,12 @@ class PcapngEncoder {
   std::vector<uint32_t> first_id_;  // by rank: the IDB number of its first interface
   std::vector<uint32_t> linktypes_;  // by IDB number
   std::vector<std::byte> header_;
-  // The encoded batch: a buffer of its own rather than a vector, which would zero every byte
+  // Each block's fields: a buffer of its own rather than a vector, which would zero every byte
   // before it is written over.
-  std::unique_ptr<std::byte[]> out_;
+  std::unique_ptr<std::byte[]> glue_;
   size_t capacity_ = 0;
+  std::vector<iovec> iov_;
+  size_t size_ = 0;
   std::vector<size_t> ends_;
 };
 

@@ -1,10 +1,12 @@
 #include "stages/file.h"
 
 #include <fcntl.h>
+#include <sys/uio.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <cerrno>
+#include <climits>
 #include <cstring>
 #include <iterator>
 #include <fmt/format.h>
@@ -34,16 +36,31 @@ std::string json_string(const std::string& s) {
   return out + "\"";
 }
 
-// Writes all of `data` to `fd`; returns 0, or the errno of a failure, with `done` the bytes that made it.
-int write_fully(int fd, const std::byte* data, size_t size, size_t& done) {
+// Writes all that `iov` describes to `fd`, IOV_MAX iovecs a call, moving `iov` past what was
+// written; returns 0, or the errno of a failure, with `done` the bytes that made it.
+int write_fully(int fd, std::span<iovec> iov, size_t& done) {
   done = 0;
-  while (done < size) {
-    const ssize_t r = ::write(fd, data + done, size - done);
+  size_t i = 0;
+  while (true) {
+    while (i < iov.size() && iov[i].iov_len == 0) ++i;  // writev() would return 0 for them alone
+    if (i == iov.size()) break;
+    const ssize_t r = ::writev(fd, iov.data() + i, static_cast<int>(std::min<size_t>(iov.size() - i, IOV_MAX)));
     if (r < 0 && errno == EINTR) continue;
     if (r <= 0) return r < 0 ? errno : ENOSPC;
     done += static_cast<size_t>(r);
+    auto left = static_cast<size_t>(r);
+    while (i < iov.size() && left >= iov[i].iov_len) left -= iov[i++].iov_len;
+    if (left) {  // the write ended inside iov[i]: its rest goes next
+      iov[i].iov_base = static_cast<std::byte*>(iov[i].iov_base) + left;
+      iov[i].iov_len -= left;
+    }
   }
   return 0;
+}
+
+int write_fully(int fd, const void* data, size_t size, size_t& done) {
+  iovec one{const_cast<void*>(data), size};
+  return write_fully(fd, std::span(&one, 1), done);
 }
 
 }  // namespace
@@ -88,8 +105,9 @@ void FileWriter::open(pcap::Precision precision, uint32_t linktype) {
   std::byte pcap_header[pcap::file_header_size];
   pcap::write_file_header(pcap_header, precision, snaplen_, linktype);
   const std::span<const std::byte> header = encoder_ ? std::span(encoder_->header()) : std::span(pcap_header);
+  iovec iov{const_cast<std::byte*>(header.data()), header.size()};
   size_t kept = 0, kept_bytes = 0;
-  if (const int error = write_all(header.data(), header.size(), 0, [](size_t) { return size_t{0}; }, kept, kept_bytes))
+  if (const int error = write_all({&iov, 1}, header.size(), 0, [](size_t) { return size_t{0}; }, kept, kept_bytes))
     fail(error);
 }
 
@@ -107,11 +125,11 @@ void FileWriter::fail_labels(int error) {
 }
 
 template <typename End>
-int FileWriter::write_all(const std::byte* data, size_t size, size_t count, End end, size_t& kept, size_t& kept_bytes) {
+int FileWriter::write_all(std::span<iovec> iov, size_t size, size_t count, End end, size_t& kept, size_t& kept_bytes) {
   size_t done = 0;
   kept = count;
   kept_bytes = size;
-  const int error = write_fully(fd_, data, size, done);
+  const int error = write_fully(fd_, iov, done);
   if (!error) {
     offset_ += size;
     return 0;
@@ -138,7 +156,8 @@ void FileWriter::consume(const Batch& batch, size_t first, size_t count) {
   const size_t end = records.back().offset + record_header_size + records.back().caplen;
   const auto record_end = [&](size_t i) { return records[i].offset - begin + record_header_size + records[i].caplen; };
   size_t kept = 0, kept_bytes = 0;
-  const int error = write_all(arena + begin, end - begin, records.size(), record_end, kept, kept_bytes);
+  iovec iov{const_cast<std::byte*>(arena + begin), end - begin};
+  const int error = write_all({&iov, 1}, end - begin, records.size(), record_end, kept, kept_bytes);
   written(arena, records.first(kept), kept_bytes);
   if (error) fail(error);
 }
@@ -151,7 +170,7 @@ void FileWriter::write_pcapng(const std::byte* arena, std::span<const Record> re
   }
   const auto blocks = encoder_->encode(arena, records, comments_ ? std::span(comment_texts_) : std::span<const std::string>());
   size_t kept = 0, kept_bytes = 0;
-  const int error = write_all(blocks.data(), blocks.size(), records.size(), [&](size_t i) { return encoder_->end(i); },
+  const int error = write_all(blocks, encoder_->size(), records.size(), [&](size_t i) { return encoder_->end(i); },
                               kept, kept_bytes);
   written(arena, records.first(kept), kept_bytes);
   if (error) fail(error);
@@ -219,7 +238,7 @@ void FileWriter::write_labels(const std::byte* arena, std::span<const Record> re
 
 void FileWriter::write_label_text(std::string_view text) {
   size_t done = 0;
-  const int error = write_fully(labels_fd_, reinterpret_cast<const std::byte*>(text.data()), text.size(), done);
+  const int error = write_fully(labels_fd_, text.data(), text.size(), done);
   if (!error) {
     labels_offset_ += text.size();
     return;
@@ -247,7 +266,8 @@ void FileWriter::close() {
 
 FileStage::FileStage()
     : SinkStage({"file", StageKind::sink,
-                 "Writes a classic pcap file (`-` for standard output), or a pcapng one, one write() per batch. A "
+                 "Writes a classic pcap file (`-` for standard output), or a pcapng one, one write() per batch (a "
+                 "pcapng: writev(), the packets written from where the batch holds them). A "
                  "pcap's link type is the first source's; a pcapng gives each source (each interface of a pcapng "
                  "input) an interface of its own, named as the statistics name the source, so sources of different "
                  "link types merge into it. The file is a valid capture on every exit path.",

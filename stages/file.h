@@ -1,5 +1,5 @@
 // The `file` sink: a classic pcap, or a pcapng (core/pcapng_writer.h), written one write() per
-// batch. The file always ends on a whole record: a failed write is cut back to the last record that
+// batch (a pcapng's writev() may take several calls past IOV_MAX iovecs). The file always ends on a whole record: a failed write is cut back to the last record that
 // fully made it, and the statistics and labels count exactly the records the file keeps.
 #pragma once
 
@@ -53,11 +53,11 @@ class FileWriter final : public Sink {
   // Opens the labels and the output and writes the file header.
   void open(pcap::Precision precision, uint32_t linktype);
   [[noreturn]] void fail(int error);
-  // `data` holds `count` records, record i ending at `end(i)`. Returns 0, or the errno of a failed
-  // write, after which the file was cut back to its last whole record; `kept` gets how many of
-  // the records it holds, `kept_bytes` their size.
+  // `iov` holds `size` bytes of `count` records, record i ending at `end(i)`. Returns 0, or the
+  // errno of a failed write, after which the file was cut back to its last whole record; `kept`
+  // gets how many of the records it holds, `kept_bytes` their size.
   template <typename End>
-  int write_all(const std::byte* data, size_t size, size_t count, End end, size_t& kept, size_t& kept_bytes);
+  int write_all(std::span<iovec> iov, size_t size, size_t count, End end, size_t& kept, size_t& kept_bytes);
   // Writes `records` (in `arena`, pcap headers) as EPBs.
   void write_pcapng(const std::byte* arena, std::span<const Record> records);
   // Copies `records` of `arena` into cut_bytes_ with their captured length at most snaplen_.

@@ -35,7 +35,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     interfaces[s].resize(1 + ((flags >> (2 + 2 * s)) & 3), vei::Interface{1, vei::pcap::max_snaplen, "if", "fuzz"});
 
   vei::Batch batch;
-  batch.reserve_arena(size * 2 + 64);
+  batch.reserve_arena(size * 5 + 64);  // a record of 5 input bytes takes a 16-byte header
   std::vector<std::string> comments;
   int64_t ts = 1'700'000'000 * vei::pcap::ns_per_s;
   size_t at = 1;

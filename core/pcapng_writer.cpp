@@ -99,16 +99,17 @@ std::span<iovec> PcapngEncoder::encode(const std::byte* arena, std::span<const R
   }
   iov_.clear();
   ends_.resize(records.size());
-  const uint64_t per_second = precision_ == pcap::Precision::ns ? 1'000'000'000 : 1'000'000;
+  const uint64_t per_tick = precision_ == pcap::Precision::ns ? 1 : 1000;  // nanoseconds
   std::byte* p = glue_.get();
   std::byte* from = p;  // the glue not yet in an iovec
   size_t end = 0;
   for (size_t i = 0; i < records.size(); ++i) {
     const Record& r = records[i];
     const std::byte* header = arena + r.offset;
-    uint32_t words[2];  // the pcap record header's seconds and fraction, in the output's precision
-    std::memcpy(words, header, sizeof words);
-    const uint64_t ts = uint64_t{words[0]} * per_second + words[1];
+    // The time the pcap header holds (written from ts_ns, truncated to the output's precision),
+    // taken from the Record: reading it from the arena missed the cache on every record and was
+    // half of encode()'s time.
+    const auto ts = static_cast<uint64_t>(r.ts_ns) / per_tick;
     const std::string* comment = commented && !comments[i].empty() ? &comments[i] : nullptr;
     const size_t padding = pcapng::pad4(r.caplen) - r.caplen;
     const auto total = static_cast<uint32_t>(pcapng::enhanced_packet_fixed + r.caplen + padding +

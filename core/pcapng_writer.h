@@ -10,8 +10,9 @@
 // every packet into one buffer instead took the pcapng output to 0.64x the pcap output's speed.
 //
 // Records reach it as the batches hold them: a classic pcap record header in the output's
-// precision, then the packet. Each EPB's time is read from that header, so a pcapng output holds
-// exactly the times the pcap output of the same run would (`editcap -F pcap` gives it back).
+// precision, then the packet. Each EPB's time is the Record's, cut to the output's precision as
+// that header is, so a pcapng output holds exactly the times the pcap output of the same run would
+// (`editcap -F pcap` gives it back).
 //
 // Threads: one object per output, used by the output thread alone.
 #pragma once

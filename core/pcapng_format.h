@@ -23,6 +23,12 @@ inline constexpr uint32_t decryption_secrets = 10;
 
 // The Section Header Block's byte-order magic, as the writer's byte order stores it.
 inline constexpr uint32_t byte_order_magic = 0x1a2b3c4d;
+inline constexpr uint16_t version_major = 1;
+inline constexpr uint16_t version_minor = 0;
+// The section length when the writer does not say it (a stream cannot go back to fill it in).
+inline constexpr int64_t section_length_unknown = -1;
+// if_tsresol's value for nanoseconds (a power of 10); without the option, microseconds.
+inline constexpr uint8_t tsresol_ns = 9;
 
 // Fixed parts, before the options: block type and length (8), then the block's own fields.
 inline constexpr size_t section_header_fixed = 8 + 4 + 2 + 2 + 8;      // magic, version, section length

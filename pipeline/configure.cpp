@@ -16,6 +16,12 @@ namespace {
 
 const SourceStage& source_stage(const Node& n) { return static_cast<const SourceStage&>(*n.stage); }
 
+// A source's interfaces, indexed by Record::iface: its own list, or the one its info describes.
+std::vector<Interface> interfaces_of(const SourceInfo& info) {
+  if (!info.interfaces.empty()) return info.interfaces;
+  return {Interface{info.linktype, info.snaplen, {}, {}}};
+}
+
 }  // namespace
 
 void Engine::Impl::configure() {
@@ -50,6 +56,9 @@ void Engine::Impl::configure() {
     pacer->set_delay(output_delay(merge.lateness_ns, !plan.events.empty()));
   }
   sink_context.linktype = sources[0]->info().linktype;
+  for (const auto& s : sources) sink_context.interfaces.push_back(interfaces_of(s->info()));
+  // Events are framed for the background's link type (EventContext, pipeline/engine.cpp).
+  sink_context.interfaces.resize(sources.size() + 1 + plan.events.size(), {Interface{sink_context.linktype, snaplen, {}, {}}});
   sink_context.report = &report;
   sink_context.precision = precision;
   // A transform after the merge that cuts every packet: the header says so, as editcap -s writes it.
@@ -86,17 +95,21 @@ void Engine::Impl::open_sources(std::vector<Diagnostic>& errors) {
     sources.push_back(std::move(source));
   }
   if (!errors.empty()) return;
+  const Node& sink_node = nodes[plan.sink];
+  if (static_cast<const SinkStage&>(*sink_node.stage).mixed_linktypes(sink_node)) return;
   // The output speaks the background's link type; bytes of another link type would be misread.
-  const auto& bg = sources[0]->info();
-  for (size_t rank = 1; rank < sources.size(); ++rank) {
-    const auto& info = sources[rank]->info();
-    if (info.linktype != bg.linktype)
-      errors.push_back({nodes[plan.sources[rank]].span,
-                        fmt::format("{} has link type {} ({}), but the output has {} ({}), the first source's",
-                                    sources[rank]->options().name, pcap::linktype_name(info.linktype), info.linktype,
-                                    pcap::linktype_name(bg.linktype), bg.linktype),
-                        "merge only captures of one link type (convert this one first)"});
-  }
+  const uint32_t bg = sources[0]->info().linktype;
+  for (size_t rank = 0; rank < sources.size(); ++rank)
+    for (const auto& i : interfaces_of(sources[rank]->info()))
+      if (i.linktype != bg) {
+        errors.push_back({nodes[plan.sources[rank]].span,
+                          fmt::format("{} has link type {} ({}), but the output has {} ({}), the first source's",
+                                      sources[rank]->options().name, pcap::linktype_name(i.linktype), i.linktype,
+                                      pcap::linktype_name(bg), bg),
+                          "a pcap holds one link type: write pcapng (`file(out.pcapng)`), where each source has an "
+                          "interface of its own, or convert this one first"});
+        break;
+      }
 }
 
 // `at` is measured from the background's first kept packet as it appears in the output: a packet
@@ -191,6 +204,22 @@ void Engine::Impl::make_transforms(std::vector<Diagnostic>& errors) {
   TransformContext after_merge = of(sources[0]->info());
   const TransformContext events{after_merge.linktype, snaplen};
   for (const auto& s : sources) after_merge.mixed_orders |= s->info().swapped != after_merge.swapped;
+  // Only an output of several link types lets them through (open_sources): a transform after
+  // the merge knows one, so it is refused there rather than misreading the others' packets.
+  std::vector<uint32_t> linktypes;
+  for (const auto& s : sources)
+    for (const auto& i : interfaces_of(s->info()))
+      if (std::ranges::find(linktypes, i.linktype) == linktypes.end()) linktypes.push_back(i.linktype);
+  std::vector<std::string> names;
+  for (uint32_t l : linktypes) names.push_back(pcap::linktype_name(l));
+  if (linktypes.size() > 1)
+    for (int id : plan.output_transforms)
+      errors.push_back({nodes[id].span,
+                        fmt::format("'{}' after the merge would see packets of {} link types ({}), but reads one",
+                                    nodes[id].stage->name(), linktypes.size(), fmt::join(names, ", ")),
+                        "put it on each source instead: `pcap(a.pcap) -> " + std::string(nodes[id].stage->name()) +
+                            "(...) -> m`"});
+  if (!errors.empty()) return;
   transforms.resize(nodes.size());
   transform_counts = std::make_unique<TransformCounts[]>(nodes.size());
   std::vector<char> refused(nodes.size());  // reported once, though in every chain it is part of

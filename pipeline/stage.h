@@ -26,6 +26,7 @@
 #include "core/pacer.h"
 #include "core/pcap_format.h"
 #include "core/stats.h"
+#include "core/timeline_source.h"
 #include "pipeline/description.h"
 
 namespace vei {
@@ -199,12 +200,16 @@ class PacerStage : public Stage {
 };
 
 struct SinkContext {
-  uint32_t linktype = 1;
+  uint32_t linktype = 1;  // the background's: what a sink of one link type writes
   pcap::Precision precision = pcap::Precision::us;
   uint32_t snaplen = pcap::max_snaplen;  // the largest caplen written
   // By source rank, for ground truth: the name, origin (a file, or "event") and stage (`pcap`,
   // `stream`, `control`, `api`...) of every source.
   std::vector<std::string> names, origins, stages;
+  // By source rank, every interface a record's `iface` may name: a timeline source's own
+  // (SourceInfo::interfaces, or one from its linktype and snaplen), one of the background's link
+  // type for each event source.
+  std::vector<std::vector<Interface>> interfaces;
   Report* report = nullptr;  // the run's: for packets the sink could not take
 };
 
@@ -215,6 +220,9 @@ class SinkStage : public Stage {
   virtual pcap::Precision precision(const Node&, const SourceInfo&) const { return pcap::Precision::us; }
   // A snapshot length the sink declares in place of the inputs' largest.
   virtual std::optional<uint32_t> snaplen(const Node&) const { return std::nullopt; }
+  // Whether the output takes sources of different link types (each record's own, from
+  // SinkContext::interfaces) rather than writing everything as the background's.
+  virtual bool mixed_linktypes(const Node&) const { return false; }
   // Opens the output (creating or truncating a file): called by start(), never by `check`.
   virtual std::unique_ptr<Sink> open(const Node& node, const SinkContext& context) const = 0;
 };

@@ -1,10 +1,12 @@
 #include "stages/file.h"
 
 #include <fcntl.h>
+#include <sys/uio.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <cerrno>
+#include <climits>
 #include <cstring>
 #include <iterator>
 #include <fmt/format.h>
@@ -34,28 +36,47 @@ std::string json_string(const std::string& s) {
   return out + "\"";
 }
 
-// Writes all of `data` to `fd`; returns 0, or the errno of a failure, with `done` the bytes that made it.
-int write_fully(int fd, const std::byte* data, size_t size, size_t& done) {
+// Writes all that `iov` describes to `fd`, IOV_MAX iovecs a call, moving `iov` past what was
+// written; returns 0, or the errno of a failure, with `done` the bytes that made it.
+int write_fully(int fd, std::span<iovec> iov, size_t& done) {
   done = 0;
-  while (done < size) {
-    const ssize_t r = ::write(fd, data + done, size - done);
+  size_t i = 0;
+  while (true) {
+    while (i < iov.size() && iov[i].iov_len == 0) ++i;  // writev() would return 0 for them alone
+    if (i == iov.size()) break;
+    const ssize_t r = ::writev(fd, iov.data() + i, static_cast<int>(std::min<size_t>(iov.size() - i, IOV_MAX)));
     if (r < 0 && errno == EINTR) continue;
     if (r <= 0) return r < 0 ? errno : ENOSPC;
     done += static_cast<size_t>(r);
+    auto left = static_cast<size_t>(r);
+    while (i < iov.size() && left >= iov[i].iov_len) left -= iov[i++].iov_len;
+    if (left) {  // the write ended inside iov[i]: its rest goes next
+      iov[i].iov_base = static_cast<std::byte*>(iov[i].iov_base) + left;
+      iov[i].iov_len -= left;
+    }
   }
   return 0;
+}
+
+int write_fully(int fd, const void* data, size_t size, size_t& done) {
+  iovec one{const_cast<void*>(data), size};
+  return write_fully(fd, std::span(&one, 1), done);
 }
 
 }  // namespace
 
 FileWriter::FileWriter(std::string path, pcap::Precision precision, uint32_t snaplen, uint32_t linktype,
-                       LabelsOptions labels, bool cut)
+                       LabelsOptions labels, bool cut, std::optional<PcapngOptions> pcapng)
     : path_(std::move(path)),
       precision_(precision),
       snaplen_(snaplen),
       linktype_(linktype),
       cut_(cut),
       labels_(std::move(labels)) {
+  if (pcapng) {
+    encoder_ = std::make_unique<PcapngEncoder>(precision, std::move(pcapng->interfaces), "veipipe " VEIPIPE_VERSION);
+    comments_ = pcapng->comments;
+  }
   try {
     open(precision, linktype);
   } catch (...) {
@@ -81,10 +102,13 @@ void FileWriter::open(pcap::Precision precision, uint32_t linktype) {
     fd_ = ::open(path_.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
     if (fd_ < 0) fail(errno);
   }
-  std::byte header[pcap::file_header_size];
-  pcap::write_file_header(header, precision, snaplen_, linktype);
-  size_t kept = 0;
-  if (const int error = write_all(header, sizeof header, {}, kept)) fail(error);
+  std::byte pcap_header[pcap::file_header_size];
+  pcap::write_file_header(pcap_header, precision, snaplen_, linktype);
+  const std::span<const std::byte> header = encoder_ ? std::span(encoder_->header()) : std::span(pcap_header);
+  iovec iov{const_cast<std::byte*>(header.data()), header.size()};
+  size_t kept = 0, kept_bytes = 0;
+  if (const int error = write_all({&iov, 1}, header.size(), 0, [](size_t) { return size_t{0}; }, kept, kept_bytes))
+    fail(error);
 }
 
 FileWriter::~FileWriter() {
@@ -100,26 +124,22 @@ void FileWriter::fail_labels(int error) {
   throw std::runtime_error(fmt::format("labels {}: {}", labels_.path, std::strerror(error)));
 }
 
-int FileWriter::write_all(const std::byte* data, size_t size, std::span<const Record> records, size_t& kept) {
+template <typename End>
+int FileWriter::write_all(std::span<iovec> iov, size_t size, size_t count, End end, size_t& kept, size_t& kept_bytes) {
   size_t done = 0;
-  kept = records.size();
-  const int error = write_fully(fd_, data, size, done);
+  kept = count;
+  kept_bytes = size;
+  const int error = write_fully(fd_, iov, done);
   if (!error) {
     offset_ += size;
     return 0;
   }
   // Cut the file back to the last whole record so that it stays a valid capture.
-  size_t whole = 0;
   kept = 0;
-  const uint32_t base = records.empty() ? 0 : records.front().offset;
-  for (const auto& rec : records) {
-    const size_t end = rec.offset - base + record_header_size + rec.caplen;
-    if (end > done) break;
-    whole = end;
-    ++kept;
-  }
-  if (owns_fd_ && done) (void)::ftruncate(fd_, static_cast<off_t>(offset_ + whole));
-  offset_ += whole;
+  kept_bytes = 0;
+  while (kept < count && end(kept) <= done) kept_bytes = end(kept++);
+  if (owns_fd_ && done) (void)::ftruncate(fd_, static_cast<off_t>(offset_ + kept_bytes));
+  offset_ += kept_bytes;
   return error;
 }
 
@@ -131,11 +151,28 @@ void FileWriter::consume(const Batch& batch, size_t first, size_t count) {
     records = cut(arena, records);
     arena = cut_bytes_.data();
   }
+  if (encoder_) return write_pcapng(arena, records);
   const size_t begin = records.front().offset;
   const size_t end = records.back().offset + record_header_size + records.back().caplen;
-  size_t kept = 0;
-  const int error = write_all(arena + begin, end - begin, records, kept);
-  written(arena, records.first(kept));
+  const auto record_end = [&](size_t i) { return records[i].offset - begin + record_header_size + records[i].caplen; };
+  size_t kept = 0, kept_bytes = 0;
+  iovec iov{const_cast<std::byte*>(arena + begin), end - begin};
+  const int error = write_all({&iov, 1}, end - begin, records.size(), record_end, kept, kept_bytes);
+  written(arena, records.first(kept), kept_bytes);
+  if (error) fail(error);
+}
+
+void FileWriter::write_pcapng(const std::byte* arena, std::span<const Record> records) {
+  if (comments_) {
+    comment_texts_.resize(records.size());
+    for (size_t i = 0; i < records.size(); ++i)
+      comment_texts_[i] = records[i].source == 0 ? std::string() : label(arena, records[i]).substr(0, UINT16_MAX);
+  }
+  const auto blocks = encoder_->encode(arena, records, comments_ ? std::span(comment_texts_) : std::span<const std::string>());
+  size_t kept = 0, kept_bytes = 0;
+  const int error = write_all(blocks, encoder_->size(), records.size(), [&](size_t i) { return encoder_->end(i); },
+                              kept, kept_bytes);
+  written(arena, records.first(kept), kept_bytes);
   if (error) fail(error);
 }
 
@@ -156,12 +193,18 @@ std::span<const Record> FileWriter::cut(const std::byte* arena, std::span<const 
   return cut_records_;
 }
 
-void FileWriter::written(const std::byte* arena, std::span<const Record> records) {
+void FileWriter::written(const std::byte* arena, std::span<const Record> records, size_t bytes) {
   if (records.empty()) return;
   const uint64_t first_index = stats_.packets;
   stats_.packets += records.size();
-  stats_.bytes += records.back().offset + record_header_size + records.back().caplen - records.front().offset;
+  stats_.bytes += bytes;
   if (labels_fd_ >= 0) write_labels(arena, records, first_index);
+}
+
+std::string FileWriter::label(const std::byte* arena, const Record& r) const {
+  const std::string flow = flow_id(linktype(r), {arena + r.offset + record_header_size, r.caplen});
+  return fmt::format("{},{},{},{},{}", csv_field(labels_.names.at(r.source)), csv_field(labels_.origins.at(r.source)),
+                     r.seq, csv_field(labels_.stages.at(r.source)), csv_field(flow));
 }
 
 std::string_view FileWriter::timestamp_field() const {
@@ -178,26 +221,24 @@ void FileWriter::write_labels(const std::byte* arena, std::span<const Record> re
     std::memcpy(words, arena + r.offset, sizeof words);
     const std::string ts = precision_ == pcap::Precision::ns ? fmt::format("{}.{:09}", words[0], words[1])
                                                              : fmt::format("{}.{:06}", words[0], words[1]);
-    const std::string& name = labels_.names.at(r.source);
-    const std::string& origin = labels_.origins.at(r.source);
-    const std::string& stage = labels_.stages.at(r.source);
-    const std::string flow = flow_id(linktype_, {arena + r.offset + record_header_size, r.caplen});
-    if (jsonl_)
-      fmt::format_to(std::back_inserter(text),
-                     "{{\"index\":{},\"{}\":\"{}\",\"source\":{},\"origin\":{},\"record\":{},\"stage\":{},"
-                     "\"conversation\":{}}}\n",
-                     i, timestamp_field(), ts, json_string(name), json_string(origin), r.seq, json_string(stage),
-                     json_string(flow));
-    else
-      fmt::format_to(std::back_inserter(text), "{},{},{},{},{},{},{}\n", i, ts, csv_field(name), csv_field(origin),
-                     r.seq, csv_field(stage), csv_field(flow));
+    if (!jsonl_) {
+      fmt::format_to(std::back_inserter(text), "{},{},{}\n", i, ts, label(arena, r));
+      continue;
+    }
+    const std::string flow = flow_id(linktype(r), {arena + r.offset + record_header_size, r.caplen});
+    fmt::format_to(std::back_inserter(text),
+                   "{{\"index\":{},\"{}\":\"{}\",\"source\":{},\"origin\":{},\"record\":{},\"stage\":{},"
+                   "\"conversation\":{}}}\n",
+                   i, timestamp_field(), ts, json_string(labels_.names.at(r.source)),
+                   json_string(labels_.origins.at(r.source)), r.seq, json_string(labels_.stages.at(r.source)),
+                   json_string(flow));
   }
   write_label_text(text);
 }
 
 void FileWriter::write_label_text(std::string_view text) {
   size_t done = 0;
-  const int error = write_fully(labels_fd_, reinterpret_cast<const std::byte*>(text.data()), text.size(), done);
+  const int error = write_fully(labels_fd_, text.data(), text.size(), done);
   if (!error) {
     labels_offset_ += text.size();
     return;
@@ -225,10 +266,19 @@ void FileWriter::close() {
 
 FileStage::FileStage()
     : SinkStage({"file", StageKind::sink,
-                 "Writes a classic pcap file (`-` for standard output), one write() per batch. The link type "
-                 "is the first source's; the file is a valid pcap on every exit path.",
+                 "Writes a classic pcap file (`-` for standard output), or a pcapng one, one write() per batch (a "
+                 "pcapng: writev(), the packets written from where the batch holds them). A "
+                 "pcap's link type is the first source's; a pcapng gives each source (each interface of a pcapng "
+                 "input) an interface of its own, named as the statistics name the source, so sources of different "
+                 "link types merge into it. The file is a valid capture on every exit path.",
                  {
                      {"file", ParamType::output, "", "output file (`-` for standard output)", {}, true, true},
+                     {"format", ParamType::choice, "auto",
+                      "`pcap`, `pcapng`, or `auto`: pcapng when the name ends in .pcapng or .ntar, else pcap",
+                      {"auto", "pcap", "pcapng"}},
+                     {"comments", ParamType::boolean, "false",
+                      "pcapng only: each packet not from the first source carries its label (source, origin, record, "
+                      "stage, conversation: the labels' CSV columns) as its comment, which Wireshark shows"},
                      {"precision", ParamType::choice, "auto",
                       "timestamp precision: `us`, `ns`, or `auto` (ns when the first source is ns pcap or pcapng, else us)",
                       {"auto", "us", "ns"}},
@@ -247,6 +297,16 @@ FileStage::FileStage()
 void FileStage::check(const Node& node) const {
   // The header's field is 32 bits wide.
   if (const Value& snaplen = param(node, "snaplen"); snaplen.given) check_range(snaplen, "snaplen", 1, UINT32_MAX, "bytes");
+  if (const Value& comments = param(node, "comments"); comments.boolean && !pcapng(node))
+    throw ParamError(comments, "comments need a pcapng output: a classic pcap has no place for them",
+                     "write pcapng: `file(out.pcapng, comments=true)` or `format=pcapng`");
+}
+
+bool FileStage::pcapng(const Node& node) {
+  const std::string& format = param(node, "format").text;
+  if (format != "auto") return format == "pcapng";
+  const std::string& file = param(node, "file").text;
+  return file.ends_with(".pcapng") || file.ends_with(".ntar");
 }
 
 void FileStage::verify(const Node& node) const {
@@ -268,8 +328,29 @@ std::optional<uint32_t> FileStage::snaplen(const Node& node) const {
 
 std::unique_ptr<Sink> FileStage::open(const Node& node, const SinkContext& context) const {
   LabelsOptions labels{param(node, "labels").text, context.names, context.origins, context.stages};
+  const bool cut = param(node, "snaplen").given;
+  std::optional<PcapngOptions> pcapng;
+  if (FileStage::pcapng(node)) {
+    pcapng.emplace();
+    pcapng->comments = param(node, "comments").boolean;
+    // Named as the statistics name each source, described by its stage; a source of several
+    // interfaces names each after the source.
+    for (size_t rank = 0; rank < context.interfaces.size(); ++rank) {
+      auto& out = pcapng->interfaces.emplace_back(context.interfaces[rank]);
+      for (size_t i = 0; i < out.size(); ++i) {
+        const std::string& own = out[i].name;
+        out[i].name = out.size() == 1 ? context.names[rank]
+                      : own.empty()   ? fmt::format("{}#{}", context.names[rank], i)
+                                      : fmt::format("{}:{}", context.names[rank], own);
+        out[i].description = context.stages[rank];
+        // libpcap clips a record to its interface's snaplen, and veipipe keeps records longer than
+        // their file declares (core/pcap_format.h, record_limit): declare what may come.
+        out[i].snaplen = cut ? context.snaplen : std::min(context.snaplen, pcap::record_limit(out[i].snaplen));
+      }
+    }
+  }
   return std::make_unique<FileWriter>(param(node, "file").text, context.precision, context.snaplen, context.linktype,
-                                      std::move(labels), param(node, "snaplen").given);
+                                      std::move(labels), cut, std::move(pcapng));
 }
 
 }  // namespace vei

@@ -1,14 +1,17 @@
-// The `file` sink: a classic pcap written one write() per batch. The file always ends on a whole
-// record: a failed write is cut back to the last record that fully made it, and the statistics and
-// labels count exactly the records the file keeps.
+// The `file` sink: a classic pcap, or a pcapng (core/pcapng_writer.h), written one write() per
+// batch (a pcapng's writev() may take several calls past IOV_MAX iovecs). The file always ends on a whole record: a failed write is cut back to the last record that
+// fully made it, and the statistics and labels count exactly the records the file keeps.
 #pragma once
 
+#include <memory>
+#include <optional>
 #include <span>
 #include <string>
 #include <string_view>
 #include <vector>
 
 #include "core/pcap_format.h"
+#include "core/pcapng_writer.h"
 #include "core/sink.h"
 #include "pipeline/stage.h"
 
@@ -25,13 +28,20 @@ struct LabelsOptions {
   std::vector<std::string> stages;
 };
 
+// What a pcapng output adds to the pcap one.
+struct PcapngOptions {
+  std::vector<std::vector<Interface>> interfaces;  // by rank, as PcapngEncoder takes them
+  bool comments = false;  // each labelled packet's label in its opt_comment
+};
+
 class FileWriter final : public Sink {
  public:
   // Creates (or truncates) `path`, `-` meaning standard output, and writes the file header. With
   // `cut`, records longer than `snaplen` are cut to it as `editcap -s` does (the original length
-  // stays), so that the header never declares less than a record holds.
+  // stays), so that the header never declares less than a record holds. With `pcapng`, the file
+  // is a pcapng whose interfaces it lists; `linktype` is then unused.
   FileWriter(std::string path, pcap::Precision precision, uint32_t snaplen, uint32_t linktype,
-             LabelsOptions labels = {}, bool cut = false);
+             LabelsOptions labels = {}, bool cut = false, std::optional<PcapngOptions> pcapng = {});
   ~FileWriter() override;
 
   using Sink::consume;
@@ -43,13 +53,21 @@ class FileWriter final : public Sink {
   // Opens the labels and the output and writes the file header.
   void open(pcap::Precision precision, uint32_t linktype);
   [[noreturn]] void fail(int error);
-  // `records` lie in `data` from its start on. Returns 0, or the errno of a failed write, after
-  // which the file was cut back to its last whole record; `kept` gets how many of `records` it holds.
-  int write_all(const std::byte* data, size_t size, std::span<const Record> records, size_t& kept);
+  // `iov` holds `size` bytes of `count` records, record i ending at `end(i)`. Returns 0, or the
+  // errno of a failed write, after which the file was cut back to its last whole record; `kept`
+  // gets how many of the records it holds, `kept_bytes` their size.
+  template <typename End>
+  int write_all(std::span<iovec> iov, size_t size, size_t count, End end, size_t& kept, size_t& kept_bytes);
+  // Writes `records` (in `arena`, pcap headers) as EPBs.
+  void write_pcapng(const std::byte* arena, std::span<const Record> records);
   // Copies `records` of `arena` into cut_bytes_ with their captured length at most snaplen_.
   std::span<const Record> cut(const std::byte* arena, std::span<const Record> records);
-  // The records' headers (in `arena`) are what the file now holds: counted, and labelled.
-  void written(const std::byte* arena, std::span<const Record> records);
+  // The records (in `arena`, `bytes` in the file) are what the file now holds: counted, and labelled.
+  void written(const std::byte* arena, std::span<const Record> records, size_t bytes);
+  uint32_t linktype(const Record& r) const { return encoder_ ? encoder_->linktype(r) : linktype_; }
+  // A labelled record's source, origin, index in its source, stage and conversation: the labels'
+  // CSV columns after the time, and a pcapng comment.
+  std::string label(const std::byte* arena, const Record& r) const;
   // `index`: the first record's in the output.
   void write_labels(const std::byte* arena, std::span<const Record> records, uint64_t index);
   void write_label_text(std::string_view text);
@@ -71,6 +89,9 @@ class FileWriter final : public Sink {
   int labels_fd_ = -1;
   uint64_t labels_offset_ = 0;  // bytes in the labels, all of them whole lines
   bool jsonl_ = false;
+  std::unique_ptr<PcapngEncoder> encoder_;
+  bool comments_ = false;
+  std::vector<std::string> comment_texts_;  // reused, one per record of a batch
 };
 
 class FileStage final : public SinkStage {
@@ -80,6 +101,9 @@ class FileStage final : public SinkStage {
   void verify(const Node& node) const override;
   pcap::Precision precision(const Node& node, const SourceInfo& background) const override;
   std::optional<uint32_t> snaplen(const Node& node) const override;
+  bool mixed_linktypes(const Node& node) const override { return pcapng(node); }
+  // Whether the node writes pcapng: `format=pcapng`, or a `.pcapng`/`.ntar` name with format=auto.
+  static bool pcapng(const Node& node);
   std::unique_ptr<Sink> open(const Node& node, const SinkContext& context) const override;
 };
 

@@ -110,7 +110,8 @@ PcapStage::PcapStage()
     : SourceStage({"pcap", StageKind::timeline_source,
                    "Reads a capture file: classic pcap (every version libpcap reads: 2.0 to 2.4 with their length "
                    "fields corrected as libpcap does, little or big endian, micro- or nanosecond, Kuznetsov's "
-                   "patched format) through a fast in-place reader, pcapng through libpcap; either of them gzip- or "
+                   "patched format) through a fast in-place reader, pcapng through its own reader (every section, interface and link type); "
+                   "either of them gzip- or "
                    "zstd-compressed (recognised by its content, not its name; concatenated gzip members and zstd "
                    "frames read as one, as gzip -d does; damage is reported with its byte offset in the compressed "
                    "file, the whole records before it kept); `-` reads standard input. Its packets are mapped onto the output timeline: `at=` places its first packet relative "

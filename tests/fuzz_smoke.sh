@@ -13,7 +13,7 @@ corpus=$2
 here=$(cd "$(dirname "$0")/.." && pwd)
 seconds=${FUZZ_SMOKE_SECONDS:-12}
 seed=${FUZZ_SMOKE_SEED:-1}
-targets=(description control pcap pcapng pcapng_reader flow_id script)
+targets=(description control pcap pcapng pcapng_reader flow_id script pcapng_writer)
 
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
@@ -38,7 +38,9 @@ for t in "${targets[@]}"; do
     script) options+=(-max_len=4096) ;;
     pcap | pcapng | pcapng_reader) options+=(-max_len=65536) ;;
     flow_id) options+=(-max_len=512) ;;
+    pcapng_writer) options+=(-max_len=8192) ;; # builds its input from nothing: no seeds
   esac
+  mkdir -p "$work/seeds/$t"
 
   # The kept crash inputs, one run each.
   mapfile -t kept < <(find "$here/tests/fuzz_regressions/$t" -type f 2>/dev/null | sort)

@@ -25,7 +25,7 @@ update=${GOLDEN_UPDATE:-0}
 keep=${GOLDEN_KEEP:-0}
 case_limit=${GOLDEN_TIMEOUT:-60} # seconds a case may take, setup and run together
 
-for tool in tshark tcpdump editcap od diff timeout awk "$veipipe" "$veigen"; do
+for tool in tshark tcpdump editcap capinfos od diff timeout awk "$veipipe" "$veigen"; do
   command -v "$tool" >/dev/null || { echo "golden: $tool not found (scripts/setup.sh installs the tools)" >&2; exit 1; }
 done
 [[ -f $corpus/MANIFEST.tsv ]] || { echo "golden: $corpus is not the corpus directory" >&2; exit 1; }
@@ -42,8 +42,9 @@ ln -s "$veigen" "$root/bin/veigen"
 export WIRESHARK_CONFIG_DIR=$root/wireshark
 
 # ---------------------------------------------------------------------------------------------
-# The record listing: one header line from the pcap file header (read with od), then a line per
-# record from tshark, tab-separated, `-` for a field the record does not have:
+# The record listing: one header line from the pcap file header (read with od); for a pcapng, a
+# line per interface and one per packet comment (capinfos, tshark); then a line per record from
+# tshark, tab-separated, `-` for a field the record does not have:
 #   no  time  len  caplen  eth src>dst  protocols  ip src>dst  ip-checksum  l4  l4-checksum
 # time has 6 decimals in a microsecond file, 9 in a nanosecond one; checksums are tshark's
 # verdicts (good, BAD, unverified: tshark could not check, e.g. a packet cut short). TCP sequence
@@ -62,7 +63,7 @@ listing() { # listing FILE
     0a0d0d0a) kind="pcapng" ;;
     *) kind="not a capture (magic '$magic')" ;;
   esac
-  if [[ $kind == pcap* ]] && ((${#h[@]} == 24)); then
+  if [[ $kind == "pcap "* ]] && ((${#h[@]} == 24)); then
     local snaplen linktype
     if ((le)); then
       snaplen=$((16#${h[19]}${h[18]}${h[17]}${h[16]})) linktype=$((16#${h[23]}${h[22]}${h[21]}${h[20]}))
@@ -80,6 +81,15 @@ listing() { # listing FILE
     -e tcp.srcport -e tcp.dstport -e tcp.checksum.status -e udp.srcport -e udp.dstport -e udp.checksum.status \
     -e icmp.type -e icmp.code -e icmp.ident -e icmp.seq -e icmp.checksum.status 2>"$err")
   echo "# $f: $kind, records $(if [[ -z $fields ]]; then echo 0; else wc -l <<<"$fields"; fi)"
+  if [[ $kind == pcapng ]]; then
+    capinfos -M "$f" 2>/dev/null | awk -F' = ' '
+      function flush() { if (n != "") print "# interface " n ": " name ", " desc ", " encap ", snaplen " snap ", " prec ", packets " pkts }
+      /^Interface #/ { flush(); n = $0; gsub(/[^0-9]/, "", n); name = desc = "-"; next }
+      /^ +Name = / { name = $2 } /^ +Description = / { desc = $2 } /^ +Encapsulation = / { encap = $2 }
+      /^ +Capture length = / { snap = $2 } /^ +Time precision = / { prec = $2 } /^ +Number of packets = / { pkts = $2 }
+      END { flush() }'
+    tshark -r "$f" -n -T fields -e frame.number -e frame.comment 2>/dev/null | awk -F '\t' '$2 != "" { print "# comment on " $1 ": " $2 }'
+  fi
   printf '#no\ttime\tlen\tcaplen\teth src>dst\tprotocols\tip src>dst\tip-checksum\tl4\tl4-checksum\n'
   [[ -n $fields ]] && awk -F '\t' -v digits="$digits" '
     function v(x) { return x == "" ? "-" : x }

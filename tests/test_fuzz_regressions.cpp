@@ -168,7 +168,7 @@ TEST_CASE("limits: a long source line is shown as an excerpt around the error") 
     CHECK(std::string(e.what()) == fmt::format("t:1:{}: error: unknown parameter 'zzz' for stage 'file'\n", at + 1) +
                                        "    1 | ..." + text.substr(begin) + "\n" +
                                        "      | " + std::string(3 + at - begin, ' ') + "^~~\n" +
-                                       "note: valid parameters: file, precision, snaplen, labels\n");
+                                       "note: valid parameters: file, format, comments, precision, snaplen, labels\n");
   }
   // At the start of a long line: cut after.
   const std::string start = "zzz(a) -> file(" + std::string(1000, 'p') + ")";

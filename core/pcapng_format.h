@@ -23,6 +23,7 @@ inline constexpr uint32_t decryption_secrets = 10;
 
 // The Section Header Block's byte-order magic, as the writer's byte order stores it.
 inline constexpr uint32_t byte_order_magic = 0x1a2b3c4d;
+// The version written, 1.0.
 inline constexpr uint16_t version_major = 1;
 inline constexpr uint16_t version_minor = 0;
 // The section length when the writer does not say it (a stream cannot go back to fill it in).
@@ -46,7 +47,6 @@ inline constexpr size_t smallest_block = block_header + block_trailer;
 inline constexpr size_t max_block_size = enhanced_packet_fixed + (size_t{64} << 20) + 128 * 1024 + block_trailer;
 
 // Section Header Block versions libpcap 1.10 reads (1.2 is written by some tools, and is 1.0).
-inline constexpr uint16_t version_major = 1;
 constexpr bool readable_version(uint16_t major, uint16_t minor) {
   return major == version_major && (minor == 0 || minor == 2);
 }

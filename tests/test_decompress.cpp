@@ -63,7 +63,9 @@ TEST_CASE("decompress: a pump waiting on a silent pipe is stopped with the run a
   options.interrupt = &interrupt;
   auto source = open_capture("/proc/self/fd/" + std::to_string(pipe_fds[0]), options);
   CHECK(source->info().first_ts_ns == 1'700'000'000 * pcap::ns_per_s);
-  CHECK(entries("/proc/self/task") == threads + 1);
+  // A sanitizer may start a thread of its own with the first one created: count from here.
+  const size_t with_pump = entries("/proc/self/task");
+  CHECK(with_pump >= threads + 1);
 
   Batch batch;
   batch.reserve_arena(1 << 16);
@@ -76,7 +78,7 @@ TEST_CASE("decompress: a pump waiting on a silent pipe is stopped with the run a
   CHECK(batch.last);
   CHECK(batch.records.empty());
   source.reset();
-  CHECK(entries("/proc/self/task") == threads);
+  CHECK(entries("/proc/self/task") == with_pump - 1);
   ::close(pipe_fds[0]);
   ::close(pipe_fds[1]);
   CHECK(entries("/proc/self/fd") == fds);

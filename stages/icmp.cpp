@@ -96,7 +96,6 @@ IcmpOptions icmp_options(const Node& node) {
   icmp.rtt_ns = param(node, "rtt").integer;
   if (const Value& v = param(node, "srcmac"); v.given) icmp.srcmac = parse_mac(v.text, "srcmac");
   if (const Value& v = param(node, "dstmac"); v.given) icmp.dstmac = parse_mac(v.text, "dstmac");
-  checked_nano_pps(icmp);
   return icmp;
 }
 
@@ -131,7 +130,7 @@ IcmpStage::IcmpStage()
              return params;
            }()}) {}
 
-void IcmpStage::check(const Node& node) const { icmp_options(node); }
+void IcmpStage::check(const Node& node) const { checked_nano_pps(icmp_options(node)); }
 
 std::unique_ptr<TimelineSource> IcmpStage::open(const Node& node, SourceOptions options, const SourceContext& context) const {
   if (options.name.empty()) options.name = node.label.empty() ? std::string(name()) : node.label;

@@ -116,11 +116,11 @@ class PcapngReader final : public TimelineSource {
   void fill(Batch& batch) override;
 
  private:
-  // What a walk through the blocks does: list the interfaces to the end of a file, list those
-  // before a stream's first packet (and stop there), or deliver packets.
-  enum class Pass { scan, interfaces, read };
+  // What a walk through the blocks does: list the interfaces described before the first packet
+  // (and stop there), or deliver packets.
+  enum class Pass { interfaces, read };
 
-  void list_interfaces(const std::vector<std::byte>& prefix);
+  void list_interfaces(std::vector<std::byte> prefix);
   void read_batch(Batch& batch, Pass pass);
   // Walks the whole blocks in the `avail` bytes at batch.data(), which start at file_offset_;
   // returns the bytes they take. Stops at damage (damage_ set, naming the block), at a packet in
@@ -129,6 +129,8 @@ class PcapngReader final : public TimelineSource {
   size_t parse(Batch& batch, size_t avail, Pass pass);
   std::string section_header(const std::byte* b, uint32_t length, bool swapped);
   std::string interface_description(const std::byte* b, uint32_t length, Pass pass);
+  // Why a new interface cannot join those before it, or nothing.
+  std::string refused(const Interface& iface, Pass pass) const;
   std::string packet_fields(uint32_t type, const std::byte* b, uint32_t length, Packet& p) const;
   std::string damage_at(uint64_t offset, std::string_view what) const;
   std::string truncated() const;
@@ -137,7 +139,7 @@ class PcapngReader final : public TimelineSource {
   bool streaming_;
   bool swapped_ = false;       // the current section's byte order is not this host's
   std::vector<Clock> section_;  // the current section's interfaces
-  size_t next_idb_ = 0;         // the next IDB's index in info_.interfaces, while it follows the list
+  std::vector<Interface> known_;  // every interface met so far, by Record::iface
   uint64_t file_offset_ = 0;    // of carry_'s first byte, a block's start
   uint64_t block_ = 0;          // blocks walked: the index of the next
   uint64_t packets_ = 0;        // packet blocks walked: the next one's record number
@@ -154,8 +156,9 @@ PcapngReader::PcapngReader(int fd, std::vector<std::byte> prefix, SourceOptions 
     : TimelineSource(std::move(options)), fd_(fd), streaming_(is_stream(fd)) {
   info_.precision = pcap::Precision::ns;
   info_.pcapng = true;
+  if (!options_.interfaces) options_.interfaces = std::make_shared<InterfaceList>();
   try {
-    list_interfaces(prefix);
+    list_interfaces(std::move(prefix));
   } catch (...) {
     if (fd_ > 0) ::close(fd_);
     fd_ = -1;
@@ -164,14 +167,14 @@ PcapngReader::PcapngReader(int fd, std::vector<std::byte> prefix, SourceOptions 
   ::posix_fadvise(fd_, 0, 0, POSIX_FADV_SEQUENTIAL);
 }
 
-void PcapngReader::list_interfaces(const std::vector<std::byte>& prefix) {
-  carry_ = prefix;
+// Reading a whole file first to list every interface cost as much as reading its packets: those
+// described later are added as they come (Pass::read), and the output learns of them through
+// options_.interfaces. What was read up to the first packet stays in carry_.
+void PcapngReader::list_interfaces(std::vector<std::byte> prefix) {
+  carry_ = std::move(prefix);
   Batch scratch;
-  scratch.reserve_arena(default_arena_size);
-  // A file is read twice: to its end for the list, then from its start for the packets. A stream
-  // keeps what it read up to its first packet in carry_.
-  const Pass pass = streaming_ ? Pass::interfaces : Pass::scan;
-  while (!done_ && !at_packet_) read_batch(scratch, pass);
+  scratch.reserve_arena(std::min<size_t>(default_arena_size, 64 * 1024));
+  while (!done_ && !at_packet_) read_batch(scratch, Pass::interfaces);
   at_packet_ = false;
   if (info_.interfaces.empty()) {
     const std::string why = damage_.empty() ? "no Interface Description Block: no packet can be read" : damage_;
@@ -186,16 +189,6 @@ void PcapngReader::list_interfaces(const std::vector<std::byte>& prefix) {
           "{}: filter= cannot apply to a capture of several link types ({} and {}): a BPF program reads one; "
           "filter after converting, or with a filter stage on each part",
           options_.name, pcap::linktype_name(first.linktype), pcap::linktype_name(i.linktype)));
-  if (streaming_) return;
-  if (::lseek(fd_, static_cast<off_t>(prefix.size()), SEEK_SET) < 0)
-    throw std::runtime_error(fmt::format("{}: {}", options_.name, std::strerror(errno)));
-  carry_ = prefix;
-  section_.clear();
-  swapped_ = false;
-  next_idb_ = 0;
-  file_offset_ = block_ = packets_ = 0;
-  damage_.clear();
-  eof_ = interrupted_ = done_ = false;
 }
 
 std::string PcapngReader::damage_at(uint64_t offset, std::string_view what) const {
@@ -229,25 +222,35 @@ std::string PcapngReader::interface_description(const std::byte* b, uint32_t len
   Interface iface;
   Clock clock;
   if (auto error = parse_idb(b, length, swapped_, iface, clock); !error.empty()) return error;
-  auto& list = info_.interfaces;
-  if (next_idb_ < list.size() && same(list[next_idb_], iface)) {
-    clock.global = static_cast<uint16_t>(next_idb_++);
-  } else if (pass != Pass::read) {
-    if (list.size() > UINT16_MAX) return fmt::format("more than {} interfaces", UINT16_MAX + 1);
-    if (list.empty()) info_.swapped = swapped_;
-    list.push_back(iface);
-    clock.global = static_cast<uint16_t>(next_idb_++);
-  } else {
-    // A stream's interface described after its first packet: it must be one already listed.
-    const auto known = std::find_if(list.begin(), list.end(), [&](const Interface& i) { return same(i, iface); });
-    if (known == list.end())
-      return fmt::format("an interface (link type {}, snaplen {}, name \"{}\") described after the first packet, "
-                         "unlike those described before it: a stream's interfaces are listed before its first "
-                         "packet; read from a file (not a stream), this capture reads fully",
-                         pcap::linktype_name(iface.linktype), iface.snaplen, iface.name);
-    clock.global = static_cast<uint16_t>(known - list.begin());
+  // A later section describing an interface again (a capture appended to another) names the one
+  // already met; within a section, each IDB is an interface of its own.
+  const auto taken = [&](size_t k) {
+    return std::ranges::any_of(section_, [&](const Clock& c) { return c.global == k; });
+  };
+  size_t k = 0;
+  while (k < known_.size() && (!same(known_[k], iface) || taken(k))) ++k;
+  if (k == known_.size()) {
+    if (auto why = refused(iface, pass); !why.empty()) return why;
+    if (known_.empty()) info_.swapped = swapped_;
+    known_.push_back(iface);
+    if (pass == Pass::interfaces) info_.interfaces.push_back(iface);
+    options_.interfaces->add(k, iface);
   }
+  clock.global = static_cast<uint16_t>(k);
   section_.push_back(clock);
+  return {};
+}
+
+std::string PcapngReader::refused(const Interface& iface, Pass pass) const {
+  if (known_.size() > UINT16_MAX) return fmt::format("more than {} interfaces", UINT16_MAX + 1);
+  if (pass == Pass::interfaces || iface.linktype == info_.linktype) return {};
+  const auto what = fmt::format("an interface of link type {} ({}) described after the first packet, unlike the first "
+                                "interface's {}",
+                                pcap::linktype_name(iface.linktype), iface.linktype, pcap::linktype_name(info_.linktype));
+  if (!options_.filter.empty()) return what + ": filter= reads one link type; filter after converting";
+  if (options_.one_linktype)
+    return what + ": the run reads one link type from this source; write pcapng (`file(out.pcapng)`), where each "
+                  "interface keeps its own, with no transform after the merge";
   return {};
 }
 
@@ -327,12 +330,10 @@ size_t PcapngReader::parse(Batch& batch, size_t avail, Pass pass) {
       if (error.empty()) {
         const Clock& clock = section_[p.iface];
         const int64_t ts = to_ns(clock, p.time);
-        if (pass != Pass::read) {
-          if (!info_.first_ts_ns && ts != INT64_MIN && ts != INT64_MAX) info_.first_ts_ns = ts;
-          if (pass == Pass::interfaces) {
-            at_packet_ = true;
-            break;
-          }
+        if (pass == Pass::interfaces) {
+          if (ts != INT64_MIN && ts != INT64_MAX) info_.first_ts_ns = ts;
+          at_packet_ = true;
+          break;
         } else {
           // The packet moves down behind a record header: the batch's records lie back to back.
           std::byte* at = data + out;

@@ -4,10 +4,9 @@
 //
 // Unlike libpcap, which stops at the first interface whose link type or snaplen differs from the
 // first one's, every interface of every section is read: each record names its interface
-// (Record::iface, an index in SourceInfo::interfaces). That list is complete when open_pcapng
-// returns: a regular file is scanned to its end first (block headers through large reads); a
-// stream lists the interfaces described before its first packet, and a later one must equal one
-// of them.
+// (Record::iface). SourceInfo::interfaces lists those described before the first packet, when
+// open_pcapng returns; SourceOptions::interfaces also gets those described later, as they come. A
+// later section describing an interface again names the one met before.
 #pragma once
 
 #include <memory>

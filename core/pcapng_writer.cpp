@@ -59,8 +59,8 @@ size_t option_size(const std::string& value) { return value.empty() ? 0 : 4 + pc
 }  // namespace
 
 PcapngEncoder::PcapngEncoder(pcap::Precision precision, std::vector<std::vector<Interface>> interfaces,
-                             std::string_view application)
-    : precision_(precision) {
+                             std::string_view application, LateInterface late)
+    : precision_(precision), late_(std::move(late)) {
   BlockBuilder shb(header_, pcapng::block::section_header);
   shb.u32(pcapng::byte_order_magic);
   shb.u16(pcapng::version_major);
@@ -68,31 +68,48 @@ PcapngEncoder::PcapngEncoder(pcap::Precision precision, std::vector<std::vector<
   shb.u64(static_cast<uint64_t>(pcapng::section_length_unknown));
   shb.option(pcapng::option::shb_userappl, application);
   shb.finish();
-  const char tsresol = static_cast<char>(pcapng::tsresol_ns);
   for (const auto& source : interfaces) {
-    first_id_.push_back(static_cast<uint32_t>(linktypes_.size()));
+    auto& ids = ids_.emplace_back();
     for (const auto& i : source) {
-      linktypes_.push_back(i.linktype);
-      BlockBuilder idb(header_, pcapng::block::interface_description);
-      idb.u16(static_cast<uint16_t>(i.linktype));
-      idb.u16(0);
-      idb.u32(i.snaplen);
-      idb.option(pcapng::option::if_name, i.name);
-      idb.option(pcapng::option::if_description, i.description);
-      if (precision == pcap::Precision::ns) idb.option(pcapng::option::if_tsresol, {&tsresol, 1});
-      idb.finish();
+      ids.push_back(static_cast<uint32_t>(linktypes_.size()));
+      describe(header_, i);
     }
   }
+}
+
+void PcapngEncoder::describe(std::vector<std::byte>& out, const Interface& i) {
+  linktypes_.push_back(i.linktype);
+  BlockBuilder idb(out, pcapng::block::interface_description);
+  idb.u16(static_cast<uint16_t>(i.linktype));
+  idb.u16(0);
+  idb.u32(i.snaplen);
+  idb.option(pcapng::option::if_name, i.name);
+  idb.option(pcapng::option::if_description, i.description);
+  const char tsresol = static_cast<char>(pcapng::tsresol_ns);
+  if (precision_ == pcap::Precision::ns) idb.option(pcapng::option::if_tsresol, {&tsresol, 1});
+  idb.finish();
+}
+
+uint32_t PcapngEncoder::add_late(const Record& r) {
+  auto& ids = ids_[r.source];
+  while (ids.size() <= r.iface) {
+    ids.push_back(static_cast<uint32_t>(linktypes_.size()));
+    describe(pending_, late_(r.source, static_cast<uint16_t>(ids.size() - 1)));
+  }
+  return ids[r.iface];
 }
 
 std::span<iovec> PcapngEncoder::encode(const std::byte* arena, std::span<const Record> records,
                                        std::span<const std::string> comments) {
   const bool commented = !comments.empty();
   // What lies between the packets: a block's padding, options and trailer, then the next one's
-  // fixed part.
+  // fixed part; before them, the IDBs of interfaces met for the first time.
   size_t glue = 0;
-  for (size_t i = 0; i < records.size(); ++i)
+  for (size_t i = 0; i < records.size(); ++i) {
+    (void)id(records[i]);
     glue += pcapng::enhanced_packet_fixed + 3 + (commented ? option_size(comments[i]) + 4 : 0) + pcapng::block_trailer;
+  }
+  glue += pending_.size();
   if (glue > capacity_) {
     capacity_ = std::max(glue, 2 * capacity_);
     glue_ = std::make_unique_for_overwrite<std::byte[]>(capacity_);
@@ -102,7 +119,10 @@ std::span<iovec> PcapngEncoder::encode(const std::byte* arena, std::span<const R
   const uint64_t per_tick = precision_ == pcap::Precision::ns ? 1 : 1000;  // nanoseconds
   std::byte* p = glue_.get();
   std::byte* from = p;  // the glue not yet in an iovec
-  size_t end = 0;
+  if (!pending_.empty()) std::memcpy(p, pending_.data(), pending_.size());
+  p += pending_.size();
+  size_t end = pending_.size();
+  pending_.clear();
   for (size_t i = 0; i < records.size(); ++i) {
     const Record& r = records[i];
     const std::byte* header = arena + r.offset;
@@ -116,7 +136,7 @@ std::span<iovec> PcapngEncoder::encode(const std::byte* arena, std::span<const R
                                              (comment ? option_size(*comment) + 4 : 0) + pcapng::block_trailer);
     p = put32(p, pcapng::block::enhanced_packet);
     p = put32(p, total);
-    p = put32(p, first_id_[r.source] + r.iface);
+    p = put32(p, id(r));
     p = put32(p, static_cast<uint32_t>(ts >> 32));
     p = put32(p, static_cast<uint32_t>(ts));
     p = put32(p, r.caplen);

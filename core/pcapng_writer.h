@@ -1,6 +1,8 @@
 // pcapng encoding for the `file` sink (stages/file.h): the Section Header Block and one Interface
-// Description Block per (source, interface) written once at the start, then every record of a
-// batch as an Enhanced Packet Block. The file sink owns the descriptor and the guarantees of a
+// Description Block per (source, interface) known when the run starts, then every record of a
+// batch as an Enhanced Packet Block. An interface a pcapng input describes after its first packet
+// gets its IDB just before the batch whose record first names it (pcapng allows an IDB anywhere
+// before its first use). The file sink owns the descriptor and the guarantees of a
 // write (one writev() per batch where the system takes that many iovecs, a failed one cut back to
 // the last whole block); this only lays out bytes, so it cannot fail.
 //
@@ -23,6 +25,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <span>
 #include <string>
@@ -37,15 +40,19 @@ namespace vei {
 
 class PcapngEncoder {
  public:
-  // `interfaces[rank]` lists source `rank`'s interfaces, indexed by Record::iface; each gets an
-  // IDB, numbered in this order. `application` goes in shb_userappl.
-  PcapngEncoder(pcap::Precision precision, std::vector<std::vector<Interface>> interfaces,
-                std::string_view application);
+  // Interface `iface` of source `rank`, met in a record after those it was built with.
+  using LateInterface = std::function<Interface(uint16_t rank, uint16_t iface)>;
 
-  // The SHB and every IDB: what the file starts with.
+  // `interfaces[rank]` lists source `rank`'s interfaces, indexed by Record::iface; each gets an
+  // IDB, numbered in this order, and those `late` gives after them. `application` goes in
+  // shb_userappl.
+  PcapngEncoder(pcap::Precision precision, std::vector<std::vector<Interface>> interfaces,
+                std::string_view application, LateInterface late = {});
+
+  // The SHB and the first IDBs: what the file starts with.
   const std::vector<std::byte>& header() const { return header_; }
   // The link type of a record's interface.
-  uint32_t linktype(const Record& r) const { return linktypes_[first_id_[r.source] + r.iface]; }
+  uint32_t linktype(const Record& r) { return linktypes_[id(r)]; }
   // `records` (headers and bytes in `arena`) as EPBs: iovecs pointing at the packets in the
   // arena, between them the blocks' own fields in a buffer of the encoder's, valid until the next
   // call. `comments`: empty, or one per record (an empty one for none), written as opt_comment.
@@ -56,10 +63,20 @@ class PcapngEncoder {
   size_t end(size_t i) const { return ends_[i]; }
 
  private:
+  // A record's IDB number.
+  uint32_t id(const Record& r) {
+    const auto& ids = ids_[r.source];
+    return r.iface < ids.size() ? ids[r.iface] : add_late(r);
+  }
+  uint32_t add_late(const Record& r);
+  void describe(std::vector<std::byte>& out, const Interface& i);
+
   pcap::Precision precision_;
-  std::vector<uint32_t> first_id_;  // by rank: the IDB number of its first interface
+  std::vector<std::vector<uint32_t>> ids_;  // by rank and Record::iface: the IDB number
   std::vector<uint32_t> linktypes_;  // by IDB number
   std::vector<std::byte> header_;
+  LateInterface late_;
+  std::vector<std::byte> pending_;  // IDBs of late interfaces, written before the next batch
   // Each block's fields: a buffer of its own rather than a vector, which would zero every byte
   // before it is written over.
   std::unique_ptr<std::byte[]> glue_;

@@ -6,6 +6,17 @@
 
 namespace vei {
 
+void InterfaceList::add(size_t index, const Interface& i) {
+  const std::lock_guard lock(mutex_);
+  if (index == list_.size()) list_.push_back(i);
+}
+
+std::optional<Interface> InterfaceList::at(size_t index) const {
+  const std::lock_guard lock(mutex_);
+  if (index >= list_.size()) return std::nullopt;
+  return list_[index];
+}
+
 void TimelineSource::compile_filter() {
   if (!options_.filter.empty())
     filter_ = std::make_unique<BpfFilter>(options_.filter, info_.linktype, info_.snaplen, info_.swapped);

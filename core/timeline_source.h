@@ -9,6 +9,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <span>
 #include <string>
@@ -24,18 +25,6 @@ namespace vei {
 
 class Interrupt;
 
-struct SourceOptions {
-  std::string name;  // how messages name the source: its file name
-  uint16_t rank = 0;
-  std::string filter;          // BPF, empty for none
-  bool clamp_disorder = true;  // false: keep timestamps that go back as they are
-  Report* report = nullptr;
-  const Interrupt* interrupt = nullptr;  // ends waits on a stream input when raised
-  // What makes the reader's input, released with the source: a decompressing pump
-  // (core/decompress.h). Shared, as options are copied (LoopingSource).
-  std::shared_ptr<void> producer;
-};
-
 // An interface packets were captured on: a pcapng Interface Description Block. Other sources
 // have one, which `SourceInfo::linktype` and `snaplen` describe.
 struct Interface {
@@ -43,6 +32,41 @@ struct Interface {
   uint32_t snaplen = pcap::max_snaplen;  // as the IDB gives it: 0 is no limit
   std::string name;         // if_name; empty when the file gives none
   std::string description;  // if_description
+};
+
+// Every interface a pcapng source has met so far, by Record::iface. A pcapng file may describe an
+// interface anywhere before its first packet, so the list grows while the source is read: its
+// reading thread adds one before it passes on the first batch that names it, and the output
+// thread looks it up when a record first does (core/pcapng_writer.h). Locked: both are rare.
+class InterfaceList {
+ public:
+  // Adds `i` as interface `index`, unless the list already has that many (a loop's next pass reads
+  // the same file, which names them alike).
+  void add(size_t index, const Interface& i);
+  std::optional<Interface> at(size_t index) const;
+
+ private:
+  mutable std::mutex mutex_;
+  std::vector<Interface> list_;
+};
+
+struct SourceOptions {
+  std::string name;  // how messages name the source: its file name
+  uint16_t rank = 0;
+  std::string filter;          // BPF, empty for none
+  // The run reads one link type from this source (its output is a pcap, or transforms after the
+  // merge read its packets): an interface described after the first packet with another link type
+  // ends the source, reported as damage, since the check made when it opened could not see it.
+  bool one_linktype = false;
+  // Where a pcapng source lists its interfaces for the output (made by the source when null).
+  // Shared, as options are copied (LoopingSource).
+  std::shared_ptr<InterfaceList> interfaces;
+  bool clamp_disorder = true;  // false: keep timestamps that go back as they are
+  Report* report = nullptr;
+  const Interrupt* interrupt = nullptr;  // ends waits on a stream input when raised
+  // What makes the reader's input, released with the source: a decompressing pump
+  // (core/decompress.h). Shared, as options are copied (LoopingSource).
+  std::shared_ptr<void> producer;
 };
 
 struct SourceInfo {
@@ -54,11 +78,10 @@ struct SourceInfo {
   bool pcapng = false;
   std::optional<int64_t> first_ts_ns;  // of the first record, before mapping; none when empty
   bool own_times = true;  // false for generated packets, timed from 0: they have no times to keep
-  // By Record::iface. A pcapng source lists every interface of every section here, in file order
-  // (a stream: those described before its first packet), complete once it is open, before any
-  // fill (core/pcapng_reader.h); their link types may differ. Other sources leave it empty.
+  // By Record::iface. A pcapng source lists here the interfaces described before its first packet
+  // (core/pcapng_reader.h); their link types may differ. Those it meets later are added to
+  // SourceOptions::interfaces alone. Other sources leave it empty.
   std::vector<Interface> interfaces;
-  uint32_t linktype_of(uint16_t iface) const { return iface < interfaces.size() ? interfaces[iface].linktype : linktype; }
 };
 
 // Which records a source delivers, compared with each record's time in the file: those in

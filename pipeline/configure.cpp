@@ -56,7 +56,10 @@ void Engine::Impl::configure() {
     pacer->set_delay(output_delay(merge.lateness_ns, !plan.events.empty()));
   }
   sink_context.linktype = sources[0]->info().linktype;
-  for (const auto& s : sources) sink_context.interfaces.push_back(interfaces_of(s->info()));
+  for (const auto& s : sources) {
+    sink_context.interfaces.push_back(interfaces_of(s->info()));
+    sink_context.late_interfaces.push_back(s->options().interfaces);
+  }
   // Events are framed for the background's link type (EventContext, pipeline/engine.cpp).
   sink_context.interfaces.resize(sources.size() + 1 + plan.events.size(), {Interface{sink_context.linktype, snaplen, {}, {}}});
   sink_context.report = &report;
@@ -81,11 +84,15 @@ std::unique_ptr<TimelineSource> Engine::Impl::open_source(const Node& node, Sour
 
 void Engine::Impl::open_sources(std::vector<Diagnostic>& errors) {
   const auto& nodes = pipeline->nodes;
+  const Node& sink_node = nodes[plan.sink];
+  const bool mixed = static_cast<const SinkStage&>(*sink_node.stage).mixed_linktypes(sink_node);
   for (size_t rank = 0; rank < plan.sources.size(); ++rank) {
     const Node& n = nodes[plan.sources[rank]];
     SourceOptions options;
     options.rank = static_cast<uint16_t>(rank);
     options.report = &report;
+    options.one_linktype = !mixed || !plan.output_transforms.empty();
+    options.interfaces = std::make_shared<InterfaceList>();
     std::unique_ptr<TimelineSource> source;
     if (!at_values(n, errors, [&] { source = open_source(n, std::move(options), context); })) continue;
     if (rank == 0) {
@@ -95,8 +102,7 @@ void Engine::Impl::open_sources(std::vector<Diagnostic>& errors) {
     sources.push_back(std::move(source));
   }
   if (!errors.empty()) return;
-  const Node& sink_node = nodes[plan.sink];
-  if (static_cast<const SinkStage&>(*sink_node.stage).mixed_linktypes(sink_node)) return;
+  if (mixed) return;
   // The output speaks the background's link type; bytes of another link type would be misread.
   const uint32_t bg = sources[0]->info().linktype;
   for (size_t rank = 0; rank < sources.size(); ++rank)
@@ -293,6 +299,8 @@ void Engine::Impl::loop_sources() {
       again.name = fmt::format("{} (loop pass {})", sources[rank]->options().name, pass + 1);
       again.rank = static_cast<uint16_t>(rank);
       again.report = &report;
+      again.one_linktype = sources[rank]->options().one_linktype;
+      again.interfaces = sources[rank]->options().interfaces;
       return open_source(pipeline->nodes[plan.sources[rank]], std::move(again), context);
     };
     sources[rank] = std::make_unique<LoopingSource>(std::move(sources[rank]), open_again, pace.loop, period);

@@ -210,6 +210,10 @@ struct SinkContext {
   // (SourceInfo::interfaces, or one from its linktype and snaplen), one of the background's link
   // type for each event source.
   std::vector<std::vector<Interface>> interfaces;
+  // By timeline source rank: every interface the source has met, those it describes after its
+  // first packet included, which `interfaces` cannot list (read on the output thread; see
+  // InterfaceList).
+  std::vector<std::shared_ptr<const InterfaceList>> late_interfaces;
   Report* report = nullptr;  // the run's: for packets the sink could not take
 };
 

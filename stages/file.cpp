@@ -74,7 +74,8 @@ FileWriter::FileWriter(std::string path, pcap::Precision precision, uint32_t sna
       cut_(cut),
       labels_(std::move(labels)) {
   if (pcapng) {
-    encoder_ = std::make_unique<PcapngEncoder>(precision, std::move(pcapng->interfaces), "veipipe " VEIPIPE_VERSION);
+    encoder_ = std::make_unique<PcapngEncoder>(precision, std::move(pcapng->interfaces), "veipipe " VEIPIPE_VERSION,
+                                               std::move(pcapng->late));
     comments_ = pcapng->comments;
   }
   try {
@@ -335,19 +336,25 @@ std::unique_ptr<Sink> FileStage::open(const Node& node, const SinkContext& conte
     pcapng->comments = param(node, "comments").boolean;
     // Named as the statistics name each source, described by its stage; a source of several
     // interfaces names each after the source.
+    const auto as_output = [&context, cut](size_t rank, size_t i, bool alone, Interface in) {
+      in.name = alone          ? context.names[rank]
+                : in.name.empty() ? fmt::format("{}#{}", context.names[rank], i)
+                                  : fmt::format("{}:{}", context.names[rank], in.name);
+      in.description = context.stages[rank];
+      // libpcap clips a record to its interface's snaplen, and veipipe keeps records longer than
+      // their file declares (core/pcap_format.h, record_limit): declare what may come.
+      in.snaplen = cut ? context.snaplen : std::min(context.snaplen, pcap::record_limit(in.snaplen));
+      return in;
+    };
     for (size_t rank = 0; rank < context.interfaces.size(); ++rank) {
-      auto& out = pcapng->interfaces.emplace_back(context.interfaces[rank]);
-      for (size_t i = 0; i < out.size(); ++i) {
-        const std::string& own = out[i].name;
-        out[i].name = out.size() == 1 ? context.names[rank]
-                      : own.empty()   ? fmt::format("{}#{}", context.names[rank], i)
-                                      : fmt::format("{}:{}", context.names[rank], own);
-        out[i].description = context.stages[rank];
-        // libpcap clips a record to its interface's snaplen, and veipipe keeps records longer than
-        // their file declares (core/pcap_format.h, record_limit): declare what may come.
-        out[i].snaplen = cut ? context.snaplen : std::min(context.snaplen, pcap::record_limit(out[i].snaplen));
-      }
+      const auto& own = context.interfaces[rank];
+      auto& out = pcapng->interfaces.emplace_back();
+      for (size_t i = 0; i < own.size(); ++i) out.push_back(as_output(rank, i, own.size() == 1, own[i]));
     }
+    pcapng->late = [as_output, lists = context.late_interfaces](uint16_t rank, uint16_t iface) {
+      // The source added it before passing on the record that names it.
+      return as_output(rank, iface, false, lists.at(rank)->at(iface).value());
+    };
   }
   return std::make_unique<FileWriter>(param(node, "file").text, context.precision, context.snaplen, context.linktype,
                                       std::move(labels), cut, std::move(pcapng));

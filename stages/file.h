@@ -31,6 +31,7 @@ struct LabelsOptions {
 // What a pcapng output adds to the pcap one.
 struct PcapngOptions {
   std::vector<std::vector<Interface>> interfaces;  // by rank, as PcapngEncoder takes them
+  PcapngEncoder::LateInterface late;
   bool comments = false;  // each labelled packet's label in its opt_comment
 };
 

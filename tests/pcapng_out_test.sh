@@ -96,6 +96,24 @@ if grep -q 'write pcapng (`file(out.pcapng)`)' refused.txt; then pass; else fail
 "$veipipe" check -e "pcap($eth) -> m: merge -> snaplen(64) -> file(mixed.pcapng); pcap($wifi) -> m" 2>transform.txt
 if grep -q "would see packets of 2 link types" transform.txt; then pass; else fail "transform after a mixed merge" "$(cat transform.txt)"; fi
 
+# Interfaces described after the first packet: three captures as the sections of one pcapng (cat
+# of their pcapng forms). Into pcapng, each later section's interface gets its IDB when first used,
+# and every record keeps its link type, as tshark reads the input; into pcap, the source ends at the
+# second section's interface with a note naming pcapng, its first section kept (exit 3: damage).
+part=0
+for f in "$eth" "$wifi" "$sll"; do editcap -F pcapng "$f" "part$((++part)).pcapng"; done
+cat part1.pcapng part2.pcapng part3.pcapng >sections.pcapng
+"$veipipe" run -q -e "pcap(sections.pcapng, disorder=keep) -> file(late.pcapng)" 2>late.err || fail "late interfaces into pcapng" "$(cat late.err)"
+fields() { tshark -r "$1" -T fields -e frame.time_epoch -e frame.encap_type -e frame.len 2>/dev/null; }
+if cmp -s <(fields late.pcapng) <(fields sections.pcapng) &&
+  [[ $(tshark -r late.pcapng -T fields -e frame.interface_name 2>/dev/null | sort | uniq -c | xargs) == "851 sections 16 sections#1 3 sections#2" ]]
+then pass; else fail "late interfaces into pcapng: records and interface names as tshark reads the input" "$(tshark -r late.pcapng -T fields -e frame.interface_name | sort | uniq -c)"; fi
+"$veipipe" run -q -e "pcap(sections.pcapng) -> file(late.pcap)" 2>late-pcap.err
+rc=$?
+if ((rc == 3)) && [[ $(count_capinfos late.pcap) == 851 ]] &&
+  grep -q 'block 854 (record 851) at byte offset 557908: an interface of link type IEEE802_11_RADIO (127) described after the first packet.*write pcapng' late-pcap.err
+then pass; else fail "late interface of another link type into pcap: exit 3, 851 kept, a note naming pcapng" "rc $rc" "$(cat late-pcap.err)"; fi
+
 # A full disk (root only: a 1 MiB tmpfs): the pcapng ends on a whole block, its records are the
 # input's first ones, and the statistics count exactly those.
 if [[ $(id -u) -eq 0 ]] && mkdir full && mount -t tmpfs -o size=1m tmpfs full; then

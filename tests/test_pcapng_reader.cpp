@@ -86,10 +86,11 @@ struct Read {
   SourceInfo info;
   std::vector<Got> records;
   std::vector<std::string> messages;
+  std::shared_ptr<InterfaceList> interfaces;  // every one met, those after the first packet too
 };
 
 // Reads `bytes` as a capture from a file, or from a pipe (the reader's stream mode).
-Read read(const std::string& bytes, bool pipe = false, const std::string& filter = {}) {
+Read read(const std::string& bytes, bool pipe = false, const std::string& filter = {}, bool one_linktype = false) {
   test::TempDir tmp;
   std::string path = (tmp / "in.pcapng").string();
   int fds[2] = {-1, -1};
@@ -108,6 +109,7 @@ Read read(const std::string& bytes, bool pipe = false, const std::string& filter
   options.report = &report;
   options.clamp_disorder = false;
   options.filter = filter;
+  options.one_linktype = one_linktype;
   std::unique_ptr<TimelineSource> source;
   try {
     source = open_capture(path, options);
@@ -118,7 +120,7 @@ Read read(const std::string& bytes, bool pipe = false, const std::string& filter
   if (pipe) ::close(fds[0]);
   source->compile_filter();
   source->set_mapping(0, pcap::Precision::ns);
-  Read r{source->info(), {}, {}};
+  Read r{source->info(), {}, {}, source->options().interfaces};
   Batch batch;
   batch.reserve_arena(4096);
   do {
@@ -186,13 +188,17 @@ TEST_CASE("pcapng reader: sections of either byte order, their interfaces listed
   Ng ng;
   ng.shb(false).idb(1, 0).idb(1, 96).epb(1, 5'000'000, frame('x', 40)).epb(0, 6'000'000, frame('y', 50));
   ng.shb(true).idb(0, 65535).epb(0, 7'000'000, frame('z', 30));
-  ng.shb(false).idb(1, 0).epb(0, 8'000'000, frame('w', 20));
+  ng.shb(false).idb(1, 0).idb(1, 0).epb(1, 8'000'000, frame('w', 20));
   const Read r = read(ng.bytes);
   CHECK_MESSAGE(r.messages.empty(), all(r));
-  REQUIRE(r.info.interfaces.size() == 4);
+  // Those before the first packet when it opens; then each as it comes. The last section's first
+  // interface is the first section's again, its second (alike, but in the same section) a new one.
+  CHECK(r.info.interfaces.size() == 2);
   CHECK(r.info.interfaces[1].snaplen == 96);
-  CHECK(r.info.interfaces[2].linktype == 0);
-  CHECK(r.info.linktype_of(2) == 0);
+  REQUIRE(r.interfaces->at(3).has_value());
+  CHECK_FALSE(r.interfaces->at(4).has_value());
+  CHECK(r.interfaces->at(2)->linktype == 0);
+  CHECK(r.interfaces->at(3)->snaplen == 0);
   REQUIRE(r.records.size() == 4);
   const uint16_t ifaces[] = {1, 0, 2, 3};
   const std::string bytes[] = {frame('x', 40), frame('y', 50), frame('z', 30), frame('w', 20)};
@@ -203,34 +209,45 @@ TEST_CASE("pcapng reader: sections of either byte order, their interfaces listed
   }
 }
 
-TEST_CASE("pcapng reader: a stream's later interface equal to one before its first packet is that one") {
+TEST_CASE("pcapng reader: a later section's interface equal to one met before is that one") {
   Ng ng;
   ng.shb(false).idb(1, 0, ng.opt(option::if_name, "eth0")).epb(0, 1'000'000, frame('a', 60));
   ng.shb(true).idb(1, 0, ng.opt(option::if_name, "eth0")).epb(0, 2'000'000, frame('b', 60));
-  const Read file = read(ng.bytes);
-  CHECK(file.info.interfaces.size() == 2);
-  REQUIRE(file.records.size() == 2);
-  CHECK(file.records[1].iface == 1);
-  const Read stream = read(ng.bytes, true);
-  CHECK_MESSAGE(stream.messages.empty(), all(stream));
-  CHECK(stream.info.interfaces.size() == 1);
-  REQUIRE(stream.records.size() == 2);
-  CHECK(stream.records[1].iface == 0);
-  CHECK(stream.records[1].ts == 2 * s);
-  CHECK(stream.records[1].bytes == frame('b', 60));
+  for (const bool pipe : {false, true}) {
+    CAPTURE(pipe);
+    const Read r = read(ng.bytes, pipe);
+    CHECK_MESSAGE(r.messages.empty(), all(r));
+    CHECK(r.info.interfaces.size() == 1);
+    CHECK_FALSE(r.interfaces->at(1).has_value());
+    REQUIRE(r.records.size() == 2);
+    CHECK(r.records[1].iface == 0);
+    CHECK(r.records[1].ts == 2 * s);
+    CHECK(r.records[1].bytes == frame('b', 60));
+  }
 }
 
-TEST_CASE("pcapng reader: a stream stops at an interface unlike those before its first packet") {
+TEST_CASE("pcapng reader: an interface of another link type after the first packet, in a file or a stream") {
   Ng ng;
   ng.shb(false).idb(1, 0).epb(0, 1'000'000, frame('a', 60));
   ng.shb(true).idb(0, 65535).epb(0, 2'000'000, frame('b', 60));
-  const Read file = read(ng.bytes);
-  CHECK(file.messages.empty());
-  CHECK(file.records.size() == 2);
-  const Read stream = read(ng.bytes, true);
-  CHECK(stream.records.size() == 1);
-  CHECK(says(stream, "in.pcapng: block 4 (record 1) at byte offset 168: an interface (link type NULL"));
-  CHECK(says(stream, "read from a file (not a stream), this capture reads fully"));
+  for (const bool pipe : {false, true}) {
+    CAPTURE(pipe);
+    const Read r = read(ng.bytes, pipe);
+    CHECK_MESSAGE(r.messages.empty(), all(r));
+    REQUIRE(r.records.size() == 2);
+    CHECK(r.records[1].iface == 1);
+    CHECK(r.interfaces->at(1)->linktype == 0);
+    // A run that reads one link type from it (a pcap output) stops there, keeping the first.
+    const Read one = read(ng.bytes, pipe, {}, true);
+    CHECK(one.records.size() == 1);
+    CHECK(says(one, "in.pcapng: block 4 (record 1) at byte offset 168: an interface of link type NULL (0) described "
+                    "after the first packet, unlike the first interface's EN10MB: the run reads one link type"));
+    CHECK(says(one, "write pcapng (`file(out.pcapng)`)"));
+    const Read filtered = read(ng.bytes, pipe, "ip or not ip");
+    CHECK(filtered.records.size() == 1);
+    CHECK(says(filtered, "block 4 (record 1) at byte offset 168: an interface of link type NULL (0)"));
+    CHECK(says(filtered, "filter= reads one link type"));
+  }
 }
 
 TEST_CASE("pcapng reader: if_tsresol in powers of 10 and of 2, if_tsoffset in seconds") {

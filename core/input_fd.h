@@ -4,7 +4,12 @@
 #pragma once
 
 #include <cstddef>
+#include <cstdint>
+#include <cstring>
 #include <string>
+#include <vector>
+
+#include "core/batch.h"
 
 namespace vei {
 
@@ -52,5 +57,43 @@ size_t read_on(int fd, std::byte* arena, size_t capacity, size_t filled, bool st
 
 // Whether `fd` is a stream rather than a regular file (a failed fstat counts as a stream).
 bool is_stream(int fd);
+
+// The input of a reader that parses it in place in batch arenas (core/pcap_reader.h,
+// core/pcapng_reader.h): what it keeps from one batch to the next.
+struct InPlaceInput {
+  int fd = -1;
+  bool stream = false;
+  std::vector<std::byte> carry;  // bytes of a record cut off when the last batch closed
+  uint64_t offset = 0;           // of carry's first byte in the input
+  size_t incomplete = 0;         // the size of that record, when its header said it
+  bool eof = false;
+  bool interrupted = false;  // the run stopped while waiting for a stream
+
+  // Fills `batch`'s arena with the carried bytes, then with what read_on() brings, and hands the
+  // `avail` bytes it holds to `parse(avail)`, which returns those its whole records take (setting
+  // `incomplete`). Reads on until parse takes some, `stopped()` says so or the input ends, growing
+  // the arena for a record larger than it; what follows the records taken is carried over.
+  template <typename Parse, typename Stopped>
+  void fill(Batch& batch, const Interrupt* interrupt, const std::string& name, Parse parse, Stopped stopped) {
+    batch.reserve_arena(carry.size());
+    std::memcpy(batch.data(), carry.data(), carry.size());
+    size_t filled = carry.size();
+    for (;;) {
+      if (!eof && filled < batch.capacity())
+        filled = read_on(fd, batch.data(), batch.capacity(), filled, stream, interrupt, name, eof, interrupted);
+      const size_t consumed = parse(filled);
+      if (consumed == 0 && !stopped() && !eof) {
+        if (incomplete > batch.capacity()) {
+          batch.used = filled;
+          batch.reserve_arena(incomplete);
+        }
+        continue;
+      }
+      carry.assign(batch.data() + consumed, batch.data() + filled);
+      offset += consumed;
+      return;
+    }
+  }
+};
 
 }  // namespace vei

@@ -36,9 +36,9 @@ std::vector<std::byte> read_prefix(int fd, const SourceOptions& options) {
 }  // namespace
 
 PcapReader::PcapReader(int fd, std::vector<std::byte> prefix, SourceOptions options)
-    : TimelineSource(std::move(options)), fd_(fd) {
+    : TimelineSource(std::move(options)), in_{fd, is_stream(fd)} {
   if (auto error = pcap::parse_file_header(prefix.data(), header_); !error.empty()) {
-    if (fd_ > 0) ::close(fd_);
+    if (in_.fd > 0) ::close(in_.fd);
     fail(options_.name, error);
   }
   info_.linktype = header_.linktype;
@@ -46,31 +46,30 @@ PcapReader::PcapReader(int fd, std::vector<std::byte> prefix, SourceOptions opti
   info_.swapped = header_.swapped;
   info_.precision = header_.precision;
   max_caplen_ = pcap::record_limit(header_.snaplen);
-  file_offset_ = pcap::file_header_size;
-  carry_.assign(prefix.begin() + pcap::file_header_size, prefix.end());
+  in_.offset = pcap::file_header_size;
+  in_.carry.assign(prefix.begin() + pcap::file_header_size, prefix.end());
 
   // Peek the first record's time so that `at=` and `rebase=` are resolved before reading starts.
-  streaming_ = is_stream(fd_);
-  const size_t had = carry_.size();
+  const size_t had = in_.carry.size();
   if (had < record_header_size) {
-    carry_.resize(record_header_size);
+    in_.carry.resize(record_header_size);
     const size_t want = record_header_size - had;
-    const auto read = read_input(fd_, carry_.data() + had, want, want, streaming_, options_.interrupt, options_.name);
-    carry_.resize(had + read.got);
-    eof_ = had + read.got < record_header_size;
-    interrupted_ = read.interrupted;
+    const auto read = read_input(in_.fd, in_.carry.data() + had, want, want, in_.stream, options_.interrupt, options_.name);
+    in_.carry.resize(had + read.got);
+    in_.eof = had + read.got < record_header_size;
+    in_.interrupted = read.interrupted;
   }
   std::byte first[record_header_size];
-  const size_t have = std::min(carry_.size(), sizeof first);
-  std::memcpy(first, carry_.data(), have);
+  const size_t have = std::min(in_.carry.size(), sizeof first);
+  std::memcpy(first, in_.carry.data(), have);
   if (have == record_header_size)
     info_.first_ts_ns = int64_t{pcap::load32(first, header_.swapped)} * pcap::ns_per_s +
                         pcap::frac_to_ns(pcap::load32(first + 4, header_.swapped), header_.precision);
-  ::posix_fadvise(fd_, 0, 0, POSIX_FADV_SEQUENTIAL);
+  ::posix_fadvise(in_.fd, 0, 0, POSIX_FADV_SEQUENTIAL);
 }
 
 PcapReader::~PcapReader() {
-  if (fd_ > 0) ::close(fd_);
+  if (in_.fd > 0) ::close(in_.fd);
 }
 
 void PcapReader::stop_damaged(std::string message) {
@@ -84,11 +83,11 @@ void PcapReader::truncated(size_t size) {
   if (size < header_size)
     stop_damaged(fmt::format("truncated: record {} at byte offset {} has only {} of its {} header bytes; "
                              "the {} whole record(s) before it are kept",
-                             record, file_offset_, size, header_size, record));
+                             record, in_.offset, size, header_size, record));
   else
     stop_damaged(fmt::format("truncated: record {} at byte offset {} promises {} captured bytes, only {} "
                              "remain; the {} whole record(s) before it are kept",
-                             record, file_offset_, incomplete_ - header_size, size - header_size, record));
+                             record, in_.offset, in_.incomplete - header_size, size - header_size, record));
 }
 
 size_t PcapReader::parse(Batch& batch, size_t avail) {
@@ -111,7 +110,7 @@ size_t PcapReader::parse_as(Batch& batch, size_t avail) {
   bool time_kept = Classic && !swapped && precision == output_precision_ && offset_ == 0;
   size_t parsed = 0;
   size_t pos = 0;
-  incomplete_ = 0;
+  in_.incomplete = 0;
   while (avail - pos >= header_size) {
     const std::byte* h = batch.data() + pos;
     uint32_t caplen = pcap::load32(h + 8, swapped);
@@ -122,12 +121,12 @@ size_t PcapReader::parse_as(Batch& batch, size_t avail) {
       stop_damaged(fmt::format(
           "record {} at byte offset {}: corrupt record header (caplen {} exceeds the limit {}, snaplen {}); "
           "the {} record(s) before it are kept, the rest of the file is ignored",
-          records_seen(), file_offset_ + pos, caplen, max_caplen_, header_.snaplen, records_seen()));
+          records_seen(), in_.offset + pos, caplen, max_caplen_, header_.snaplen, records_seen()));
       break;
     }
     const size_t size = header_size + caplen;
     if (avail - pos < size) {
-      incomplete_ = size;
+      in_.incomplete = size;
       break;
     }
     const uint32_t frac = pcap::load32(h + 4, swapped);
@@ -157,29 +156,12 @@ void PcapReader::fill(Batch& batch) {
 }
 
 void PcapReader::read_batch(Batch& batch) {
-  batch.reserve_arena(carry_.size());
-  std::memcpy(batch.data(), carry_.data(), carry_.size());
-  size_t filled = carry_.size();
-  for (;;) {
-    if (!eof_ && filled < batch.capacity())
-      filled = read_on(fd_, batch.data(), batch.capacity(), filled, streaming_, options_.interrupt, options_.name, eof_,
-                       interrupted_);
-    const size_t consumed = parse(batch, filled);
-    if (consumed == 0 && !done_ && !eof_) {
-      if (incomplete_ > batch.capacity()) {
-        batch.used = filled;
-        batch.reserve_arena(incomplete_);  // one record larger than the arena
-      }
-      continue;
-    }
-    carry_.assign(batch.data() + consumed, batch.data() + filled);
-    file_offset_ += consumed;
-    if (eof_ && !done_) {
-      // Stopped while a stream was still to deliver: what did not come is not damage.
-      if (!carry_.empty() && !interrupted_) truncated(carry_.size());
-      done_ = true;
-    }
-    return;
+  in_.fill(batch, options_.interrupt, options_.name, [&](size_t avail) { return parse(batch, avail); },
+           [&] { return done_; });
+  if (in_.eof && !done_) {
+    // Stopped while a stream was still to deliver: what did not come is not damage.
+    if (!in_.carry.empty() && !in_.interrupted) truncated(in_.carry.size());
+    done_ = true;
   }
 }
 

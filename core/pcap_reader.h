@@ -8,6 +8,7 @@
 
 #include <vector>
 
+#include "core/input_fd.h"
 #include "core/timeline_source.h"
 
 namespace vei {
@@ -24,24 +25,18 @@ class PcapReader final : public TimelineSource {
  private:
   void read_batch(Batch& batch);
   // Appends the whole records found in the `avail` bytes at batch.base; returns the bytes they
-  // take. Sets `incomplete_` to the size of the record cut off at the end, if any.
+  // take. Sets `in_.incomplete` to the size of the record cut off at the end, if any.
   size_t parse(Batch& batch, size_t avail);
   template <bool Classic>
   size_t parse_as(Batch& batch, size_t avail);
-  // The input ended `size` bytes into a record (parse() left its full size in `incomplete_`).
+  // The input ended `size` bytes into a record (parse() left its full size in `in_.incomplete`).
   void truncated(size_t size);
   void stop_damaged(std::string message);
   uint64_t records_seen() const { return stats_.packets + stats_.filtered + stats_.dropped; }
 
-  int fd_;
+  InPlaceInput in_;
   pcap::FileHeader header_;
   uint32_t max_caplen_;
-  uint64_t file_offset_;  // of the next record
-  std::vector<std::byte> carry_;  // bytes of a record not yet complete when the last batch closed
-  size_t incomplete_ = 0;
-  bool streaming_ = false;  // a pipe or socket rather than a regular file
-  bool eof_ = false;
-  bool interrupted_ = false;  // the run stopped while waiting for a stream
   bool done_ = false;
 };
 

@@ -110,7 +110,7 @@ class PcapngReader final : public TimelineSource {
  public:
   PcapngReader(int fd, std::vector<std::byte> prefix, SourceOptions options);
   ~PcapngReader() override {
-    if (fd_ > 0) ::close(fd_);
+    if (in_.fd > 0) ::close(in_.fd);
   }
 
   void fill(Batch& batch) override;
@@ -122,9 +122,9 @@ class PcapngReader final : public TimelineSource {
 
   void list_interfaces(std::vector<std::byte> prefix);
   void read_batch(Batch& batch, Pass pass);
-  // Walks the whole blocks in the `avail` bytes at batch.data(), which start at file_offset_;
+  // Walks the whole blocks in the `avail` bytes at batch.data(), which start at in_.offset;
   // returns the bytes they take. Stops at damage (damage_ set, naming the block), at a packet in
-  // Pass::interfaces, or once the window closes. Sets `incomplete_` to the size of the block cut off
+  // Pass::interfaces, or once the window closes. Sets `in_.incomplete` to the size of the block cut off
   // at the end, when its header says it.
   size_t parse(Batch& batch, size_t avail, Pass pass);
   std::string section_header(const std::byte* b, uint32_t length, bool swapped);
@@ -135,43 +135,37 @@ class PcapngReader final : public TimelineSource {
   std::string damage_at(uint64_t offset, std::string_view what) const;
   std::string truncated() const;
 
-  int fd_;
-  bool streaming_;
+  InPlaceInput in_;
   bool swapped_ = false;       // the current section's byte order is not this host's
   std::vector<Clock> section_;  // the current section's interfaces
   std::vector<Interface> known_;  // every interface met so far, by Record::iface
-  uint64_t file_offset_ = 0;    // of carry_'s first byte, a block's start
   uint64_t block_ = 0;          // blocks walked: the index of the next
   uint64_t packets_ = 0;        // packet blocks walked: the next one's record number
-  std::vector<std::byte> carry_;  // bytes of a block not yet complete when the last batch closed
-  size_t incomplete_ = 0;
   std::string damage_;  // why reading stops before the input's end
   bool at_packet_ = false;  // Pass::interfaces reached the first packet
-  bool eof_ = false;
-  bool interrupted_ = false;  // the run stopped while waiting for a stream
   bool done_ = false;
 };
 
 PcapngReader::PcapngReader(int fd, std::vector<std::byte> prefix, SourceOptions options)
-    : TimelineSource(std::move(options)), fd_(fd), streaming_(is_stream(fd)) {
+    : TimelineSource(std::move(options)), in_{fd, is_stream(fd)} {
   info_.precision = pcap::Precision::ns;
   info_.pcapng = true;
   if (!options_.interfaces) options_.interfaces = std::make_shared<InterfaceList>();
   try {
     list_interfaces(std::move(prefix));
   } catch (...) {
-    if (fd_ > 0) ::close(fd_);
-    fd_ = -1;
+    if (in_.fd > 0) ::close(in_.fd);
+    in_.fd = -1;
     throw;
   }
-  ::posix_fadvise(fd_, 0, 0, POSIX_FADV_SEQUENTIAL);
+  ::posix_fadvise(in_.fd, 0, 0, POSIX_FADV_SEQUENTIAL);
 }
 
 // Reading a whole file first to list every interface cost as much as reading its packets: those
 // described later are added as they come (Pass::read), and the output learns of them through
-// options_.interfaces. What was read up to the first packet stays in carry_.
+// options_.interfaces. What was read up to the first packet stays in in_.carry.
 void PcapngReader::list_interfaces(std::vector<std::byte> prefix) {
-  carry_ = std::move(prefix);
+  in_.carry = std::move(prefix);
   Batch scratch;
   scratch.reserve_arena(std::min<size_t>(default_arena_size, 64 * 1024));
   while (!done_ && !at_packet_) read_batch(scratch, Pass::interfaces);
@@ -199,10 +193,10 @@ std::string PcapngReader::damage_at(uint64_t offset, std::string_view what) cons
 
 std::string PcapngReader::truncated() const {
   const std::string where = fmt::format("truncated: block {} (record {}) at byte offset {}", block_, packets_,
-                                        file_offset_);
-  const std::string what = incomplete_ == 0
-                               ? fmt::format("has only {} of its block header bytes", carry_.size())
-                               : fmt::format("promises {} bytes, only {} remain", incomplete_, carry_.size());
+                                        in_.offset);
+  const std::string what = in_.incomplete == 0
+                               ? fmt::format("has only {} of its block header bytes", in_.carry.size())
+                               : fmt::format("promises {} bytes, only {} remain", in_.incomplete, in_.carry.size());
   return fmt::format("{} {}; the {} whole record(s) before it are kept", where, what, packets_);
 }
 
@@ -287,10 +281,10 @@ size_t PcapngReader::parse(Batch& batch, size_t avail, Pass pass) {
   std::byte* data = batch.data();
   size_t pos = 0;
   size_t out = 0;  // where the next delivered record goes: at or before `pos`, so never over unread bytes
-  incomplete_ = 0;
+  in_.incomplete = 0;
   while (avail - pos >= pcapng::block_header) {
     std::byte* b = data + pos;
-    const uint64_t offset = file_offset_ + pos;
+    const uint64_t offset = in_.offset + pos;
     const uint32_t raw_type = load32(b, false);
     bool swapped = swapped_;
     if (raw_type == pcapng::block::section_header) {
@@ -311,7 +305,7 @@ size_t PcapngReader::parse(Batch& batch, size_t avail, Pass pass) {
       break;
     }
     if (avail - pos < length) {
-      incomplete_ = length;
+      in_.incomplete = length;
       break;
     }
     if (const uint32_t trailer = load32(b + length - pcapng::block_trailer, swapped); trailer != length) {
@@ -366,32 +360,14 @@ size_t PcapngReader::parse(Batch& batch, size_t avail, Pass pass) {
 
 void PcapngReader::read_batch(Batch& batch, Pass pass) {
   batch.used = 0;
-  batch.reserve_arena(carry_.size());
-  std::memcpy(batch.data(), carry_.data(), carry_.size());
-  size_t filled = carry_.size();
-  for (;;) {
-    if (!eof_ && filled < batch.capacity())
-      filled = read_on(fd_, batch.data(), batch.capacity(), filled, streaming_, options_.interrupt, options_.name, eof_,
-                       interrupted_);
-    const size_t consumed = parse(batch, filled, pass);
-    const bool stopped = done_ || at_packet_ || !damage_.empty();
-    if (consumed == 0 && !stopped && !eof_) {
-      if (incomplete_ > batch.capacity()) {
-        batch.used = filled;
-        batch.reserve_arena(incomplete_);  // one block larger than the arena
-      }
-      continue;
-    }
-    carry_.assign(batch.data() + consumed, batch.data() + filled);
-    file_offset_ += consumed;
-    if (!damage_.empty()) {
-      done_ = true;
-    } else if (eof_ && !stopped) {
-      // Stopped while a stream was still to deliver: what did not come is not damage.
-      if (!carry_.empty() && !interrupted_) damage_ = truncated();
-      done_ = true;
-    }
-    return;
+  const auto stopped = [&] { return done_ || at_packet_ || !damage_.empty(); };
+  in_.fill(batch, options_.interrupt, options_.name, [&](size_t avail) { return parse(batch, avail, pass); }, stopped);
+  if (!damage_.empty()) {
+    done_ = true;
+  } else if (in_.eof && !stopped()) {
+    // Stopped while a stream was still to deliver: what did not come is not damage.
+    if (!in_.carry.empty() && !in_.interrupted) damage_ = truncated();
+    done_ = true;
   }
 }
 

@@ -29,7 +29,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   const uint8_t flags = data[0];
   const auto precision = flags & 1 ? vei::pcap::Precision::ns : vei::pcap::Precision::us;
   const bool commented = flags & 2;
-  // Three sources of one to four interfaces each, all Ethernet: libpcap reads one link type.
+  // Three sources of one to four interfaces each known at the start, all Ethernet (libpcap reads
+  // one link type); a record may name up to four, the rest described late, before first use.
   std::vector<std::vector<vei::Interface>> interfaces(3);
   for (size_t s = 0; s < interfaces.size(); ++s)
     interfaces[s].resize(1 + ((flags >> (2 + 2 * s)) & 3), vei::Interface{1, vei::pcap::max_snaplen, "if", "fuzz"});
@@ -42,7 +43,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   while (at + 5 <= size) {
     vei::Record r{};
     r.source = static_cast<uint16_t>(data[at] % interfaces.size());
-    r.iface = static_cast<uint16_t>(data[at + 1] % interfaces[r.source].size());
+    r.iface = static_cast<uint16_t>(data[at + 1] % 4);
     ts += int64_t{data[at + 2]} * 999'999'937;  // steps that leave nanoseconds to round
     const uint32_t caplen = std::min<uint32_t>(uint32_t{data[at + 3]} | uint32_t{data[at + 4]} << 8,
                                                static_cast<uint32_t>(size - at - 5));
@@ -59,7 +60,9 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     comments.push_back(commented && r.source ? std::string(data + at - caplen, data + at) : std::string());
   }
 
-  vei::PcapngEncoder encoder(precision, interfaces, "veipipe fuzz");
+  vei::PcapngEncoder encoder(precision, interfaces, "veipipe fuzz", [](uint16_t, uint16_t) {
+    return vei::Interface{1, vei::pcap::max_snaplen, "late", "fuzz"};
+  });
   std::vector<std::byte> file = encoder.header();
   const auto blocks = encoder.encode(batch.data(), batch.records, commented ? std::span(comments) : std::span<const std::string>());
   for (const iovec& v : blocks) file.insert(file.end(), static_cast<std::byte*>(v.iov_base), static_cast<std::byte*>(v.iov_base) + v.iov_len);

@@ -4,7 +4,7 @@
 set -uo pipefail
 
 veigen=${1:?usage: $0 path/to/veigen}
-for tool in capinfos tshark tcpdump sha256sum; do
+for tool in capinfos tshark tcpdump editcap sha256sum; do
   command -v "$tool" >/dev/null || { echo "veigen_check: $tool not found" >&2; exit 1; }
 done
 
@@ -84,7 +84,21 @@ check "--rate 1000pps gives 1 ms gaps from --start" \
 gen -o "$dir/size.pcap" --size 10MiB
 check "--size 10MiB lands just past 10 MiB" between "$(stat -c %s "$dir/size.pcap")" 10485760 $((10485760 + 16 + 1514))
 
-# 6. Error handling.
+# 6. pcapng (veipipe's encoder): the same records as the pcap of the same arguments, as editcap
+# converts them back, in either precision; --size counts the blocks' bytes.
+for precision in us ns; do
+  gen -o "$dir/$precision.pcapng" --count 2000 --mix imix --seed 7 --precision "$precision"
+  gen -o "$dir/$precision-same.pcap" --count 2000 --mix imix --seed 7 --precision "$precision"
+  format=pcap
+  [[ $precision == ns ]] && format=nsecpcap
+  editcap -F "$format" "$dir/$precision.pcapng" "$dir/$precision-back.pcap"
+  check "pcapng ($precision) holds the pcap's records" cmp -s "$dir/$precision-back.pcap" "$dir/$precision-same.pcap"
+done
+check "pcapng by the name: a pcapng capinfos reads" grep -q "File type:.*pcapng" <(capinfos "$dir/us.pcapng")
+gen -o "$dir/size.pcapng" --size 10MiB
+check "--size 10MiB of pcapng lands just past 10 MiB" between "$(stat -c %s "$dir/size.pcapng")" 10485760 $((10485760 + 32 + 1516))
+
+# 7. Error handling.
 expect_exit() {  # expect_exit CODE ARGS...
   local want=$1
   shift
@@ -94,7 +108,7 @@ expect_exit() {  # expect_exit CODE ARGS...
 for args in "--count 5" "-o /dev/null" "-o /dev/null --count 5 --size 1MiB" "-o /dev/null --count -5" \
   "-o /dev/null --size 4XB" "-o /dev/null --count 5 --mix fixed:59" "-o /dev/null --count 5 --mix fixed:9019" \
   "-o /dev/null --count 5 --rate fast" "-o /dev/null --count 5 --timing bursty" \
-  "-o /dev/null --count 5 --precision ms" "-o /dev/null --count 5 --flows 0" \
+  "-o /dev/null --count 5 --precision ms" "-o /dev/null --count 5 --format ngpcap" "-o /dev/null --count 5 --flows 0" \
   "-o /dev/null --count 5 --start yesterday" "-o /dev/null --count 5 --snaplen 100" "-o /dev/null --bogus"; do
   # shellcheck disable=SC2086  # word splitting of the argument list is intended
   check "bad arguments '$args' exit 2" expect_exit 2 $args

@@ -4,9 +4,11 @@
 # (also written to DIR/results.md), then the generation speed of the conversation stages beside Scapy
 # (benchmarks/generation.sh, appended to it).
 #
-#   benchmarks/run.sh [generation] [--quick] [--out DIR] [--build DIR] [--plan]
+#   benchmarks/run.sh [generation|formats] [--quick] [--out DIR] [--build DIR] [--plan]
 #
 #   generation   only the generation section, written to DIR/generation.md (no data set is generated)
+#   formats      only the formats section (pcapng out and in, gzip and zstd input), on the background
+#                and its pcapng form, written to DIR/formats.md
 #   --quick      every data size divided by 16 (time offsets too), 5 runs instead of 3: a smoke run
 #   --out DIR    where the data and results go (default /tmp/veipipe-bench); data is reused when the
 #                same files with the same generation parameters are already there
@@ -24,6 +26,7 @@ build_dir=$here/build
 quick=0
 plan=0
 generation_only=0
+formats_only=0
 
 usage() { sed -n '2,19s/^# \{0,1\}//p' "${BASH_SOURCE[0]}"; }
 
@@ -34,6 +37,7 @@ while (($#)); do
   if ((taken)); then shift "$taken"; continue; fi
   case $1 in
     generation) generation_only=1 ;;
+    formats) formats_only=1 ;;
     --plan) plan=1 ;;
     --out) [[ $# -ge 2 ]] || { usage >&2; exit 2; }; out_dir=$2; shift ;;
     --out=*) out_dir=${1#--out=} ;;
@@ -61,7 +65,7 @@ vei_pinger=$build_dir/vei_pinger
 for b in "$veipipe" "$veigen" "$nech0" "$vei_pinger"; do
   [[ -x $b ]] || die "$b not found: build first (bash scripts/build.sh) or pass --build DIR"
 done
-for t in mergecap editcap tcprewrite tcpdump /usr/bin/time; do
+for t in mergecap editcap tcprewrite tcpdump gzip zstd zcat zstdcat cmp /usr/bin/time; do
   command -v "$t" >/dev/null || die "$t not found (scripts/setup.sh should have installed it)"
 done
 if [[ -n $(find "$here/stages" "$here/pipeline" "$here/tools" -newer "$veipipe" \( -name '*.cpp' -o -name '*.h' \) -print -quit) ]]; then
@@ -114,6 +118,12 @@ for i in 1 2 3 4 5 6 7 8; do
   eight+=("$f")
   specs+=("$f|--size $eight_size --seed $((10 + i)) --rate 200kpps --mix imix --start $(start_at $(((i - 1) * eight_step_us)))")
 done
+# pcapng input: veigen's pcapng (issue 13), half the background's size.
+ng_size=$((2 * GiB / scale))
+ng=$out_dir/ng-imix-$(tag "$ng_size").pcapng
+specs+=("$ng|--size $ng_size --seed 4 --rate 200kpps --mix imix --start $(start_at 0) --format pcapng")
+# The formats section needs the background and the pcapng alone.
+((formats_only)) && specs=("${specs[0]}" "${specs[-1]}")
 
 declare -A packets=()
 # A file is reused when MANIFEST has a line "<name>\t<args>\t<bytes>\t<packets>" matching its size.
@@ -160,7 +170,7 @@ fi
 tmp=$(mktemp -d "$out_dir/.run.XXXXXX")
 disk_out=$out_dir/out.pcap
 disk_cp=$out_dir/cp.pcap
-cleanup() { rm -rf "$tmp" "$disk_out" "$disk_cp" "$out_dir"/*.pcap.partial; }
+cleanup() { rm -rf "$tmp" "$disk_out" "$disk_cp" "$out_dir"/*.partial; }
 trap cleanup EXIT
 
 if ((${#todo[@]})); then
@@ -219,6 +229,91 @@ check_stats() {
 }
 
 vp=("$veipipe" run -q --stats-json "$tmp/stats.json" -e)
+
+fmt_time() {  # key bytes packets unit(GB|Mpps) -> "1.234 s, 3.48 GB/s"
+  local m
+  m=$(median <<<"${times[$1]}")
+  awk -v us="$m" -v b="$2" -v p="$3" -v u="$4" 'BEGIN {
+    s = us / 1e6
+    if (u == "Mpps") printf "%.3f s, %.2f Mpps (%.2f GB/s)", s, p / s / 1e6, b / s / 1e9
+    else printf "%.3f s, %.2f GB/s", s, b / s / 1e9 }'
+}
+ratio() { awk -v a="$(median <<<"${times[$1]}")" -v b="$(median <<<"${times[$2]}")" 'BEGIN { printf "%.2f", b / a }'; }
+mib() { awk -v k="${rss[$1]}" 'BEGIN { printf "%.1f MiB", k / 1024 }'; }
+
+# Formats (issue 13): pcapng output against the pcap output of the same run, pcapng input against
+# tcpdump, and gzip and zstd copies of the background, whose output must equal the plain one's.
+formats() {
+  log "formats: pcapng output, pcapng input"
+  warm "$bg" "$ng"
+  for ((i = 0; i < runs; i++)); do
+    run_once ngout.pcap null "${vp[@]}" "pcap($bg) -> file(/dev/null)"
+    run_once ngout.vei null "${vp[@]}" "pcap($bg) -> file(/dev/null, format=pcapng)"
+    check_stats "$(packets_of "$bg")"
+    run_once ngin.vei null "${vp[@]}" "pcap($ng) -> file(/dev/null)"
+    check_stats "$(packets_of "$ng")"
+    run_once ngin.peer null tcpdump -r "$ng" -w /dev/null
+  done
+  log "formats: gzip and zstd copies of the background"
+  [[ $bg.gz -nt $bg ]] || { gzip -1 -c "$bg" >"$bg.gz.partial" && mv "$bg.gz.partial" "$bg.gz"; }
+  [[ $bg.zst -nt $bg ]] || { zstd -q -1 -T0 -c "$bg" >"$bg.zst.partial" && mv "$bg.zst.partial" "$bg.zst"; }
+  warm "$bg.gz" "$bg.zst"
+  for ((i = 0; i < runs; i++)); do
+    run_once gz.vei null "${vp[@]}" "pcap($bg.gz) -> file(/dev/null)"
+    check_stats "$(packets_of "$bg")"
+    run_once gz.peer null zcat "$bg.gz"
+    run_once zst.vei null "${vp[@]}" "pcap($bg.zst) -> file(/dev/null)"
+    check_stats "$(packets_of "$bg")"
+    run_once zst.peer null zstdcat "$bg.zst"
+  done
+  same_bytes=yes
+  for c in gz zst; do
+    cmp -s <("$veipipe" run -q -e "pcap($bg.$c) -> file(-)") <("$veipipe" run -q -e "pcap($bg) -> file(-)") || same_bytes=no
+  done
+}
+
+formats_table() {
+  local b_ng p_ng r_out r_in r_gz r_zst
+  b_ng=$(bytes_of "$ng") p_ng=$(packets_of "$ng")
+  r_out=$(ratio ngout.vei ngout.pcap)
+  r_in=$(ratio ngin.vei ngin.peer)
+  r_gz=$(ratio gz.vei gz.peer)
+  r_zst=$(ratio zst.vei zst.peer)
+  echo "### Formats"
+  echo
+  row " scenario " " kind " " veipipe " " peer " " ratio " " veipipe peak RSS " " peer peak RSS " " bar " " result "
+  row "---" "---" "---:" "---:" "---:" "---:" "---:" "---" "---"
+  row " pcapng output of $(human "$bg_size") → /dev/null vs pcap output of the same run " " CPU " \
+    " $(fmt_time ngout.vei "$b_bg" "$p_bg" GB) " " $(fmt_time ngout.pcap "$b_bg" "$p_bg" GB) " \
+    " ${r_out}× " " $(mib ngout.vei) " " $(mib ngout.pcap) " " ≥ 0.9× " " $(verdict "$r_out" ">=" 0.9) "
+  row " pcapng input $(human "$ng_size") (veigen) → /dev/null vs tcpdump -r -w " " CPU " \
+    " $(fmt_time ngin.vei "$b_ng" "$p_ng" GB) " " $(fmt_time ngin.peer "$b_ng" "$p_ng" GB) " \
+    " ${r_in}× " " $(mib ngin.vei) " " $(mib ngin.peer) " " ≥ 3× " " $(verdict "$r_in" ">=" 3) "
+  row " gzip -1 copy of $(human "$bg_size") → /dev/null vs zcat " " CPU " \
+    " $(fmt_time gz.vei "$b_bg" "$p_bg" GB) " " $(fmt_time gz.peer "$b_bg" "$p_bg" GB) " \
+    " ${r_gz}× " " $(mib gz.vei) " " $(mib gz.peer) " " – " " – "
+  row " zstd -1 copy of $(human "$bg_size") → /dev/null vs zstdcat " " CPU " \
+    " $(fmt_time zst.vei "$b_bg" "$p_bg" GB) " " $(fmt_time zst.peer "$b_bg" "$p_bg" GB) " \
+    " ${r_zst}× " " $(mib zst.vei) " " $(mib zst.peer) " " – " " – "
+  row " gzip and zstd copies give the plain background's output bytes (cmp) " " correctness " " – " " – " " – " \
+    " – " " – " " same bytes " " $([[ $same_bytes == yes ]] && echo PASS || echo FAIL) "
+  echo
+  echo "Throughput is the plain trace's bytes per second (for pcapng input, the pcapng file's)."
+}
+
+if ((formats_only)); then
+  formats
+  b_bg=$(bytes_of "$bg") p_bg=$(packets_of "$bg")
+  {
+    echo "## veipipe benchmarks: formats"
+    echo
+    echo "$(date -u '+%Y-%m-%d %H:%M UTC') · nproc $(nproc) · veipipe $(git -C "$here" rev-parse --short HEAD 2>/dev/null)" \
+      "· median of $runs runs, page cache warm · load average at start $load_at_start"
+    echo
+    formats_table
+  } | tee "$out_dir/formats.md"
+  exit 0
+fi
 
 log "2-way merge"
 warm "$bg" "$inj"
@@ -281,6 +376,8 @@ for ((i = 0; i < runs; i++)); do
 done
 sync
 
+formats
+
 log "injection overhead (vei.h)"
 warm "$bg"
 for ((i = 0; i < runs; i++)); do
@@ -290,16 +387,6 @@ done
 
 # ---------------------------------------------------------------------------------------------------
 # Report.
-fmt_time() {  # key bytes packets unit(GB|Mpps) -> "1.234 s, 3.48 GB/s"
-  local m
-  m=$(median <<<"${times[$1]}")
-  awk -v us="$m" -v b="$2" -v p="$3" -v u="$4" 'BEGIN {
-    s = us / 1e6
-    if (u == "Mpps") printf "%.3f s, %.2f Mpps (%.2f GB/s)", s, p / s / 1e6, b / s / 1e9
-    else printf "%.3f s, %.2f GB/s", s, b / s / 1e9 }'
-}
-ratio() { awk -v a="$(median <<<"${times[$1]}")" -v b="$(median <<<"${times[$2]}")" 'BEGIN { printf "%.2f", b / a }'; }
-mib() { awk -v k="${rss[$1]}" 'BEGIN { printf "%.1f MiB", k / 1024 }'; }
 
 cpu=$(lscpu | sed -n 's/^Model name: *//p' | head -n 1)
 commit=$(git -C "$here" rev-parse --short HEAD 2>/dev/null || echo unknown)
@@ -370,6 +457,8 @@ rss_merge2_mib=$(awk -v k="${rss[merge2.vei]}" 'BEGIN { printf "%.1f", k / 1024 
   echo "file and is timed up to the end of a \`sync\` after it (cp is \`cp --reflink=never\`). Throughput is"
   echo "input bytes (file framing included) per second; ratio = veipipe throughput / peer throughput."
   echo "Bars (issue 2) hold for the full-size data on a 2-core machine."
+  echo
+  formats_table
 } | tee "$out_dir/results.md"
 echo
 "${generation[@]}" | tee -a "$out_dir/results.md"

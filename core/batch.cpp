@@ -2,6 +2,7 @@
 
 #include <sys/mman.h>
 
+#include <algorithm>
 #include <cstring>
 #include <new>
 
@@ -16,6 +17,22 @@ void Batch::clear() {
   event_at.reset();
   captured = false;
   reached_ts = INT64_MIN;
+  annotations.clear();
+  annotation_bytes.clear();
+}
+
+void Batch::annotate(size_t index, std::span<const std::byte> options) {
+  annotations.push_back({static_cast<uint32_t>(index), static_cast<uint32_t>(annotation_bytes.size()),
+                         static_cast<uint32_t>(options.size())});
+  annotation_bytes.insert(annotation_bytes.end(), options.begin(), options.end());
+}
+
+std::span<const Annotation> Batch::annotations_of(size_t first, size_t count) const {
+  if (annotations.empty()) return {};
+  const auto by_index = [](const Annotation& a, size_t i) { return a.index < i; };
+  const auto from = std::lower_bound(annotations.begin(), annotations.end(), first, by_index);
+  const auto to = std::lower_bound(from, annotations.end(), first + count, by_index);
+  return {from, to};
 }
 
 void Batch::reserve_arena(size_t bytes) {

@@ -11,6 +11,7 @@
 #include <memory>
 #include <mutex>
 #include <optional>
+#include <span>
 #include <vector>
 
 namespace vei {
@@ -26,6 +27,15 @@ struct Record {
   uint32_t len;
   uint16_t source;   // rank of the source: 0 is the background
   uint16_t iface;    // its source's interface (SourceInfo::interfaces): 0 but in a pcapng file of several
+};
+
+// What a pcapng input said of a record beyond its bytes: its comments and flags, kept as the
+// options of an Enhanced Packet Block in this host's byte order (without the end marker), so that a
+// pcapng output writes them back as they are.
+struct Annotation {
+  uint32_t index;  // of the record in Batch::records
+  uint32_t at;     // of its options in Batch::annotation_bytes
+  uint32_t size;
 };
 
 class BatchPool;
@@ -49,6 +59,15 @@ struct Batch {
   // The latest time its source reached in this batch, counting records that transforms after the
   // merge removed (they act on the merged stream): where the background ends for `end=first`.
   int64_t reached_ts = INT64_MIN;
+  // The annotated records' options, by increasing index. Most batches have none: whatever copies
+  // records to another batch (the merger) or removes some (remove_records, core/transform.h) carries
+  // them when there are.
+  std::vector<Annotation> annotations;
+  std::vector<std::byte> annotation_bytes;
+  // Appends an annotation of record `index` (greater than any before).
+  void annotate(size_t index, std::span<const std::byte> options);
+  // The options of the records in [first, first + count), as annotate() got them: empty when none has.
+  std::span<const Annotation> annotations_of(size_t first, size_t count) const;
   BatchPool* pool = nullptr;
 
   Batch() = default;

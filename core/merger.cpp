@@ -167,6 +167,16 @@ void TimestampMerger::take_run(Input& in, const Record* run_end) {
     settle(in);
     return;
   }
+  // pcapng comments and flags (Batch::annotations) go with their records.
+  const auto notes = batch->annotations_of(static_cast<size_t>(r - batch->records.data()), count);
+  size_t note = 0;
+  const auto carry = [&](const Record* from, const Record* to, Batch& out, size_t out_index) {
+    for (; note < notes.size() && notes[note].index < static_cast<size_t>(to - batch->records.data()); ++note) {
+      const Annotation& a = notes[note];
+      out.annotate(out_index + (a.index - static_cast<size_t>(from - batch->records.data())),
+                   {batch->annotation_bytes.data() + a.at, a.size});
+    }
+  };
   while (r != run_end) {
     Batch& out = output_with_room(record_header_size + r->caplen);
     std::byte* to = out.data() + out.used;
@@ -182,6 +192,7 @@ void TimestampMerger::take_run(Input& in, const Record* run_end) {
       std::memcpy(to, batch->data() + r->offset, bytes);
       const auto delta = static_cast<uint32_t>(out.used) - r->offset;  // modulo 2^32, exact once added
       const size_t first = out.records.size();
+      if (!notes.empty()) carry(r, fits, out, first);
       out.records.insert(out.records.end(), r, fits);
       for (auto it = out.records.begin() + static_cast<ptrdiff_t>(first); it != out.records.end(); ++it) it->offset += delta;
       stats_.bytes += bytes - record_header_size * static_cast<size_t>(fits - r);
@@ -193,6 +204,7 @@ void TimestampMerger::take_run(Input& in, const Record* run_end) {
     std::memcpy(to + record_header_size, batch->data() + r->offset + record_header_size, r->caplen);
     Record copy = *r;
     copy.offset = static_cast<uint32_t>(out.used);
+    if (!notes.empty()) carry(r, r + 1, out, out.records.size());
     out.records.push_back(copy);
     out.used += record_header_size + r->caplen;
     stats_.bytes += r->caplen;

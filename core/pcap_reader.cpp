@@ -36,7 +36,9 @@ std::vector<std::byte> read_prefix(int fd, const SourceOptions& options) {
 }  // namespace
 
 PcapReader::PcapReader(int fd, std::vector<std::byte> prefix, SourceOptions options)
-    : TimelineSource(std::move(options)), in_{fd, is_stream(fd)} {
+    : TimelineSource(std::move(options)) {
+  in_.fd = fd;
+  in_.stream = is_stream(fd);
   if (auto error = pcap::parse_file_header(prefix.data(), header_); !error.empty()) {
     if (in_.fd > 0) ::close(in_.fd);
     fail(options_.name, error);

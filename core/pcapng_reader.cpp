@@ -51,6 +51,32 @@ int64_t to_ns(const Clock& c, uint64_t time) {
   return static_cast<int64_t>(ns);
 }
 
+// A packet block's comments and flags (opt_comment, epb_flags) re-encoded in this host's byte
+// order into `out`, as a pcapng output writes them; other options are not carried. Stops at an
+// option that runs past the block: the packet keeps what came before it.
+void carried_options(const std::byte* p, const std::byte* end, bool swapped, std::vector<std::byte>& out) {
+  out.clear();
+  while (end - p >= 4) {
+    const uint16_t code = load16(p, swapped);
+    const uint16_t size = load16(p + 2, swapped);
+    p += 4;
+    if (code == pcapng::option::end || static_cast<size_t>(end - p) < pcapng::pad4(size)) break;
+    if (code == pcapng::option::comment || (code == pcapng::option::epb_flags && size == 4)) {
+      const size_t at = out.size();
+      out.resize(at + 4 + pcapng::pad4(size));
+      std::memcpy(out.data() + at, &code, 2);
+      std::memcpy(out.data() + at + 2, &size, 2);
+      if (code == pcapng::option::comment) {
+        std::memcpy(out.data() + at + 4, p, size);
+      } else {
+        const uint32_t flags = load32(p, swapped);
+        std::memcpy(out.data() + at + 4, &flags, 4);
+      }
+    }
+    p += pcapng::pad4(size);
+  }
+}
+
 bool same(const Interface& a, const Interface& b) {
   return a.linktype == b.linktype && a.snaplen == b.snaplen && a.name == b.name && a.description == b.description;
 }
@@ -139,6 +165,7 @@ class PcapngReader final : public TimelineSource {
   bool swapped_ = false;       // the current section's byte order is not this host's
   std::vector<Clock> section_;  // the current section's interfaces
   std::vector<Interface> known_;  // every interface met so far, by Record::iface
+  std::vector<std::byte> options_buffer_;  // a packet's carried options (carried_options)
   uint64_t block_ = 0;          // blocks walked: the index of the next
   uint64_t packets_ = 0;        // packet blocks walked: the next one's record number
   std::string damage_;  // why reading stops before the input's end
@@ -147,7 +174,9 @@ class PcapngReader final : public TimelineSource {
 };
 
 PcapngReader::PcapngReader(int fd, std::vector<std::byte> prefix, SourceOptions options)
-    : TimelineSource(std::move(options)), in_{fd, is_stream(fd)} {
+    : TimelineSource(std::move(options)) {
+  in_.fd = fd;
+  in_.stream = is_stream(fd);
   info_.precision = pcap::Precision::ns;
   info_.pcapng = true;
   if (!options_.interfaces) options_.interfaces = std::make_shared<InterfaceList>();
@@ -333,9 +362,16 @@ size_t PcapngReader::parse(Batch& batch, size_t avail, Pass pass) {
           std::byte* at = data + out;
           std::memmove(at + record_header_size, b + p.data_at, p.caplen);
           bool time_kept = true;
+          // Its options lie past the packet's old place, which the move above never reaches.
+          const std::byte* options = b + p.data_at + pcapng::pad4(p.caplen);
+          const std::byte* options_end = b + length - pcapng::block_trailer;
           if (admit(batch, static_cast<uint32_t>(out), ts, p.caplen, p.len, time_kept)) {
             Record& r = batch.records.back();
             r.iface = clock.global;
+            if (options < options_end && type != pcapng::block::simple_packet) {
+              carried_options(options, options_end, swapped_, options_buffer_);
+              if (!options_buffer_.empty()) batch.annotate(batch.records.size() - 1, options_buffer_);
+            }
             pcap::write_record_header(at, r.ts_ns, output_precision_, p.caplen, p.len);
             out += record_header_size + p.caplen;
           }

@@ -100,7 +100,7 @@ uint32_t PcapngEncoder::add_late(const Record& r) {
 }
 
 std::span<iovec> PcapngEncoder::encode(const std::byte* arena, std::span<const Record> records,
-                                       std::span<const std::string> comments) {
+                                       std::span<const std::string> comments, CarriedOptions carried) {
   const bool commented = !comments.empty();
   // What lies between the packets: a block's padding, options and trailer, then the next one's
   // fixed part; before them, the IDBs of interfaces met for the first time.
@@ -109,7 +109,9 @@ std::span<iovec> PcapngEncoder::encode(const std::byte* arena, std::span<const R
     (void)id(records[i]);
     glue += pcapng::enhanced_packet_fixed + 3 + (commented ? option_size(comments[i]) + 4 : 0) + pcapng::block_trailer;
   }
+  for (const Annotation& a : carried.list) glue += a.size + 4;
   glue += pending_.size();
+  size_t next_carried = 0;
   if (glue > capacity_) {
     capacity_ = std::max(glue, 2 * capacity_);
     glue_ = std::make_unique_for_overwrite<std::byte[]>(capacity_);
@@ -131,9 +133,16 @@ std::span<iovec> PcapngEncoder::encode(const std::byte* arena, std::span<const R
     // half of encode()'s time.
     const auto ts = static_cast<uint64_t>(r.ts_ns) / per_tick;
     const std::string* comment = commented && !comments[i].empty() ? &comments[i] : nullptr;
+    std::span<const std::byte> kept;
+    if (next_carried < carried.list.size() && carried.list[next_carried].index - carried.first == i) {
+      const Annotation& a = carried.list[next_carried++];
+      kept = {carried.bytes + a.at, a.size};
+    }
+    const bool options = comment || !kept.empty();
     const size_t padding = pcapng::pad4(r.caplen) - r.caplen;
     const auto total = static_cast<uint32_t>(pcapng::enhanced_packet_fixed + r.caplen + padding +
-                                             (comment ? option_size(*comment) + 4 : 0) + pcapng::block_trailer);
+                                             (comment ? option_size(*comment) : 0) + kept.size() + (options ? 4 : 0) +
+                                             pcapng::block_trailer);
     p = put32(p, pcapng::block::enhanced_packet);
     p = put32(p, total);
     p = put32(p, id(r));
@@ -153,8 +162,10 @@ std::span<iovec> PcapngEncoder::encode(const std::byte* arena, std::span<const R
       std::memcpy(p, comment->data(), comment->size());
       std::memset(p + comment->size(), 0, pcapng::pad4(comment->size()) - comment->size());
       p += pcapng::pad4(comment->size());
-      p = put32(p, pcapng::option::end);
     }
+    if (!kept.empty()) std::memcpy(p, kept.data(), kept.size());
+    p += kept.size();
+    if (options) p = put32(p, pcapng::option::end);
     p = put32(p, total);
     end += total;
     ends_[i] = end;

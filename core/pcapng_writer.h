@@ -38,6 +38,14 @@
 
 namespace vei {
 
+// Options a pcapng input gave some of the records (Batch::annotations): `list[k].index - first` is
+// the record's place in what PcapngEncoder::encode() gets, its options in `bytes`.
+struct CarriedOptions {
+  std::span<const Annotation> list;
+  const std::byte* bytes = nullptr;
+  size_t first = 0;
+};
+
 class PcapngEncoder {
  public:
   // Interface `iface` of source `rank`, met in a record after those it was built with.
@@ -55,9 +63,10 @@ class PcapngEncoder {
   uint32_t linktype(const Record& r) { return linktypes_[id(r)]; }
   // `records` (headers and bytes in `arena`) as EPBs: iovecs pointing at the packets in the
   // arena, between them the blocks' own fields in a buffer of the encoder's, valid until the next
-  // call. `comments`: empty, or one per record (an empty one for none), written as opt_comment.
+  // call. `comments`: empty, or one per record (an empty one for none), written as opt_comment,
+  // before what `carried` gives the record.
   std::span<iovec> encode(const std::byte* arena, std::span<const Record> records,
-                          std::span<const std::string> comments);
+                          std::span<const std::string> comments, CarriedOptions carried = {});
   // After encode(): the bytes it describes, and where record i's block ends in them.
   size_t size() const { return size_; }
   size_t end(size_t i) const { return ends_[i]; }

@@ -32,4 +32,26 @@ class Transform {
 // (batch.raw_is_output) get the new captured length, so such a batch can still go out as it is.
 void compact(Batch& batch);
 
+// Removes the records `drop` says so of, with their annotations, and compacts what stays.
+// Returns how many went.
+template <typename Drop>
+size_t remove_records(Batch& batch, Drop drop) {
+  size_t kept = 0;
+  size_t a = 0, kept_a = 0;  // annotations read, kept
+  auto& notes = batch.annotations;
+  for (size_t i = 0; i < batch.records.size(); ++i) {
+    const bool gone = drop(batch.records[i]);
+    if (a < notes.size() && notes[a].index == i) {
+      if (!gone) notes[kept_a++] = {static_cast<uint32_t>(kept), notes[a].at, notes[a].size};
+      ++a;
+    }
+    if (!gone) batch.records[kept++] = batch.records[i];
+  }
+  notes.resize(kept_a);
+  const size_t dropped = batch.records.size() - kept;
+  batch.records.resize(kept);
+  if (dropped) compact(batch);
+  return dropped;
+}
+
 }  // namespace vei

@@ -34,6 +34,8 @@ void take_records(const Batch& from, Batch& to) {
   to.last = from.last;
   to.raw_is_output = from.raw_is_output;
   to.reached_ts = from.reached_ts;
+  to.annotations = from.annotations;
+  to.annotation_bytes = from.annotation_bytes;
 }
 
 }  // namespace

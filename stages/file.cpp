@@ -131,7 +131,7 @@ void FileWriter::consume(const Batch& batch, size_t first, size_t count) {
     records = cut(arena, records);
     arena = cut_bytes_.data();
   }
-  if (encoder_) return write_pcapng(arena, records);
+  if (encoder_) return write_pcapng(arena, records, {batch.annotations_of(first, count), batch.annotation_bytes.data(), first});
   const size_t begin = records.front().offset;
   const size_t end = records.back().offset + record_header_size + records.back().caplen;
   const auto record_end = [&](size_t i) { return records[i].offset - begin + record_header_size + records[i].caplen; };
@@ -142,13 +142,14 @@ void FileWriter::consume(const Batch& batch, size_t first, size_t count) {
   if (error) fail(error);
 }
 
-void FileWriter::write_pcapng(const std::byte* arena, std::span<const Record> records) {
+void FileWriter::write_pcapng(const std::byte* arena, std::span<const Record> records, CarriedOptions carried) {
   if (comments_) {
     comment_texts_.resize(records.size());
     for (size_t i = 0; i < records.size(); ++i)
       comment_texts_[i] = records[i].source == 0 ? std::string() : label(arena, records[i]).substr(0, UINT16_MAX);
   }
-  const auto blocks = encoder_->encode(arena, records, comments_ ? std::span(comment_texts_) : std::span<const std::string>());
+  const auto blocks =
+      encoder_->encode(arena, records, comments_ ? std::span(comment_texts_) : std::span<const std::string>(), carried);
   size_t kept = 0, kept_bytes = 0;
   const int error = write_all(blocks, encoder_->size(), records.size(), [&](size_t i) { return encoder_->end(i); },
                               kept, kept_bytes);

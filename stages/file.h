@@ -59,8 +59,8 @@ class FileWriter final : public Sink {
   // gets how many of the records it holds, `kept_bytes` their size.
   template <typename End>
   int write_all(std::span<iovec> iov, size_t size, size_t count, End end, size_t& kept, size_t& kept_bytes);
-  // Writes `records` (in `arena`, pcap headers) as EPBs.
-  void write_pcapng(const std::byte* arena, std::span<const Record> records);
+  // Writes `records` (in `arena`, pcap headers) as EPBs, with the options they carry.
+  void write_pcapng(const std::byte* arena, std::span<const Record> records, CarriedOptions carried);
   // Copies `records` of `arena` into cut_bytes_ with their captured length at most snaplen_.
   std::span<const Record> cut(const std::byte* arena, std::span<const Record> records);
   // The records (in `arena`, `bytes` in the file) are what the file now holds: counted, and labelled.

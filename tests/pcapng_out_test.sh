@@ -114,6 +114,36 @@ if ((rc == 3)) && [[ $(count_capinfos late.pcap) == 851 ]] &&
   grep -q 'block 854 (record 851) at byte offset 557908: an interface of link type IEEE802_11_RADIO (127) described after the first packet.*write pcapng' late-pcap.err
 then pass; else fail "late interface of another link type into pcap: exit 3, 851 kept, a note naming pcapng" "rc $rc" "$(cat late-pcap.err)"; fi
 
+# Comments and flags of a pcapng input go to a pcapng output: editcap's packet comments, and flags
+# in a big-endian section (written here: editcap sets none), through a merge with generated
+# packets whose own comments are their labels (comments=true).
+editcap -a 1:"first packet" -a 3:"third, with a comma" "$eth" commented.pcapng
+python3 - <<'PY'
+import struct
+def block(t, body):
+    body += b"\0" * (-len(body) % 4)
+    return struct.pack(">II", t, 12 + len(body)) + body + struct.pack(">I", 12 + len(body))
+def opt(code, value):
+    return struct.pack(">HH", code, len(value)) + value + b"\0" * (-len(value) % 4)
+packet = bytes(range(60))
+def epb(ts, options=b""):
+    return block(6, struct.pack(">IIIII", 0, ts >> 32, ts & 0xFFFFFFFF, 60, 60) + packet + (options + b"\0" * 4 if options else b""))
+with open("flags.pcapng", "wb") as f:
+    f.write(block(0x0A0D0D0A, struct.pack(">IHHq", 0x1A2B3C4D, 1, 0, -1)) + block(1, struct.pack(">HHI", 1, 0, 0)))
+    f.write(epb(1_700_000_000_000_000, opt(1, b"inbound, FCS 4") + opt(2, struct.pack(">I", 0x81))))
+    f.write(epb(1_700_000_000_500_000) + epb(1_700_000_001_000_000, opt(3, b"\x02" + b"\xaa" * 16) + opt(2, struct.pack(">I", 2))))
+PY
+"$veipipe" run -q -e "pcap(commented.pcapng) -> m: merge -> file(kept.pcapng, comments=true); pcap(flags.pcapng, rebase=first) -> m; icmp(src=10.9.0.1, dst=10.9.0.2, count=3, rate=1000) -> m" 2>kept.err ||
+  fail "comments and flags through a merge" "$(cat kept.err)"
+carried() { tshark -r "$1" -T fields -e "${3:-frame.comment}" ${2:+-Y "frame.interface_name == \"$2\""} 2>/dev/null; }
+# A packet of a source other than the background has its label first, then its own comments.
+if cmp -s <(carried kept.pcapng commented) <(carried commented.pcapng) && [[ $(carried commented.pcapng | grep -c .) == 2 ]] &&
+  cmp -s <(carried kept.pcapng flags frame.packet_flags) <(carried flags.pcapng "" frame.packet_flags) &&
+  [[ $(carried flags.pcapng "" frame.packet_flags | xargs) == "0x00000081 0x00000002" ]] &&
+  [[ $(carried kept.pcapng flags | head -1) == "flags,flags.pcapng,0,pcap,,inbound, FCS 4" ]] &&
+  [[ $(carried kept.pcapng icmp | grep -c "^icmp,") == 3 ]]
+then pass; else fail "comments and flags of pcapng inputs carried, labels on generated packets" "$(carried kept.pcapng | grep . | sort | uniq -c)"; fi
+
 # A full disk (root only: a 1 MiB tmpfs): the pcapng ends on a whole block, its records are the
 # input's first ones, and the statistics count exactly those.
 if [[ $(id -u) -eq 0 ]] && mkdir full && mount -t tmpfs -o size=1m tmpfs full; then

@@ -80,6 +80,7 @@ struct Got {
   uint16_t iface;
   uint32_t caplen, len;
   std::string bytes;
+  std::string options;  // carried (Batch::annotations), in this host's byte order
 };
 
 struct Read {
@@ -126,6 +127,7 @@ Read read(const std::string& bytes, bool pipe = false, const std::string& filter
   do {
     source->fill(batch);
     CHECK(batch.raw_is_output);
+    const size_t first = r.records.size();  // of the batch's first record
     size_t next = 0;
     for (const Record& rec : batch.records) {
       CHECK(rec.offset == next);  // back to back, headers in the output format
@@ -135,7 +137,10 @@ Read read(const std::string& bytes, bool pipe = false, const std::string& filter
       CHECK(pcap::load32(h + 8, false) == rec.caplen);
       next = rec.offset + record_header_size + rec.caplen;
       const auto* data = reinterpret_cast<const char*>(h + record_header_size);
-      r.records.push_back({rec.ts_ns, rec.iface, rec.caplen, rec.len, {data, rec.caplen}});
+      std::string options;
+      for (const Annotation& a : batch.annotations_of(r.records.size() - first, 1))
+        options.assign(reinterpret_cast<const char*>(batch.annotation_bytes.data() + a.at), a.size);
+      r.records.push_back({rec.ts_ns, rec.iface, rec.caplen, rec.len, {data, rec.caplen}, options});
     }
   } while (!batch.last);
   r.messages = report.messages();
@@ -247,6 +252,29 @@ TEST_CASE("pcapng reader: an interface of another link type after the first pack
     CHECK(filtered.records.size() == 1);
     CHECK(says(filtered, "block 4 (record 1) at byte offset 168: an interface of link type NULL (0)"));
     CHECK(says(filtered, "filter= reads one link type"));
+  }
+}
+
+TEST_CASE("pcapng reader: a packet's comments and flags are carried in this host's byte order, nothing else") {
+  for (const bool big : {false, true}) {
+    CAPTURE(big);
+    Ng ng;
+    ng.shb(big).idb(1, 0);
+    const std::string end = ng.put(uint16_t{0}) + ng.put(uint16_t{0});
+    ng.epb(0, 1'000'000, frame('a', 61), 0,
+           ng.opt(option::comment, "one") + ng.opt(option::epb_hash, std::string(17, 'h')) +
+               ng.opt(option::epb_flags, ng.put(uint32_t{0x81})) + ng.opt(option::comment, "two") + end);
+    ng.epb(0, 2'000'000, frame('b', 60));
+    ng.epb(0, 3'000'000, frame('c', 60), 0, ng.opt(option::epb_dropcount, ng.put(uint64_t{7})) + end);
+    const Read r = read(ng.bytes);
+    CHECK_MESSAGE(r.messages.empty(), all(r));
+    REQUIRE(r.records.size() == 3);
+    Ng native;  // this host's order (little-endian)
+    CHECK(r.records[0].options == native.opt(option::comment, "one") + native.opt(option::epb_flags, native.put(uint32_t{0x81})) +
+                                      native.opt(option::comment, "two"));
+    CHECK(r.records[0].bytes == frame('a', 61));
+    CHECK(r.records[1].options.empty());
+    CHECK(r.records[2].options.empty());
   }
 }
 

@@ -13,6 +13,7 @@
 #include "pipeline/plan.h"
 #include "core/pcap_format.h"
 #include "core/bpf_filter.h"
+#include "core/transform.h"
 #include "stages/snaplen.h"
 #include "testutil.h"
 
@@ -66,6 +67,32 @@ TEST_CASE("transforms: compact moves cut records back to back and fixes headers 
   CHECK(b->raw_is_output);
   CHECK(SnaplenCutter(40).apply(*b).changed == 0);  // nothing longer left
   pool.release(b);
+}
+
+TEST_CASE("transforms: records removed take their annotations; those kept follow them to their new place") {
+  Batch b;
+  b.reserve_arena(4096);
+  for (uint32_t i = 0; i < 5; ++i) {
+    pcap::write_record_header(b.data() + b.used, i, pcap::Precision::us, 20, 20);
+    b.records.push_back({i, i, static_cast<uint32_t>(b.used), 20, 20, 0, 0});
+    b.used += record_header_size + 20;
+  }
+  const auto note = [](char c) { return std::vector<std::byte>(4, std::byte(c)); };
+  b.annotate(0, note('a'));
+  b.annotate(1, note('b'));
+  b.annotate(3, note('d'));
+  CHECK(remove_records(b, [](const Record& r) { return r.seq == 1 || r.seq == 2; }) == 2);
+  REQUIRE(b.records.size() == 3);
+  REQUIRE(b.annotations.size() == 2);
+  const auto text = [&](const Annotation& a) { return std::string(reinterpret_cast<const char*>(b.annotation_bytes.data() + a.at), a.size); };
+  CHECK(b.annotations[0].index == 0);
+  CHECK(text(b.annotations[0]) == "aaaa");
+  CHECK(b.annotations[1].index == 1);  // record 3, now second
+  CHECK(b.records[1].seq == 3);
+  CHECK(text(b.annotations[1]) == "dddd");
+  CHECK(b.annotations_of(1, 2).size() == 1);
+  CHECK(b.annotations_of(2, 1).empty());
+  CHECK(b.used == 3 * (record_header_size + 20));
 }
 
 TEST_CASE("transforms: the plan places each chain: one source's, or after the merge for every packet") {

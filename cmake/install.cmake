@@ -14,6 +14,13 @@ install(TARGETS veipipe_shared veipipe_core EXPORT veipipe_targets
         LIBRARY DESTINATION ${CMAKE_INSTALL_LIBDIR} COMPONENT runtime NAMELINK_COMPONENT dev
         ARCHIVE DESTINATION ${CMAKE_INSTALL_LIBDIR} COMPONENT dev
         INCLUDES DESTINATION ${CMAKE_INSTALL_INCLUDEDIR})
+# Asked to strip (cmake --install --strip, CPack's CPACK_STRIP_FILES), CMake strips executables and
+# shared libraries but not archives: libveipipe.a loses its debugging sections too, as the static
+# libraries of Debian's -dev packages do (dh_strip).
+install(CODE "if(CMAKE_INSTALL_DO_STRIP)
+  execute_process(COMMAND \"${CMAKE_STRIP}\" --strip-debug
+                  \"\$ENV{DESTDIR}\${CMAKE_INSTALL_PREFIX}/${CMAKE_INSTALL_LIBDIR}/libveipipe.a\" COMMAND_ERROR_IS_FATAL ANY)
+endif()" COMPONENT dev)
 
 # A client includes <veipipe/vei.h> (C) or <veipipe/engine.h> (C++) with nothing but the prefix's
 # include/ on its path. engine.h keeps including "pipeline/description.h", "core/report.h" and

@@ -109,5 +109,5 @@ if dpkg -r veipipe-dev veipipe >"$tmp/log" 2>&1 && dpkg -P veipipe-dev veipipe >
 else fail "dpkg -r, then -P, both packages" "$(tail -20 "$tmp/log")"; fi
 left=$(cat "$tmp/runtime.list" "$tmp/dev.list" | while read -r path; do [[ -e $path || -L $path ]] && echo "$path"; done)
 for dir in /usr/include/veipipe /usr/lib/cmake/veipipe /usr/lib/*/cmake/veipipe; do [[ -d $dir ]] && left+=" $dir"; done
-[[ -z $left ]] && pass || fail "dpkg -r leaves nothing of the packages" $left
+[[ -z $left ]] && pass || fail "dpkg -r leaves nothing of the packages" "$left"
 summary deb_test

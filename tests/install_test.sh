@@ -46,7 +46,7 @@ soname=$(readelf -d "$libdir/libveipipe.so.0.1.0" 2>/dev/null | sed -n 's/.*(SON
 [[ $soname == libveipipe.so.0 && $(readlink "$libdir/libveipipe.so") == libveipipe.so.0 ]] && pass ||
   fail "SONAME libveipipe.so.0, libveipipe.so -> libveipipe.so.0" "SONAME: $soname, link: $(readlink "$libdir/libveipipe.so")"
 leaks=$(grep -rlF -e "$source_dir" -e "$build" -e "$prefix" "$libdir/cmake" "$libdir/pkgconfig")
-[[ -z $leaks ]] && pass || fail "installed cmake and pkg-config files name the source, build or install tree" $leaks
+[[ -z $leaks ]] && pass || fail "installed cmake and pkg-config files name the source, build or install tree" "$leaks"
 
 # The clients build from a copy of their sources: nothing in their builds may lead into this tree.
 cp -r "$tests_dir/install" "$tmp/src"
@@ -67,7 +67,7 @@ step "g++ -std=c++20 with pkg-config veipipe" g++ -std=c++20 -Wall -Werror -o "$
   $(pkg-config --cflags --libs veipipe) -Wl,-rpath,"$(pkg-config --variable=libdir veipipe)"
 readelf -d "$tmp/cmake/vei_client_static" | grep -q 'NEEDED.*libveipipe' && fail "the static C client needs libveipipe.so" || pass
 leaks=$(grep -lF -e "$source_dir" -e "$build" "$tmp/cmake/compile_commands.json" "$tmp/cmake/build.ninja")
-[[ -z $leaks ]] && pass || fail "the find_package build names the source or build tree" $leaks
+[[ -z $leaks ]] && pass || fail "the find_package build names the source or build tree" "$leaks"
 
 packets() { capinfos -c -M "$1" 2>/dev/null | awk '/^Number of packets/ { print $NF }'; }
 echo_requests() { tshark -n -r "$1" -Y 'icmp.type == 8' 2>/dev/null | wc -l; }

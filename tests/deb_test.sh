@@ -97,7 +97,7 @@ else fail "/usr/bin/veipipe gives the build's output" "$(cat "$tmp/err")"; fi
 
 # The installed vei.pc, libveipipe.so.0 found by the dynamic linker (the package's ldconfig trigger).
 # shellcheck disable=SC2046 # the flags pkg-config prints are separate words
-if gcc -std=c11 -Wall -Werror -o "$tmp/vei_client" "$tests_dir/install/vei_client.c" $(pkg-config --cflags --libs vei) 2>"$tmp/err" &&
+if gcc -std=c11 -Wall -Wextra -Wpedantic -Werror -o "$tmp/vei_client" "$tests_dir/install/vei_client.c" $(pkg-config --cflags --libs vei) 2>"$tmp/err" &&
   timeout 60 "$tmp/vei_client" "$corpus/joincap-ok.pcap" "$tmp/vei.pcap" 2 >"$tmp/out" 2>>"$tmp/err" && [[ $(cat "$tmp/out") == 2 ]]; then pass
 else fail "a C client of the installed vei.pc builds and runs" "$(cat "$tmp/err")"; fi
 

@@ -55,7 +55,7 @@ step "find_package build of the clients" cmake -S "$tmp/src" -B "$tmp/cmake" -G 
 export PKG_CONFIG_PATH=$libdir/pkgconfig
 mkdir -p "$tmp/pc"
 # shellcheck disable=SC2046 # the flags pkg-config prints are separate words
-step "gcc -std=c11 -Wall -Werror with pkg-config vei" gcc -std=c11 -Wall -Werror -o "$tmp/pc/vei_client" "$tmp/src/vei_client.c" \
+step "gcc -std=c11 -Wpedantic -Werror with pkg-config vei" gcc -std=c11 -Wall -Wextra -Wpedantic -Werror -o "$tmp/pc/vei_client" "$tmp/src/vei_client.c" \
   $(pkg-config --cflags --libs vei) -Wl,-rpath,"$(pkg-config --variable=libdir vei)"
 # A static link from C (tests/install/CMakeLists.txt links one through CMake) needs the C++ runtime.
 # Not tried here: Debian's libpcap.pc asks a static link for libraries of systemd and D-Bus that
@@ -63,7 +63,7 @@ step "gcc -std=c11 -Wall -Werror with pkg-config vei" gcc -std=c11 -Wall -Werror
 [[ " $(pkg-config --static --libs vei) " == *" -lstdc++ "*" -lpcap "* ]] && pass ||
   fail "pkg-config --static --libs vei names -lstdc++ then libpcap" "$(pkg-config --static --libs vei)"
 # shellcheck disable=SC2046
-step "g++ -std=c++20 with pkg-config veipipe" g++ -std=c++20 -Wall -Werror -o "$tmp/pc/engine_client" "$tmp/src/engine_client.cpp" \
+step "g++ -std=c++20 with pkg-config veipipe" g++ -std=c++20 -Wall -Wextra -Wpedantic -Werror -o "$tmp/pc/engine_client" "$tmp/src/engine_client.cpp" \
   $(pkg-config --cflags --libs veipipe) -Wl,-rpath,"$(pkg-config --variable=libdir veipipe)"
 readelf -d "$tmp/cmake/vei_client_static" | grep -q 'NEEDED.*libveipipe' && fail "the static C client needs libveipipe.so" || pass
 leaks=$(grep -lF -e "$source_dir" -e "$build" "$tmp/cmake/compile_commands.json" "$tmp/cmake/build.ninja")

@@ -1,7 +1,7 @@
-/* An out-of-tree C client of the installed <veipipe/vei.h> (tests/install_test.sh builds it with
- * gcc -std=c11 -Wall -Werror, so the header must stay plain C). Transcribes BACKGROUND to OUTPUT
- * with PINGS VEI_PING events injected before the transcription starts, then prints how many
- * packets the library accepted.
+/* An out-of-tree C client of the installed <veipipe/vei.h>: tests/install_test.sh builds it with
+ * gcc -std=c11 -Wall -Wextra -Wpedantic -Werror, so the header must stay plain C. Transcribes
+ * BACKGROUND to OUTPUT with PINGS VEI_PING events injected before the transcription starts, then
+ * prints how many packets the library accepted.
  *
  *   vei_client BACKGROUND OUTPUT PINGS */
 #include <veipipe/vei.h>

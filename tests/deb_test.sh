@@ -95,7 +95,8 @@ if timeout 60 "$build/veipipe" run -q -e "${description//@OUT@/$tmp/expected.pca
   cmp -s "$tmp/expected.pcap" "$tmp/installed.pcap"; then pass
 else fail "/usr/bin/veipipe gives the build's output" "$(cat "$tmp/err")"; fi
 
-# The installed vei.pc, libveipipe.so.0 found by the dynamic linker (the package's ldconfig trigger).
+# The installed vei.pc, and libveipipe.so.0 found by the dynamic linker (the package's postinst
+# runs ldconfig).
 # shellcheck disable=SC2046 # the flags pkg-config prints are separate words
 if gcc -std=c11 -Wall -Wextra -Wpedantic -Werror -o "$tmp/vei_client" "$tests_dir/install/vei_client.c" $(pkg-config --cflags --libs vei) 2>"$tmp/err" &&
   timeout 60 "$tmp/vei_client" "$corpus/joincap-ok.pcap" "$tmp/vei.pcap" 2 >"$tmp/out" 2>>"$tmp/err" && [[ $(cat "$tmp/out") == 2 ]]; then pass

@@ -2,9 +2,11 @@
 # package (find_package(veipipe): veipipe::veipipe, veipipe::veipipe_static) and the pkg-config
 # files (veipipe.pc for C++ clients of Engine, vei.pc for C clients of vei.h). Everything lands in
 # one of two components, which the Debian packages follow (cmake/packaging.cmake):
-#   runtime: bin/ and the shared library's versioned files (man pages of sections 1 and 7 and the
-#            bash completion belong here too);
-#   dev:     headers, libveipipe.a, the libveipipe.so link, cmake/ and pkgconfig/ (and vei(3)).
+#   runtime: bin/ and the shared library's versioned files; also the place of the man pages of
+#            sections 1 and 7 (${CMAKE_INSTALL_MANDIR}/man1, man7) and of the bash completion
+#            (${CMAKE_INSTALL_DATADIR}/bash-completion/completions/veipipe);
+#   dev:     headers, libveipipe.a, the libveipipe.so link, cmake/ and pkgconfig/; also vei(3).
+# An install() without COMPONENT lands in neither package.
 include(GNUInstallDirs)
 include(CMakePackageConfigHelpers)
 

@@ -5,7 +5,8 @@
 # (vei.pc, veipipe.pc). Checked:
 #   - the installed files: tools, libveipipe.so.0.1.0 with SONAME libveipipe.so.0 and its links,
 #     libveipipe.a, headers, cmake and pkg-config files; no path into the source tree, the build
-#     tree or the prefix itself in the cmake and .pc files (the package is relocatable);
+#     tree or the prefix itself in the cmake and .pc files (the package is relocatable); nothing
+#     installed outside the components runtime and dev, which the Debian packages hold;
 #   - the clients' builds name no path into the source or build tree;
 #   - the C++ clients' output is byte for byte the in-tree `veipipe run` of the same description;
 #     with a stage injected, capinfos and tshark count its packets on top of the background's;
@@ -45,6 +46,9 @@ done
 soname=$(readelf -d "$libdir/libveipipe.so.0.1.0" 2>/dev/null | sed -n 's/.*(SONAME).*\[\(.*\)\]/\1/p')
 [[ $soname == libveipipe.so.0 && $(readlink "$libdir/libveipipe.so") == libveipipe.so.0 ]] && pass ||
   fail "SONAME libveipipe.so.0, libveipipe.so -> libveipipe.so.0" "SONAME: $soname, link: $(readlink "$libdir/libveipipe.so")"
+# A file installed without a COMPONENT would be in neither Debian package (cmake/install.cmake).
+unpackaged=$(cmake --install "$build" --prefix "$tmp/unspecified" --component Unspecified 2>&1 | grep -E 'Installing|Up-to-date')
+[[ -z $unpackaged ]] && pass || fail "files installed outside the components runtime and dev" "$unpackaged"
 leaks=$(grep -rlF -e "$source_dir" -e "$build" -e "$prefix" "$libdir/cmake" "$libdir/pkgconfig")
 [[ -z $leaks ]] && pass || fail "installed cmake and pkg-config files name the source, build or install tree" "$leaks"
 

@@ -9,6 +9,7 @@ packages=(
   zlib1g-dev libzstd-dev gzip zstd  # compressed captures (core/decompress.h) and their tests
   tcpdump tshark wireshark-common tcpreplay tcpflow iproute2 procps time python3
   clang libclang-rt-14-dev  # the libFuzzer targets (fuzz/) and their runtime
+  mandoc man-db groff-base bsdextrautils  # the man pages' lint and rendering (tests/man_test.sh)
 )
 
 missing=()

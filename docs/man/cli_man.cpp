@@ -27,6 +27,14 @@ Options own_options(const CLI::App& app, bool with_help) {
   return app.get_options([&](const CLI::Option* o) { return visible(o) && (with_help || o != app.get_help_ptr()); });
 }
 
+// The options of `app`, then those of its option groups.
+Options all_options(const CLI::App& app, bool with_help) {
+  Options all = own_options(app, with_help);
+  for (const auto* group : option_groups(app))
+    for (const auto* o : own_options(*group, false)) all.push_back(o);
+  return all;
+}
+
 bool takes_value(const CLI::Option& o) { return o.get_items_expected_max() != 0; }
 
 // CLI11's type name ("FILE", "TEXT:{constant,poisson}"): the part before the validators' text.
@@ -43,9 +51,8 @@ std::string choices(const CLI::Option& o) {
   const auto open = type.find(":{");
   const auto close = type.find('}', open);
   if (open == std::string::npos || close == std::string::npos) return {};
-  std::string list = type.substr(open + 2, close - open - 2);
   std::string out;
-  for (char c : list) out += c == ',' ? std::string(", ") : std::string(1, c);
+  for (char c : type.substr(open + 2, close - open - 2)) out += c == ',' ? std::string(", ") : std::string(1, c);
   return out;
 }
 
@@ -91,9 +98,7 @@ std::string synopsis_of(const CLI::App& app, std::string_view command) {
 }
 
 std::string option_list(const CLI::App& app, bool with_help) {
-  Options all = own_options(app, with_help);
-  for (const auto* group : option_groups(app))
-    for (const auto* o : own_options(*group, false)) all.push_back(o);
+  const Options all = all_options(app, with_help);
   if (all.empty()) return {};
   std::string out = ".Bl -tag -width Ds\n";
   for (const auto* o : all) {
@@ -170,25 +175,22 @@ std::string synopsis(const CLI::App& app) {
 std::string options(const CLI::App& app) {
   std::string out = option_list(app, true);
   for (const auto* s : commands(app)) {
-    out += fmt::format(".Ss {}\n{}", s->get_name(), sentence(s->get_description()));
-    if (const auto list = option_list(*s, false); !list.empty()) out += list;
+    out += fmt::format(".Ss {}\n{}{}", s->get_name(), sentence(s->get_description()), option_list(*s, false));
   }
   return out;
 }
 
 std::string completion(const CLI::App& app, std::string_view prefix) {
   std::string command_names, options_map, valued_map;
-  const auto add = [&](std::string_view name, const CLI::App& a, bool with_help) {
-    Options all = own_options(a, with_help);
-    for (const auto* group : option_groups(a))
-      for (const auto* o : own_options(*group, false)) all.push_back(o);
+  const auto add = [&](std::string_view name, const CLI::App& a) {
+    const Options all = all_options(a, true);
     options_map += fmt::format(" [{}]='{}'", name, joined_names(all, false));
     valued_map += fmt::format(" [{}]='{}'", name, joined_names(all, true));
   };
-  add("-", app, true);
+  add("-", app);
   for (const auto* s : commands(app)) {
     command_names += fmt::format("{}{}", command_names.empty() ? "" : " ", s->get_name());
-    add(s->get_name(), *s, true);
+    add(s->get_name(), *s);
   }
   return fmt::format("{0}_commands='{1}'\ndeclare -gA {0}_options=({2} )\ndeclare -gA {0}_valued=({3} )\n", prefix,
                      command_names, options_map, valued_map);

@@ -81,15 +81,16 @@ std::string head(const CLI::Option& o, bool every_name) {
 std::string synopsis_of(const CLI::App& app, std::string_view command) {
   std::string out = ".Nm\n";
   if (!command.empty()) out += fmt::format(".Cm {}\n", command);
+  // --version goes on a line of its own, with --help (synopsis()).
   for (const auto* o : own_options(app, false))
-    out += fmt::format(".{}{}\n", o->get_required() ? "" : "Op ", head(*o, false));
+    if (o != app.get_version_ptr()) out += fmt::format(".{}{}\n", o->get_required() ? "" : "Op ", head(*o, false));
   for (const auto* group : option_groups(app)) {
     const auto grouped = own_options(*group, false);
-    // A group of which exactly one must be given reads `--size size | --count count`.
+    // A group of which exactly one must be given reads `{--size size | --count count}`.
     if (group->get_require_option_min() == 1 && group->get_require_option_max() == 1) {
       std::string alternatives;
       for (const auto* o : grouped) alternatives += fmt::format("{}{}", alternatives.empty() ? "" : " | ", head(*o, false));
-      out += fmt::format(".{}\n", alternatives);
+      out += fmt::format(".Brq {}\n", alternatives);
     } else {
       for (const auto* o : grouped) out += fmt::format(".Op {}\n", head(*o, false));
     }
@@ -162,12 +163,13 @@ std::string sentence(std::string_view in) {
 
 std::string synopsis(const CLI::App& app) {
   const auto subcommands = commands(app);
-  if (subcommands.empty()) return synopsis_of(app, "");
   std::string out;
+  if (subcommands.empty()) out = synopsis_of(app, "");
   for (const auto* s : subcommands) out += synopsis_of(*s, s->get_name());
   // The options the program takes alone (--help, --version).
   std::string alone;
-  for (const auto* o : own_options(app, true)) alone += fmt::format("{}{}", alone.empty() ? "" : " | ", head(*o, false));
+  for (const CLI::Option* o : {app.get_help_ptr(), app.get_version_ptr()})
+    if (o) alone += fmt::format("{}{}", alone.empty() ? "" : " | ", head(*o, false));
   if (!alone.empty()) out += fmt::format(".Nm\n.{}\n", alone);
   return out;
 }

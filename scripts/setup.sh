@@ -10,6 +10,7 @@ packages=(
   tcpdump tshark wireshark-common tcpreplay tcpflow iproute2 procps time python3
   clang libclang-rt-14-dev  # the libFuzzer targets (fuzz/) and their runtime
   dpkg-dev file  # cpack -G DEB: dpkg-shlibdeps computes the dependencies of the ELF files `file` finds
+  mandoc man-db groff-base bsdextrautils  # the man pages' lint and rendering (tests/man_test.sh)
 )
 
 missing=()

@@ -33,6 +33,7 @@
 
 #include "core/output_fd.h"
 #include "core/pcapng_writer.h"
+#include "docs/man/cli_man.h"
 
 namespace {
 
@@ -555,32 +556,47 @@ int main(int argc, char** argv) {
         return s.starts_with('-') ? std::string("must not be negative") : std::string();
       },
       "");
-  app.add_option("-o,--output", opt.out, "output file, - for stdout")->required();
+  app.set_version_flag("--version", fmt::format("veigen (veipipe {})\nfmt {}.{}.{}", VEIPIPE_VERSION, FMT_VERSION / 10000,
+                                                FMT_VERSION / 100 % 100, FMT_VERSION % 100),
+                       "print the versions of veigen and of the library it runs on");
+  // What cmake/man.cmake assembles veigen(1) from.
+  vei::man::add_generate_option(app, [&app](std::string_view part) {
+    return part == "synopsis" ? vei::man::synopsis(app) : part == "options" ? vei::man::options(app) : std::string();
+  });
+  app.add_option("-o,--output", opt.out, "output file, - for stdout")->required()->type_name("FILE");
   auto* limit = app.add_option_group("limit", "exactly one of --size / --count");
   auto* size_opt = limit->add_option(
-      "--size", size_text, "stop once the file reaches this size (e.g. 4GiB, 256MiB, 1GB, 1000000)");
-  limit->add_option("--count", count, "stop after this many packets")->check(unsigned_only);
+      "--size", size_text, "stop once the file reaches this size (e.g. 4GiB, 256MiB, 1GB, 1000000)")->type_name("SIZE");
+  limit->add_option("--count", count, "stop after this many packets")->check(unsigned_only)->type_name("COUNT");
   limit->require_option(1);
   app.add_option("--mix", mix_text, "frame lengths without FCS: imix (60:590:1514 as 7:4:1), 64, or fixed:N")
+      ->type_name("MIX")
       ->capture_default_str();
   app.add_option("--rate", rate_text, "mean packets per second (e.g. 100kpps, 1Mpps, 50000)")
+      ->type_name("RATE")
       ->capture_default_str();
   app.add_option("--timing", timing, "inter-packet gaps: exactly 1/rate, or exponential with that mean")
+      ->type_name("TIMING")
       ->check(CLI::IsMember({"constant", "poisson"}))
       ->capture_default_str();
   app.add_option("--start", start_text, "epoch seconds of the first packet, may be fractional")
+      ->type_name("SECONDS")
       ->capture_default_str();
   app.add_option("--format", format, "pcap, pcapng, or auto: pcapng when the output's name ends in .pcapng")
+      ->type_name("FORMAT")
       ->check(CLI::IsMember({"auto", "pcap", "pcapng"}))
       ->capture_default_str();
   app.add_option("--precision", precision, "timestamp resolution")
+      ->type_name("PRECISION")
       ->check(CLI::IsMember({"us", "ns"}))
       ->capture_default_str();
-  app.add_option("--seed", opt.seed, "random seed")->check(unsigned_only)->capture_default_str();
+  app.add_option("--seed", opt.seed, "random seed")->type_name("SEED")->check(unsigned_only)->capture_default_str();
   app.add_option("--flows", opt.flows, "number of distinct flows")
+      ->type_name("FLOWS")
       ->check(CLI::Range(1u, kMaxFlows))
       ->capture_default_str();
   app.add_option("--snaplen", opt.snaplen, "snaplen in the file header")
+      ->type_name("SNAPLEN")
       ->check(unsigned_only)
       ->capture_default_str();
 

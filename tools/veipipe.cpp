@@ -2,6 +2,8 @@
 #include <CLI/CLI.hpp>
 #include <fmt/format.h>
 #include <fcntl.h>
+#include <oneapi/tbb/version.h>
+#include <pcap/pcap.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -18,6 +20,8 @@
 #include <optional>
 #include <thread>
 
+#include "docs/man/cli_man.h"
+#include "docs/man/stages_man.h"
 #include "pipeline/engine.h"
 #include "pipeline/plan.h"
 #include "pipeline/stage.h"
@@ -316,12 +320,32 @@ std::string describe_stage(const vei::StageSpec& spec) {
   return out;
 }
 
+// The libraries' versions are those it runs on (libpcap, oneTBB: their runtime calls); fmt has no
+// runtime call, so it is the one it was built with.
+std::string versions() {
+  return fmt::format("veipipe {}\n{}\noneTBB {} (built with {})\nfmt {}.{}.{}", VEIPIPE_VERSION, pcap_lib_version(),
+                     TBB_runtime_version(), TBB_VERSION_STRING, FMT_VERSION / 10000, FMT_VERSION / 100 % 100,
+                     FMT_VERSION % 100);
+}
+
+// What cmake/man.cmake assembles veipipe(1), veipipe-stages(7), vei(3) and the completion from.
+std::string generate(const CLI::App& app, std::string_view part) {
+  if (part == "synopsis") return vei::man::synopsis(app);
+  if (part == "options") return vei::man::options(app);
+  if (part == "stages") return vei::man::stages_page();
+  if (part == "events") return vei::man::vei_events_list();
+  if (part == "completion") return vei::man::completion(app, "_veipipe") + vei::man::stages_completion("_veipipe");
+  return {};
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
   SignalGuard signals;
   CLI::App app{"veipipe: weave packets from several sources into one timeline"};
   app.require_subcommand(1);
+  app.set_version_flag("--version", versions, "print the versions of veipipe and of the libraries it runs on");
+  vei::man::add_generate_option(app, [&app](std::string_view part) { return generate(app, part); });
   std::string expression, file, stats_json, stage_name;
   bool quiet = false, dot = false;
 
@@ -329,11 +353,12 @@ int main(int argc, char** argv) {
   auto* check_cmd = app.add_subcommand("check", "validate a pipeline and open its inputs, without running it");
   auto* graph_cmd = app.add_subcommand("graph", "print the resolved graph");
   for (auto* cmd : {run_cmd, check_cmd, graph_cmd}) {
-    cmd->add_option("-e,--expression", expression, "the pipeline description");
-    cmd->add_option("file", file, "a file holding the pipeline description, - for standard input");
+    cmd->add_option("-e,--expression", expression, "the pipeline description")->type_name("EXPRESSION");
+    cmd->add_option("file", file, "a file holding the pipeline description, - for standard input")->type_name("FILE");
   }
   run_cmd->add_flag("-q,--quiet", quiet, "no progress or statistics on stderr (warnings and errors still)");
-  run_cmd->add_option("--stats-json", stats_json, "write the final statistics as JSON to this file");
+  run_cmd->add_option("--stats-json", stats_json, "write the final statistics as JSON to this file")
+      ->type_name("FILE");
   graph_cmd->add_flag("--dot", dot, "Graphviz DOT output");
   auto* stages_cmd = app.add_subcommand("stages", "document the stages and their parameters");
   std::string socket_path, stage_line;

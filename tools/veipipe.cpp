@@ -321,10 +321,14 @@ std::string resolve_inject_paths(const std::string& line) {
 
 // `veipipe plot` runs tools/veipipe-plot, found next to this binary (a build folder) or in the
 // installed share folder.
-int plot(const std::string& json, const std::string& png) {
+[[noreturn]] void plot(const std::string& json, const std::string& png) {
   const auto here = std::filesystem::read_symlink("/proc/self/exe").parent_path();
   for (const auto& script : {here / "veipipe-plot", here / "../share/veipipe/veipipe-plot"}) {
     if (::access(script.c_str(), X_OK) != 0) continue;
+    // SignalGuard blocked SIGINT and SIGTERM, and exec keeps the mask: the script must take them.
+    sigset_t none;
+    sigemptyset(&none);
+    pthread_sigmask(SIG_SETMASK, &none, nullptr);
     ::execl(script.c_str(), script.c_str(), json.c_str(), png.c_str(), static_cast<char*>(nullptr));
     throw std::runtime_error(fmt::format("{}: {}", script.string(), std::strerror(errno)));
   }
@@ -393,7 +397,7 @@ int main(int argc, char** argv) {
       fmt::print("{}\n", reply);
       return reply.starts_with("ok") ? 0 : vei::exit_failure;
     }
-    if (*plot_cmd) return plot(plot_json, plot_png);
+    if (*plot_cmd) plot(plot_json, plot_png);
     if (*stages_cmd) {
       if (stage_name.empty()) {
         for (const auto* s : vei::stages()) fmt::print("{}\n", describe_stage(s->spec()));

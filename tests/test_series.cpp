@@ -1,11 +1,14 @@
 // The per-second series of --stats-json (core/stats.h's SeriesCounter): buckets from the first
-// record, one column per source, and wider buckets once a run outgrows the bound.
+// record, one column per source, and wider buckets once a run outgrows the bound; the injection
+// log (core/report.h); and both filled by an unpaced engine (tests/plot_test.sh runs a paced one).
 #include <doctest/doctest.h>
 
 #include <numeric>
 
 #include "core/report.h"
 #include "core/stats.h"
+#include "inject_util.h"
+#include "pipeline/engine.h"
 
 using namespace vei;
 
@@ -110,4 +113,33 @@ TEST_CASE("injections: dated by their first written record, listed up to the bou
   log.accepted(1'000'000, 1, 2, "frames");
   CHECK(log.unlisted() == 1);
   CHECK(log.injections(names).size() == InjectionLog::max_listed);
+}
+
+TEST_CASE("series: an engine counts what it writes by second and rank, and dates each injection") {
+  using namespace vei::test::inject;
+  test::TempDir tmp;
+  test::write_raw(tmp / "bg.pcap", capture({rec(0, 0), rec(1, 1'000'000), rec(2, 2'000'000), rec(3, 3'000'000, 100)}));
+  auto engine = Engine::from_description("<test>", describe(tmp / "bg.pcap", tmp / "out.pcap"), true);
+  const auto a = injected_frame(injected_mark | 1), b = injected_frame(injected_mark | 2);
+  const InjectedFrame pair[] = {{a, 0}, {b, 1'500'000'000}};  // now (the first packet) and 1.5 s later
+  CHECK(engine.inject(pair) == 2);
+  CHECK(engine.inject(a, t0_ns + 2'700'000'000) == 1);
+  engine.start();
+  REQUIRE(engine.wait() == exit_ok);
+  const Stats stats = engine.stats();
+  const Series& series = stats.series;
+  CHECK(series.start_ns == t0_ns);
+  REQUIRE(series.sources.size() == 2);  // the background and the API
+  CHECK(series.sources[0].packets == std::vector<uint64_t>{1, 1, 1, 1});
+  CHECK(series.sources[0].bytes == std::vector<uint64_t>{60, 60, 60, 100});
+  CHECK(series.sources[1].name == "api");
+  CHECK(series.sources[1].packets == std::vector<uint64_t>{1, 1, 1, 0});
+  CHECK(series.sources[1].bytes == std::vector<uint64_t>{a.size(), b.size(), a.size(), 0});
+  REQUIRE(stats.injections.size() == 2);
+  CHECK(stats.injections[0].source == "api");
+  CHECK(stats.injections[0].stage == "frames");
+  CHECK(stats.injections[0].packets == 2);
+  CHECK(stats.injections[0].ts_ns == t0_ns);
+  CHECK(stats.injections[1].packets == 1);
+  CHECK(stats.injections[1].ts_ns == t0_ns + 2'700'000'000);
 }

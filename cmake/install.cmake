@@ -12,6 +12,8 @@ include(CMakePackageConfigHelpers)
 
 install(TARGETS veipipe veigen nech0 vei_pinger vei_inject
         RUNTIME DESTINATION ${CMAKE_INSTALL_BINDIR} COMPONENT runtime)
+# `veipipe plot` runs this script from beside the binary, or from ../share/veipipe.
+install(PROGRAMS tools/veipipe-plot DESTINATION ${CMAKE_INSTALL_DATADIR}/veipipe COMPONENT runtime)
 install(TARGETS veipipe_shared veipipe_core EXPORT veipipe_targets
         LIBRARY DESTINATION ${CMAKE_INSTALL_LIBDIR} COMPONENT runtime NAMELINK_COMPONENT dev
         ARCHIVE DESTINATION ${CMAKE_INSTALL_LIBDIR} COMPONENT dev

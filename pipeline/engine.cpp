@@ -44,6 +44,7 @@ void Engine::start() {
   }
   const Node& sink = d.pipeline->nodes[d.plan.sink];
   d.sink = static_cast<const SinkStage&>(*sink.stage).open(sink, d.sink_context);
+  d.series = SeriesCounter(d.sink_context.names.size());
   d.running = true;
   d.started = std::chrono::steady_clock::now();
   d.graph.reserve_wait();  // held by the output thread until the last batch is written
@@ -109,6 +110,9 @@ Stats Engine::stats() const {
     s.events = m.events;
     s.late_events = m.late_events;
   }
+  if (settled) s.series = d.series.series(d.sink_context.names);
+  s.injections = d.injections.injections(d.sink_context.names);
+  s.unlisted_injections = d.injections.unlisted();
   s.events += d.paced_events;
   s.late_events += d.paced_late;
   if (settled && d.pacer) {

@@ -127,6 +127,7 @@ struct Engine::Impl final : EventInjector {
   std::thread output_thread;
   std::atomic<uint64_t> written_packets{0};
   std::atomic<uint64_t> written_bytes{0};
+  SeriesCounter series;  // what send() wrote, by second and rank
 
   void output_loop();
   void paced_output_loop();
@@ -141,6 +142,7 @@ struct Engine::Impl final : EventInjector {
   std::atomic<uint64_t> next_event_id{0};
   std::atomic<uint64_t> accepted_events{0};
   std::atomic<uint64_t> refused_events{0};     // handed over after injection closed: not written
+  InjectionLog injections;                     // accepted injections (not live captures)
   std::vector<std::unique_ptr<EventSource>> event_sources;
   // Output thread, while pacing: the last time written, and each captured rank's last stamp.
   int64_t last_out_ts = INT64_MIN;
@@ -150,13 +152,15 @@ struct Engine::Impl final : EventInjector {
 
   // Hands an event batch to the merge node, or while pacing to the output thread; false (and the
   // batch released, its records counted refused) once the pipeline takes no more events.
-  bool submit_event(Batch* b);
+  // `stage` names what was injected (`icmp`, `pcap`; `frames` for frames given as bytes).
+  bool submit_event(Batch* b, std::string_view stage = {});
   void stamp_paced_event(Batch& b);
   void close_injection() {
     std::unique_lock lock(inject_mutex);
     accepting = false;
   }
-  size_t inject(std::span<const InjectedFrame> frames, std::optional<int64_t> at_ns, uint16_t rank);
+  size_t inject(std::span<const InjectedFrame> frames, std::optional<int64_t> at_ns, uint16_t rank,
+                std::string_view stage = "frames");
   size_t inject_stage(std::string_view stage, uint16_t rank);
   // EventInjector
   std::string inject_line(std::string_view line, uint16_t rank) override;

@@ -24,7 +24,7 @@ void Engine::Impl::stamp_paced_event(Batch& b) {
   paced_events.fetch_add(b.records.size(), std::memory_order_relaxed);
 }
 
-bool Engine::Impl::submit_event(Batch* b) {
+bool Engine::Impl::submit_event(Batch* b, std::string_view stage) {
   run_transforms(*b, b->source);
   if (b->records.empty()) {  // all filtered out
     b->pool->release(b);
@@ -37,6 +37,7 @@ bool Engine::Impl::submit_event(Batch* b) {
     return false;
   }
   uint64_t id = next_event_id.fetch_add(b->records.size());
+  if (!b->captured) injections.accepted(id, b->records.size(), b->source, std::string(stage));
   for (auto& r : b->records) r.seq = id++;
   accepted_events.fetch_add(b->records.size());
   if (paced()) {
@@ -61,7 +62,8 @@ void Engine::Impl::deliver_captured(Batch* b) {
   submit_event(b);
 }
 
-size_t Engine::Impl::inject(std::span<const InjectedFrame> frames, std::optional<int64_t> at_ns, uint16_t rank) {
+size_t Engine::Impl::inject(std::span<const InjectedFrame> frames, std::optional<int64_t> at_ns, uint16_t rank,
+                            std::string_view stage) {
   if (frames.empty()) return 0;
   size_t bytes = 0;
   int64_t previous = INT64_MIN;
@@ -86,7 +88,7 @@ size_t Engine::Impl::inject(std::span<const InjectedFrame> frames, std::optional
     b->records.push_back({f.offset_ns, 0, static_cast<uint32_t>(b->used), caplen, std::max(caplen, f.wire_length), rank, 0});
     b->used += record_header_size + caplen;
   }
-  if (!submit_event(b)) throw InjectError("the pipeline has finished; nothing more can be injected");
+  if (!submit_event(b, stage)) throw InjectError("the pipeline has finished; nothing more can be injected");
   return frames.size();
 }
 
@@ -128,7 +130,7 @@ size_t Engine::Impl::inject_stage(std::string_view stage, uint16_t rank) {
     storage.emplace_back(bytes, bytes + r.caplen);
     frames.push_back({storage.back(), r.ts_ns + at, r.len});
   }, chain);
-  return inject(frames, std::nullopt, rank);
+  return inject(frames, std::nullopt, rank, node.stage->name());
 }
 
 std::string Engine::Impl::inject_line(std::string_view line, uint16_t rank) {

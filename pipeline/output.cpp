@@ -8,6 +8,7 @@ namespace vei {
 
 bool Engine::Impl::send(const Batch& b, size_t first, size_t count) {
   std::lock_guard lock(sink_mutex);
+  const uint64_t before = sink->stats().packets;
   bool ok = true;
   try {
     sink->consume(b, first, count);
@@ -18,6 +19,14 @@ bool Engine::Impl::send(const Batch& b, size_t first, size_t count) {
   // A sink that failed part way counts what it did write or send: the statistics say so.
   written_packets.store(sink->stats().packets, std::memory_order_relaxed);
   written_bytes.store(sink->stats().bytes, std::memory_order_relaxed);
+  // The series (--stats-json) counts the records handed over, or those written before a failure.
+  const size_t taken = ok ? count : static_cast<size_t>(sink->stats().packets - before);
+  const uint16_t first_event_rank = api_rank();
+  for (size_t i = first; i < first + taken; ++i) {
+    const Record& r = b.records[i];
+    series.add(r.source, r.ts_ns, r.caplen);
+    if (r.source >= first_event_rank) injections.written(r.seq, r.ts_ns);
+  }
   return ok;
 }
 

@@ -8,6 +8,7 @@ packages=(
   libpcap-dev libtbb-dev libfmt-dev doctest-dev libcli11-dev libbenchmark-dev
   zlib1g-dev libzstd-dev gzip zstd  # compressed captures (core/decompress.h) and their tests
   tcpdump tshark wireshark-common tcpreplay tcpflow iproute2 procps time python3
+  python3-matplotlib  # tools/veipipe-plot
   clang libclang-rt-14-dev  # the libFuzzer targets (fuzz/) and their runtime
   dpkg-dev file  # cpack -G DEB: dpkg-shlibdeps computes the dependencies of the ELF files `file` finds
   mandoc man-db groff-base bsdextrautils  # the man pages' lint and rendering (tests/man_test.sh)

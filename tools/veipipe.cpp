@@ -1,6 +1,7 @@
 // The `veipipe` command: run, check, graph and document pipelines.
 #include <CLI/CLI.hpp>
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 #include <fcntl.h>
 #include <oneapi/tbb/version.h>
 #include <pcap/pcap.h>
@@ -117,6 +118,23 @@ void print_stats(const vei::Stats& s) {
     fmt::print(stderr, "  nic: {} sent, {} failed, {} retried\n", s.nic->sent, s.nic->failed, s.nic->retried);
 }
 
+// The picture of the run (tools/veipipe-plot draws it): the series per source rank and the
+// injections, times in ns on the output timeline.
+std::string series_json(const vei::Stats& s) {
+  std::string sources;
+  for (const auto& src : s.series.sources)
+    sources += fmt::format("{}{{\"rank\":{},\"name\":\"{}\",\"packets\":[{}],\"bytes\":[{}]}}", sources.empty() ? "" : ",",
+                           src.rank, json_escape(src.name), fmt::join(src.packets, ","), fmt::join(src.bytes, ","));
+  std::string injections;
+  for (const auto& i : s.injections)
+    injections += fmt::format("{}{{\"source\":\"{}\",\"stage\":\"{}\",\"packets\":{},\"ts_ns\":{}}}",
+                              injections.empty() ? "" : ",", json_escape(i.source), json_escape(i.stage), i.packets,
+                              i.ts_ns ? std::to_string(*i.ts_ns) : "null");
+  return fmt::format(
+      "\"series\":{{\"start_ns\":{},\"bucket_ns\":{},\"sources\":[{}]}},\"injections\":[{}],\"unlisted_injections\":{}",
+      s.series.start_ns, s.series.bucket_ns, sources, injections, s.unlisted_injections);
+}
+
 void write_stats_json(const std::string& path, const vei::Stats& s, int status) {
   std::string sources;
   for (const auto& src : s.sources)
@@ -146,9 +164,10 @@ void write_stats_json(const std::string& path, const vei::Stats& s, int status) 
       "{{\"status\":{},\"packets\":{},\"bytes\":{},\"captured_bytes\":{},\"seconds\":{:.6f},"
       "\"dropped_after_end\":{},\"forwarded_batches\":{},\"copied_batches\":{},\"accepted_events\":{},"
       "\"refused_events\":{},\"events\":{},\"late_events\":{},\"sources\":[{}],\"live\":[{}],\"transforms\":[{}]{},"
-      "\"warnings\":[{}],\"error\":\"{}\"}}\n",
+      "\"warnings\":[{}],\"error\":\"{}\",{}}}\n",
       status, s.packets, s.bytes, s.captured_bytes, s.seconds, s.dropped_after_end, s.forwarded_batches,
-      s.copied_batches, s.accepted_events, s.refused_events, s.events, s.late_events, sources, live, transforms, extra, warnings, json_escape(s.error));
+      s.copied_batches, s.accepted_events, s.refused_events, s.events, s.late_events, sources, live, transforms, extra, warnings, json_escape(s.error),
+      series_json(s));
   // Every step can fail (a full disk shows only at the flush): each is checked, and errno is kept
   // before the next call can change it.
   const auto failed = [&path](int error) {
@@ -304,6 +323,23 @@ std::string resolve_inject_paths(const std::string& line) {
   return resolved;
 }
 
+// `veipipe plot` runs tools/veipipe-plot, found next to this binary (a build folder) or in the
+// installed share folder.
+[[noreturn]] void plot(const std::string& json, const std::string& png) {
+  const auto here = std::filesystem::read_symlink("/proc/self/exe").parent_path();
+  for (const auto& script : {here / "veipipe-plot", here / "../share/veipipe/veipipe-plot"}) {
+    if (::access(script.c_str(), X_OK) != 0) continue;
+    // SignalGuard blocked SIGINT and SIGTERM, and exec keeps the mask: the script must take them.
+    sigset_t none;
+    sigemptyset(&none);
+    pthread_sigmask(SIG_SETMASK, &none, nullptr);
+    ::execl(script.c_str(), script.c_str(), json.c_str(), png.c_str(), static_cast<char*>(nullptr));
+    throw std::runtime_error(fmt::format("{}: {}", script.string(), std::strerror(errno)));
+  }
+  throw std::runtime_error(fmt::format("veipipe-plot is neither in {} nor in {}", here.string(),
+                                       (here / "../share/veipipe").lexically_normal().string()));
+}
+
 std::string describe_stage(const vei::StageSpec& spec) {
   std::string out = fmt::format("{} ({})\n  {}\n", spec.name, vei::to_string(spec.kind), spec.doc);
   for (const auto& p : spec.params) {
@@ -369,6 +405,10 @@ int main(int argc, char** argv) {
   inject_cmd->add_option("socket", socket_path, "the control socket")->required();
   inject_cmd->add_option("stage", stage_line, "a source stage, e.g. 'icmp(dst=10.0.0.9, count=3)'")->required();
   stages_cmd->add_option("name", stage_name, "one stage");
+  std::string plot_json, plot_png;
+  auto* plot_cmd = app.add_subcommand("plot", "draw a --stats-json file's packet rates and injections as a PNG");
+  plot_cmd->add_option("json", plot_json, "statistics written by run --stats-json")->required();
+  plot_cmd->add_option("png", plot_png, "the picture to write")->required();
 
   try {
     app.parse(argc, argv);
@@ -382,6 +422,7 @@ int main(int argc, char** argv) {
       fmt::print("{}\n", reply);
       return reply.starts_with("ok") ? 0 : vei::exit_failure;
     }
+    if (*plot_cmd) plot(plot_json, plot_png);
     if (*stages_cmd) {
       if (stage_name.empty()) {
         for (const auto* s : vei::stages()) fmt::print("{}\n", describe_stage(s->spec()));

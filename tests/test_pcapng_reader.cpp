@@ -137,10 +137,10 @@ Read read(const std::string& bytes, bool pipe = false, const std::string& filter
       CHECK(pcap::load32(h + 8, false) == rec.caplen);
       next = rec.offset + record_header_size + rec.caplen;
       const auto* data = reinterpret_cast<const char*>(h + record_header_size);
-      std::string options;
+      std::string carried;
       for (const Annotation& a : batch.annotations_of(r.records.size() - first, 1))
-        options.assign(reinterpret_cast<const char*>(batch.annotation_bytes.data() + a.at), a.size);
-      r.records.push_back({rec.ts_ns, rec.iface, rec.caplen, rec.len, {data, rec.caplen}, options});
+        carried.assign(reinterpret_cast<const char*>(batch.annotation_bytes.data() + a.at), a.size);
+      r.records.push_back({rec.ts_ns, rec.iface, rec.caplen, rec.len, {data, rec.caplen}, carried});
     }
   } while (!batch.last);
   r.messages = report.messages();

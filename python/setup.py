@@ -40,4 +40,4 @@ class CMakeBuild(build_ext):
         shutil.copyfile(built[0], target)
 
 
-setup(ext_modules=[Extension("veipipe", sources=[])], cmdclass={"build_ext": CMakeBuild})
+setup(py_modules=[], ext_modules=[Extension("veipipe", sources=[])], cmdclass={"build_ext": CMakeBuild})

@@ -9,6 +9,7 @@ packages=(
   zlib1g-dev libzstd-dev gzip zstd  # compressed captures (core/decompress.h) and their tests
   tcpdump tshark wireshark-common tcpreplay tcpflow iproute2 procps time python3
   clang libclang-rt-14-dev  # the libFuzzer targets (fuzz/) and their runtime
+  pybind11-dev python3-dev python3-venv python3-pip python3-setuptools python3-wheel python3-scapy  # python/ and its test
 )
 
 missing=()

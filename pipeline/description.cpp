@@ -559,6 +559,8 @@ class Parser : public Reporter {
   }
 
   // Every `$NAME` takes its value from the command line's defines, else from the text's define().
+  // What substitution adds is bounded like the text itself: a long value used many times must not
+  // make a small description take gigabytes.
   void substitute(Syntax& syntax) {
     std::map<std::string_view, std::string_view> values;
     for (const auto& d : syntax.definitions) values.emplace(d.name, d.value);
@@ -566,20 +568,33 @@ class Parser : public Reporter {
     std::vector<std::string_view> names;
     for (const auto& [name, _] : values) names.push_back(name);
     std::set<std::string_view> used;
+    size_t added = 0;
     for (auto& chain : syntax.chains)
       for (auto& e : chain.elements)
-        for (auto& arg : e.call.args)
-          for (auto r = arg.references.rbegin(); r != arg.references.rend(); ++r) {
-            used.insert(r->name);
-            const auto it = values.find(r->name);
-            if (it != values.end())
-              arg.value.insert(r->at, it->second);
-            else
-              error(r->span, fmt::format("undefined '${}'", shown(r->name)),
+        for (auto& arg : e.call.args) {
+          std::string value;
+          size_t from = 0;
+          for (const auto& r : arg.references) {
+            value.append(arg.value, from, r.at - from);
+            from = r.at;
+            used.insert(r.name);
+            const auto it = values.find(r.name);
+            if (it == values.end()) {
+              error(r.span, fmt::format("undefined '${}'", shown(r.name)),
                     names.empty() ? fmt::format("define it: define({} value), or -D {}=value on the command line",
-                                                shown(r->name), shown(r->name))
-                                  : name_note(r->name, names));
+                                                shown(r.name), shown(r.name))
+                                  : name_note(r.name, names));
+            } else if ((added += it->second.size()) > max_description_size) {
+              error(r.span, fmt::format("the values of the $NAMEs make the description longer than the {} bytes accepted",
+                                        max_description_size));
+              return;
+            } else {
+              value += it->second;
+            }
           }
+          value.append(arg.value, from);
+          arg.value = std::move(value);
+        }
     std::vector<std::string_view> uses(used.begin(), used.end());
     for (const auto& [name, _] : defines_)
       if (!used.contains(name))

@@ -24,6 +24,9 @@ namespace {
 // change under another thread once it is released. Objects with the buffer protocol (bytes,
 // bytearray, memoryview, numpy arrays) are read directly; others, a Scapy packet, through bytes().
 std::vector<std::byte> frame_bytes(const py::handle& packet) {
+  // bytes(5) is five zero bytes: a number is a mistake, not a frame.
+  if (PyLong_Check(packet.ptr()))
+    throw py::type_error("inject takes a frame (bytes, a Scapy packet) or a stage's text, not a number");
   py::object source = py::reinterpret_borrow<py::object>(packet);
   if (!PyObject_CheckBuffer(source.ptr())) source = py::reinterpret_steal<py::object>(PyObject_Bytes(source.ptr()));
   if (!source) throw py::error_already_set();

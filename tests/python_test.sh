@@ -70,6 +70,13 @@ try:
     veipipe.Engine("pcap($bg) -> file(o.pcap)")
 except veipipe.DescriptionError as e:
     print(str(e).splitlines()[0])
+# A number is no frame (bytes(5) would be five zeros); an empty frame is refused.
+unstarted = veipipe.Engine(f"pcap({bg}) -> file(unused.pcap)")
+for bad in (5, b""):
+    try:
+        unstarted.inject(bad)
+    except (TypeError, veipipe.InjectError) as e:
+        print(type(e).__name__)
 PY
 if timeout 60 venv/bin/python run.py "$bg" "$first" >run.out 2>run.err; then pass
 else fail "run.py" "$(cat run.err)"; fi
@@ -108,5 +115,7 @@ paced=$(tshark -r paced.pcap -Y 'udp.dstport == 4321 && data.data == "woven from
 # A bad description raises DescriptionError with the caret diagnostics.
 [[ $(sed -n 2p run.out) == "<python>:1:6: error: undefined '\$bg'" ]] && pass ||
   fail "an undefined \$bg raises DescriptionError" "$(cat run.out)"
+[[ $(sed -n 3,4p run.out | tr '\n' ' ') == "TypeError InjectError " ]] && pass ||
+  fail "inject(5) raises TypeError, inject(b'') InjectError" "$(cat run.out)"
 
 summary python_test

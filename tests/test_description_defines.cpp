@@ -2,6 +2,7 @@
 // where, and the caret errors of an undefined name, a redefinition and an unused -D.
 
 #include <doctest/doctest.h>
+#include <fmt/format.h>
 #include "pipeline/description.h"
 #include "description_util.h"
 
@@ -77,6 +78,15 @@ TEST_CASE("defines: errors") {
   CHECK(error_with("pcap(a) -> file(o)", {{"bg", "x"}}) ==
         "t: error: -D bg: the description never uses $bg\n"
         "note: it uses no $NAME\n");
+
+  // 2,200 characters of references to a 1,000-byte value: refused past max_description_size, at
+  // the reference that crosses it.
+  std::string many = fmt::format("define(a {})\npcap(", std::string(1000, 'x'));
+  for (int i = 0; i < 1100; ++i) many += "$a";
+  const auto too_long = diagnostic_of(many + ") -> file(o)");
+  CHECK(too_long.message == fmt::format("the values of the $NAMEs make the description longer than the {} bytes accepted",
+                                 max_description_size));
+  check_span(too_long.span, 2, 6 + 2 * 1048, 2);
 
   struct Case {
     std::string_view text;

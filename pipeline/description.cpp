@@ -585,8 +585,8 @@ class Parser : public Reporter {
                                                 shown(r.name), shown(r.name))
                                   : name_note(r.name, names));
             } else if ((added += it->second.size()) > max_description_size) {
-              error(r.span, fmt::format("the values of the $NAMEs make the description longer than the {} bytes accepted",
-                                        max_description_size));
+              error(r.span, fmt::format("the values of the $NAMEs make the description longer than the {} "
+                                        "bytes accepted", max_description_size));
               return;
             } else {
               value += it->second;

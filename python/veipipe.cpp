@@ -49,7 +49,8 @@ py::dict to_dict(const vei::Stats& s) {
     live.append(py::dict(py::arg("name") = l.name, py::arg("packets") = l.packets, py::arg("bytes") = l.bytes,
                          py::arg("kernel_dropped") = l.kernel_dropped, py::arg("if_dropped") = l.if_dropped));
   for (const auto& t : s.transforms)
-    transforms.append(py::dict(py::arg("name") = t.name, py::arg("changed") = t.changed, py::arg("dropped") = t.dropped));
+    transforms.append(
+        py::dict(py::arg("name") = t.name, py::arg("changed") = t.changed, py::arg("dropped") = t.dropped));
   // The keys of `veipipe run --stats-json`.
   py::dict d(py::arg("packets") = s.packets, py::arg("bytes") = s.bytes, py::arg("captured_bytes") = s.captured_bytes,
              py::arg("seconds") = s.seconds, py::arg("dropped_after_end") = s.dropped_after_end,

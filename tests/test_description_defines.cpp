@@ -84,8 +84,9 @@ TEST_CASE("defines: errors") {
   std::string many = fmt::format("define(a {})\npcap(", std::string(1000, 'x'));
   for (int i = 0; i < 1100; ++i) many += "$a";
   const auto too_long = diagnostic_of(many + ") -> file(o)");
-  CHECK(too_long.message == fmt::format("the values of the $NAMEs make the description longer than the {} bytes accepted",
-                                 max_description_size));
+  CHECK(too_long.message ==
+        fmt::format("the values of the $NAMEs make the description longer than the {} bytes accepted",
+                    max_description_size));
   check_span(too_long.span, 2, 6 + 2 * 1048, 2);
 
   struct Case {

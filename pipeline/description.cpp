@@ -298,7 +298,7 @@ struct Reporter {
 
 class Parser : public Reporter {
  public:
-  explicit Parser(std::string_view text) : text_(text) {
+  Parser(std::string_view text, const Defines& defines) : text_(text), defines_(defines) {
     line_starts_.push_back(0);
     for (size_t i = 0; i < text.size(); ++i)
       if (text[i] == '\n') line_starts_.push_back(i + 1);
@@ -312,6 +312,13 @@ class Parser : public Reporter {
         continue;
       }
       try {
+        if (at_define()) {
+          parse_define(syntax.definitions);
+          skip_spaces();
+          if (pos_ < text_.size() && peek() != '\n' && peek() != ';')
+            fail(here(), "expected the end of the statement: define(...) stands alone");
+          continue;
+        }
         Chain chain = parse_chain();
         if (pos_ < text_.size() && peek() != '\n' && peek() != ';')
           fail(here(), "expected '->' or the end of the statement");
@@ -321,6 +328,7 @@ class Parser : public Reporter {
       }
     }
     resolve_bare_names(syntax);
+    substitute(syntax);
     return syntax;
   }
 
@@ -403,6 +411,12 @@ class Parser : public Reporter {
   }
 
   void parse_args(StageCall& call) {
+    parse_list([&] { call.args.push_back(parse_arg()); });
+  }
+
+  // `(item, item, ...)` from the `(` on, each item read by `item`.
+  template <typename Item>
+  void parse_list(Item item) {
     ++pos_;
     skip_blank();
     if (peek() == ')') {
@@ -410,7 +424,7 @@ class Parser : public Reporter {
       return;
     }
     for (;;) {
-      call.args.push_back(parse_arg());
+      item();
       const size_t after = pos_;
       skip_blank();
       const char c = peek();
@@ -454,13 +468,14 @@ class Parser : public Reporter {
     const size_t begin = pos_++;
     for (;;) {
       if (pos_ == text_.size() || peek() == '\n') fail(span(begin, begin + 1), "unterminated string");
+      if (peek() == '$' && reference(arg, pos_)) continue;
       const char c = text_[pos_++];
       if (c == '"') break;
-      if (c == '\\' && (peek() == '"' || peek() == '\\')) {
+      if (c == '\\' && (peek() == '"' || peek() == '\\' || peek() == '$')) {
         arg.value += text_[pos_++];
       } else if (c == '\\' && pos_ < text_.size() && peek() != '\n') {
         error(span(pos_ - 1, pos_ + 1), fmt::format("unknown escape sequence '\\{}'", peek()),
-              R"(the escapes are \" and \\)");
+              R"(the escapes are \", \\ and \$)");
         ++pos_;
       } else {
         arg.value += c;
@@ -483,8 +498,114 @@ class Parser : public Reporter {
       fail(here(), arg.key.empty() ? "expected an argument" : fmt::format("missing value for '{}'", shown(arg.key)));
     const Span value_span = span(begin, begin + value.size());
     if (depth > 0) fail(value_span, "unbalanced '(' in value");
-    arg.value = value;
+    for (size_t i = begin; i < begin + value.size();)
+      if (text_[i] != '$' || !reference(arg, i)) arg.value += text_[i++];
     arg.value_span = value_span;
+  }
+
+  // `$NAME` or `${NAME}` at text_[i]: recorded in `arg`, for substitute(), and skipped. Any other
+  // `$` is itself.
+  bool reference(Arg& arg, size_t& i) {
+    const bool braced = text_.substr(i + 1).starts_with('{');
+    const size_t begin = i + 1 + (braced ? 1 : 0);
+    size_t end = begin;
+    while (end < text_.size() && (end == begin ? is_ident_start(text_[end]) : is_ident_char(text_[end]))) ++end;
+    if (braced && (end == begin || end == text_.size() || text_[end] != '}')) {
+      error(span(i, end), "expected a name and '}' after '${'", "write ${NAME}");
+      return false;
+    }
+    if (end == begin) return false;
+    const size_t stop = end + (braced ? 1 : 0);
+    arg.references.push_back({std::string(text_.substr(begin, end - begin)), span(i, stop), arg.value.size()});
+    i = stop;
+    return true;
+  }
+
+  bool at_define() const {
+    constexpr std::string_view keyword = "define";
+    if (!text_.substr(pos_).starts_with(keyword)) return false;
+    size_t at = pos_ + keyword.size();
+    while (at < text_.size() && is_space(text_[at])) ++at;
+    return at < text_.size() && text_[at] == '(';
+  }
+
+  // `define(NAME value, ...)`; the name may be written `$NAME`, as Click writes it.
+  void parse_define(std::vector<Definition>& definitions) {
+    pos_ = text_.find('(', pos_);
+    parse_list([&] {
+      if (peek() == '$') ++pos_;
+      auto [name, name_span] = identifier("expected a name to define");
+      const size_t after_name = pos_;
+      skip_spaces();
+      if (pos_ == after_name || peek() == ',' || peek() == ')' || peek() == '\n')
+        fail(here(), fmt::format("expected a space, then the value of '{}'", shown(name)));
+      Arg arg;
+      arg.key = name;
+      if (peek() == '"')
+        parse_quoted(arg);
+      else
+        parse_bare(arg);
+      for (const auto& r : arg.references)
+        error(r.span, fmt::format("'${}' in a define: its values are taken as written", shown(r.name)),
+              "write the value out, or give it on the command line with -D");
+      const auto first = std::ranges::find(definitions, name, &Definition::name);
+      if (first != definitions.end()) {
+        error(name_span, fmt::format("'{}' is already defined", shown(name)),
+              fmt::format("first defined at {}", position(first->name_span)));
+        return;
+      }
+      definitions.push_back({std::move(name), std::move(arg.value), name_span, arg.value_span});
+    });
+  }
+
+  // Every `$NAME` takes its value from the command line's defines, else from the text's define().
+  // What substitution adds is bounded like the text itself: a long value used many times must not
+  // make a small description take gigabytes.
+  void substitute(Syntax& syntax) {
+    std::map<std::string_view, std::string_view> values;
+    for (const auto& d : syntax.definitions) values.emplace(d.name, d.value);
+    for (const auto& [name, value] : defines_) values.insert_or_assign(name, value);
+    std::vector<std::string_view> names;
+    for (const auto& [name, _] : values) names.push_back(name);
+    std::set<std::string_view> used;
+    size_t added = 0;
+    for (auto& chain : syntax.chains)
+      for (auto& e : chain.elements)
+        for (auto& arg : e.call.args) {
+          std::string value;
+          size_t from = 0;
+          for (const auto& r : arg.references) {
+            value.append(arg.value, from, r.at - from);
+            from = r.at;
+            used.insert(r.name);
+            const auto it = values.find(r.name);
+            if (it == values.end()) {
+              error(r.span, fmt::format("undefined '${}'", shown(r.name)),
+                    names.empty() ? fmt::format("define it: define({} value), or -D {}=value on the command line",
+                                                shown(r.name), shown(r.name))
+                                  : name_note(r.name, names));
+            } else if ((added += it->second.size()) > max_description_size) {
+              error(r.span, fmt::format("the values of the $NAMEs make the description longer than the {} "
+                                        "bytes accepted", max_description_size));
+              return;
+            } else {
+              value += it->second;
+            }
+          }
+          value.append(arg.value, from);
+          arg.value = std::move(value);
+        }
+    std::vector<std::string_view> uses(used.begin(), used.end());
+    for (const auto& [name, _] : defines_)
+      if (!used.contains(name))
+        error({}, fmt::format("-D {}: the description never uses ${}", shown(name), shown(name)),
+              uses.empty() ? std::string("it uses no $NAME") : name_note(name, uses));
+  }
+
+  static std::string name_note(std::string_view name, const std::vector<std::string_view>& names) {
+    const auto match = closest_match(name, names);
+    return fmt::format("{}names: {}", match.empty() ? "" : fmt::format("did you mean '${}'? ", match),
+                       fmt::join(names, ", "));
   }
 
   // A bare name is a label if one is declared anywhere, otherwise a stage called without args.
@@ -503,6 +624,7 @@ class Parser : public Reporter {
   }
 
   std::string_view text_;
+  const Defines& defines_;
   std::vector<size_t> line_starts_;
   size_t pos_ = 0;
 };
@@ -790,7 +912,7 @@ void check_text(std::string_view where, std::string_view text) {
 
 }  // namespace
 
-Syntax parse_syntax(std::string_view where, std::string_view text) {
+Syntax parse_syntax(std::string_view where, std::string_view text, const Defines& defines) {
   // The limit first cuts what is looked at: a longer text may end in half a UTF-8 sequence.
   check_text(where, text.substr(0, max_description_size));
   if (text.size() > max_description_size)
@@ -798,15 +920,15 @@ Syntax parse_syntax(std::string_view where, std::string_view text) {
                            {{{0, 0, 1},
                              fmt::format("the description is longer than the {} bytes accepted", max_description_size),
                              "is this the file you meant?"}});
-  Parser parser(text);
+  Parser parser(text, defines);
   Syntax syntax = parser.parse();
   if (!parser.diagnostics.empty())
     throw DescriptionError(std::string(where), std::string(text), std::move(parser.diagnostics), parser.more);
   return syntax;
 }
 
-Pipeline parse_pipeline(std::string_view where, std::string_view text) {
-  const Syntax syntax = parse_syntax(where, text);
+Pipeline parse_pipeline(std::string_view where, std::string_view text, const Defines& defines) {
+  const Syntax syntax = parse_syntax(where, text, defines);
   Pipeline pipeline{std::string(where), std::string(text), {}};
   Resolver resolver(syntax, pipeline);
   if (!resolver.diagnostics.empty()) {

@@ -7,6 +7,13 @@
 // one inside a stage's parentheses, continues on the next. An element is a stage call
 // `name(args)` (parentheses optional when there are no args), optionally labelled `label: call`,
 // or a bare label that refers to a labelled element declared anywhere in the description.
+//
+//   define(bg campus.pcap, gap 90s)        # a statement of its own, anywhere in the text
+//   pcap($bg) -> m: merge -> file(eval.pcap)
+//   pcap(exploit.pcap, at=+$gap) -> m     # `${gap}` where a name character follows
+//
+// `$NAME` in a value (bare or quoted; `\$` is a literal `$` in a quoted one) is replaced by the
+// value of `define(NAME value)` or of the command line's `-D NAME=value`, which overrides it.
 #pragma once
 
 #include <cstdint>
@@ -99,10 +106,26 @@ std::string format_diagnostics(std::string_view where, std::string_view text,
 
 // ---- syntax tree -------------------------------------------------------------------------------
 
+// A `$NAME` in a value.
+struct Reference {
+  std::string name;
+  Span span;      // `$NAME` or `${NAME}` in the text
+  size_t at = 0;  // where its value goes in Arg::value as written without the references
+};
+
 struct Arg {
   std::string key;  // empty for a positional argument
-  std::string value;  // unquoted text (quotes removed, escapes resolved)
+  std::string value;  // unquoted text (quotes removed, escapes resolved, `$NAME`s substituted)
   Span key_span;
+  Span value_span;
+  std::vector<Reference> references;  // in order
+};
+
+// `define(NAME value)`: one per name.
+struct Definition {
+  std::string name;
+  std::string value;
+  Span name_span;
   Span value_span;
 };
 
@@ -125,10 +148,18 @@ struct Chain {
 
 struct Syntax {
   std::vector<Chain> chains;
+  std::vector<Definition> definitions;  // in order of appearance
 };
 
-// Throws DescriptionError with every syntax error found.
-Syntax parse_syntax(std::string_view where, std::string_view text);
+// Values for `$NAME`s given outside the text (`veipipe run -D NAME=value`, Python's `defines=`):
+// each overrides the text's `define(NAME ...)`, or stands for one the text lacks. A name the text
+// never uses as `$NAME` is an error: a misspelt `-D` would otherwise go unnoticed and the run use
+// the default the user meant to replace.
+using Defines = std::map<std::string, std::string, std::less<>>;
+
+// Throws DescriptionError with every syntax error found, an undefined `$NAME` or unused override
+// among them.
+Syntax parse_syntax(std::string_view where, std::string_view text, const Defines& defines = {});
 
 // ---- resolved pipeline ------------------------------------------------------------------------
 
@@ -166,7 +197,7 @@ struct Pipeline {
 // (valid choices), bad values and units, missing required params, duplicate or undefined labels,
 // wrong port use (a source with an input, a sink with an output, a non-merger with two inputs).
 // Throws DescriptionError listing every problem found.
-Pipeline parse_pipeline(std::string_view where, std::string_view text);
+Pipeline parse_pipeline(std::string_view where, std::string_view text, const Defines& defines = {});
 
 // Converts one value by type; on failure returns false and sets `error` (e.g. "unknown unit 'sx'").
 bool parse_value(const ParamSpec& spec, std::string_view text, Value& out, std::string& error);

@@ -18,10 +18,10 @@ Engine::~Engine() {
   }
 }
 
-Engine Engine::from_description(std::string_view where, std::string_view text, bool quiet) {
+Engine Engine::from_description(std::string_view where, std::string_view text, bool quiet, const Defines& defines) {
   auto impl = std::make_unique<Impl>();
   impl->report.set_quiet(quiet);
-  impl->pipeline = std::make_unique<Pipeline>(parse_pipeline(where, text));
+  impl->pipeline = std::make_unique<Pipeline>(parse_pipeline(where, text, defines));
   impl->plan = make_plan(*impl->pipeline);
   impl->configure();
   impl->build_graph();

@@ -40,7 +40,9 @@ class Engine {
  public:
   // Parses, plans and opens every input (reading its header); throws DescriptionError for a bad
   // description or incompatible inputs, std::runtime_error for an input that cannot be opened.
-  static Engine from_description(std::string_view where, std::string_view text, bool quiet = false);
+  // `defines` give or override the description's `$NAME`s (pipeline/description.h).
+  static Engine from_description(std::string_view where, std::string_view text, bool quiet = false,
+                                 const Defines& defines = {});
   Engine(Engine&&) noexcept;
   Engine& operator=(Engine&&) noexcept;
   ~Engine();

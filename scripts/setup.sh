@@ -12,6 +12,7 @@ packages=(
   clang libclang-rt-14-dev  # the libFuzzer targets (fuzz/) and their runtime
   dpkg-dev file  # cpack -G DEB: dpkg-shlibdeps computes the dependencies of the ELF files `file` finds
   mandoc man-db groff-base bsdextrautils  # the man pages' lint and rendering (tests/man_test.sh)
+  pybind11-dev python3-dev python3-venv python3-pip python3-setuptools python3-wheel python3-scapy  # python/ and its test
 )
 
 missing=()

@@ -179,7 +179,7 @@ TEST_CASE("syntax errors: an unknown escape is reported and parsing goes on") {
   const auto diagnostics = syntax_errors(R"(pcap("a\qb", "\n") -> file(o))");
   REQUIRE(diagnostics.size() == 2);
   CHECK(diagnostics[0].message == "unknown escape sequence '\\q'");
-  CHECK(diagnostics[0].note == R"(the escapes are \" and \\)");
+  CHECK(diagnostics[0].note == R"(the escapes are \", \\ and \$)");
   check_span(diagnostics[0].span, 1, 8, 2);
   check_span(diagnostics[1].span, 1, 15, 2);
 }

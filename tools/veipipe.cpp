@@ -35,13 +35,26 @@ struct Input {
   std::string where;
   std::string text;
   bool from_stdin = false;  // FILE was `-`: the description took standard input
+  vei::Defines defines;     // -D NAME=value
 };
+
+vei::Defines parse_defines(const std::vector<std::string>& options) {
+  vei::Defines defines;
+  for (const auto& option : options) {
+    const auto equals = option.find('=');
+    if (equals == std::string::npos || equals == 0)
+      throw CLI::ValidationError(fmt::format("-D {}: expected NAME=value", option));
+    if (!defines.emplace(option.substr(0, equals), option.substr(equals + 1)).second)
+      throw CLI::ValidationError(fmt::format("-D {}: '{}' is given twice", option, option.substr(0, equals)));
+  }
+  return defines;
+}
 
 // Bad arguments, an unreadable FILE included, are usage errors (exit 2) naming what was given.
 Input read_description(const std::string& expression, bool expression_given, const std::string& file) {
   if (expression_given && !file.empty())
     throw CLI::ValidationError(fmt::format("give the description with -e or as FILE ('{}'), not both", file));
-  if (expression_given) return {"<command line>", expression};
+  if (expression_given) return {"<command line>", expression, false, {}};
   if (file.empty()) throw CLI::ValidationError("give a description with -e '<description>', a FILE, or - for standard input");
   const bool from_stdin = file == "-";
   const int fd = from_stdin ? STDIN_FILENO : ::open(file.c_str(), O_RDONLY | O_CLOEXEC);
@@ -66,7 +79,7 @@ Input read_description(const std::string& expression, bool expression_given, con
   if (!from_stdin) ::close(fd);
   if (error) throw refuse(error);
   text.resize(size);
-  return {from_stdin ? "<stdin>" : file, std::move(text), from_stdin};
+  return {from_stdin ? "<stdin>" : file, std::move(text), from_stdin, {}};
 }
 
 std::string json_escape(std::string_view s) {
@@ -249,7 +262,7 @@ void check_command_paths(const Input& input, const std::string& stats_json) {
   if (input.from_stdin) extra.push_back({{"-", false}, "the description, read from standard input"});
   if (!stats_json.empty()) extra.push_back({{stats_json, true}, fmt::format("--stats-json '{}'", stats_json)});
   if (extra.empty()) return;
-  const auto pipeline = vei::parse_pipeline(input.where, input.text);
+  const auto pipeline = vei::parse_pipeline(input.where, input.text, input.defines);
   auto errors = vei::path_clashes(pipeline, extra);
   if (!errors.empty()) throw vei::DescriptionError(input.where, input.text, std::move(errors));
 }
@@ -257,7 +270,7 @@ void check_command_paths(const Input& input, const std::string& stats_json) {
 int run(const Input& input, bool quiet, const std::string& stats_json, SignalGuard& signals) {
   check_command_paths(input, stats_json);
   // Warnings about the inputs are printed even with -q: quiet is for progress and statistics.
-  auto engine = vei::Engine::from_description(input.where, input.text);
+  auto engine = vei::Engine::from_description(input.where, input.text, false, input.defines);
   const auto watching = signals.watch(engine);
   engine.start();
   std::atomic<bool> done{false};
@@ -383,6 +396,7 @@ int main(int argc, char** argv) {
   app.set_version_flag("--version", versions, "print the versions of veipipe and of the libraries it runs on");
   vei::man::add_generate_option(app, [&app](std::string_view part) { return generate(app, part); });
   std::string expression, file, stats_json, stage_name;
+  std::vector<std::string> defines;
   bool quiet = false, dot = false;
 
   auto* run_cmd = app.add_subcommand("run", "run a pipeline");
@@ -391,6 +405,8 @@ int main(int argc, char** argv) {
   for (auto* cmd : {run_cmd, check_cmd, graph_cmd}) {
     cmd->add_option("-e,--expression", expression, "the pipeline description")->type_name("EXPRESSION");
     cmd->add_option("file", file, "a file holding the pipeline description, - for standard input")->type_name("FILE");
+    cmd->add_option("-D,--define", defines, "NAME=value: the value of $NAME in the description, over its define()")
+        ->type_name("NAME=VALUE");
   }
   run_cmd->add_flag("-q,--quiet", quiet, "no progress or statistics on stderr (warnings and errors still)");
   run_cmd->add_option("--stats-json", stats_json, "write the final statistics as JSON to this file")
@@ -438,15 +454,16 @@ int main(int argc, char** argv) {
       return 0;
     }
     const bool expression_given = run_cmd->count("-e") + check_cmd->count("-e") + graph_cmd->count("-e") > 0;
-    const Input input = read_description(expression, expression_given, file);
+    Input input = read_description(expression, expression_given, file);
+    input.defines = parse_defines(defines);
     if (*graph_cmd) {
-      const auto pipeline = vei::parse_pipeline(input.where, input.text);
+      const auto pipeline = vei::parse_pipeline(input.where, input.text, input.defines);
       fmt::print("{}", vei::describe_plan(vei::make_plan(pipeline), dot));
       return 0;
     }
     if (*check_cmd) {
       check_command_paths(input, {});
-      const auto engine = vei::Engine::from_description(input.where, input.text, true);
+      const auto engine = vei::Engine::from_description(input.where, input.text, true, input.defines);
       fmt::print("{}: ok\n", input.where);
       return 0;
     }

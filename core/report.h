@@ -14,7 +14,7 @@
 #include <unordered_map>
 #include <vector>
 
-#include "core/stats.h"
+#include "stats.h"  // beside it, in the source tree and where cmake/install.cmake installs it
 
 namespace vei {
 

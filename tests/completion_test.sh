@@ -53,10 +53,11 @@ includes() {
   grep -qxF -- "$reply" <<<"$replies" && pass || fail "$what: '$reply' not offered for '$*'" "got: ${replies//$'\n'/ | }"
 }
 
-expect "commands" $'check\ngraph\ninject\nrun\nstages' veipipe ''
+expect "commands" $'check\ngraph\ninject\nplot\nrun\nstages' veipipe ''
 expect "a command prefix" 'stages' veipipe st
-expect "run's options" $'--expression\n--help\n--quiet\n--stats-json' veipipe run --
-expect "graph's options" $'--dot' veipipe graph --d
+expect "run's options" $'--define\n--expression\n--help\n--quiet\n--stats-json' veipipe run --
+expect "graph's options" $'--define\n--dot' veipipe graph --d
+expect "graph's --do" $'--dot' veipipe graph --do
 expect "the program's options" $'--help\n--version' veipipe --
 expect "a stage name prefix" $'http' veipipe stages ht
 expect "a description file" $'campus.pcap\ncapture.pcapng' veipipe check ca

@@ -95,6 +95,15 @@ if timeout 60 "$build/veipipe" run -q -e "${description//@OUT@/$tmp/expected.pca
   cmp -s "$tmp/expected.pcap" "$tmp/installed.pcap"; then pass
 else fail "/usr/bin/veipipe gives the build's output" "$(cat "$tmp/err")"; fi
 
+# --version names the libraries it runs on; man finds the installed page (man-db from setup.sh).
+version_line=$(/usr/bin/veipipe --version 2>&1 | head -1)
+[[ $version_line == "veipipe $version" ]] && /usr/bin/veipipe --version | grep -q "^libpcap version" && pass ||
+  fail "/usr/bin/veipipe --version" "$(/usr/bin/veipipe --version 2>&1)"
+if command -v man >/dev/null; then
+  [[ $(man -w veipipe 2>&1) == /usr/share/man/man1/veipipe.1* ]] && man veipipe 2>/dev/null | grep -q "veipipe" && pass ||
+    fail "man veipipe finds and shows the installed page" "$(man -w veipipe 2>&1)"
+fi
+
 # The installed vei.pc, and libveipipe.so.0 found by the dynamic linker (the package's postinst
 # runs ldconfig).
 # shellcheck disable=SC2046 # the flags pkg-config prints are separate words

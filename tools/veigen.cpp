@@ -444,7 +444,8 @@ Totals generate(const Options& opt, Sink& sink) {
   std::vector<vei::Record> records;
   Totals t{0, kFileHeaderLen};
   if (opt.pcapng) {
-    pcapng.emplace(precision, std::vector<std::vector<vei::Interface>>{{vei::Interface{1, opt.snaplen, {}, {}}}}, "veigen");
+    pcapng.emplace(precision, std::vector<std::vector<vei::Interface>>{{vei::Interface{1, opt.snaplen, {}, {}}}},
+                   "veigen (veipipe " VEIPIPE_VERSION ")");
     sink.write(reinterpret_cast<const uint8_t*>(pcapng->header().data()), pcapng->header().size());
     t.bytes = pcapng->header().size();
   } else {

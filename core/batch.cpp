@@ -19,6 +19,7 @@ void Batch::clear() {
   reached_ts = INT64_MIN;
   annotations.clear();
   annotation_bytes.clear();
+  raw = {};
 }
 
 void Batch::annotate(size_t index, std::span<const std::byte> options) {

@@ -1,5 +1,5 @@
 // The unit that moves through the graph: one arena of raw pcap records back to back (16-byte
-// record header + bytes), plus a small descriptor per record. Batches belong to a pool and go back to it, so the
+// record header + bytes, from the first record's offset on), plus a small descriptor per record. Batches belong to a pool and go back to it, so the
 // pool's size bounds memory whatever the trace size.
 #pragma once
 
@@ -41,7 +41,7 @@ struct Annotation {
 class BatchPool;
 
 struct Batch {
-  size_t used = 0;  // bytes of whole records at the start of the arena
+  size_t used = 0;  // where the last whole record ends in the arena
   std::vector<Record> records;
   uint16_t source = 0;
   bool last = false;  // the source has nothing after this batch
@@ -64,6 +64,14 @@ struct Batch {
   // them when there are.
   std::vector<Annotation> annotations;
   std::vector<std::byte> annotation_bytes;
+  // Between a reader's read_raw() and its parse_raw() (TimelineSource::splits_reading): the
+  // input's bytes in [begin, used), no records yet.
+  struct Raw {
+    bool pending = false;      // read, not parsed yet
+    size_t begin = 0;          // after a headroom for the bytes the batch before left over
+    bool ended = false;        // the input has nothing after these bytes
+    bool interrupted = false;  // it ended because the run stopped the wait for a stream
+  } raw;
   // Appends an annotation of record `index` (greater than any before).
   void annotate(size_t index, std::span<const std::byte> options);
   // The options of the records in [first, first + count), as annotate() got them: empty when none has.

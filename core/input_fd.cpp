@@ -6,6 +6,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstdint>
 #include <cstring>
@@ -68,6 +69,19 @@ std::string why_not_rereadable(const std::string& path) {
                      : S_ISCHR(st.st_mode)  ? "a character device"
                                             : "not a regular file";
   return fmt::format("{} is {}: what it delivers can be read only once", path, what);
+}
+
+void InPlaceInput::read(Batch& raw, const Interrupt* interrupt, const std::string& name) {
+  raw.clear();
+  // An eighth of the arena, at most 64 KiB: room for the part of a record that the batch before
+  // left over, for all but the longest records (InPlaceInput::parse moves the bytes read for those).
+  const size_t headroom = std::min<size_t>(size_t{64} << 10, raw.capacity() / 8) / 64 * 64;
+  raw.raw = {.pending = true, .begin = headroom};
+  raw.used = headroom;
+  if (!eof && !ended.load(std::memory_order_relaxed))
+    raw.used = read_on(fd, raw.data(), raw.capacity(), headroom, stream, interrupt, name, eof, interrupted);
+  raw.raw.ended = eof || ended.load(std::memory_order_relaxed);
+  raw.raw.interrupted = interrupted;
 }
 
 bool is_stream(int fd) {

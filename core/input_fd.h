@@ -3,6 +3,7 @@
 // a stream waits in poll() beside the run's Interrupt. Regular files keep plain read()s.
 #pragma once
 
+#include <atomic>
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
@@ -59,40 +60,51 @@ size_t read_on(int fd, std::byte* arena, size_t capacity, size_t filled, bool st
 bool is_stream(int fd);
 
 // The input of a reader that parses it in place in batch arenas (core/pcap_reader.h,
-// core/pcapng_reader.h): what it keeps from one batch to the next.
+// core/pcapng_reader.h). read() and parse() may run on two threads at once, each in the input's
+// order (a batch is parsed while the next one is read: TimelineSource::splits_reading): the
+// reading side alone touches fd, stream and eof, the parsing side carry, offset and incomplete.
 struct InPlaceInput {
+  // The reading side.
   int fd = -1;
   bool stream = false;
+  bool eof = false;
+  bool interrupted = false;  // the run stopped while waiting for a stream
+  // Set by the parsing side once it wants no more (damage, the window closed): read() then ends
+  // the input without reading.
+  std::atomic<bool> ended{false};
+  // The parsing side.
   std::vector<std::byte> carry;  // bytes of a record cut off when the last batch closed
   uint64_t offset = 0;           // of carry's first byte in the input
   size_t incomplete = 0;         // the size of that record, when its header said it
-  bool eof = false;
-  bool interrupted = false;  // the run stopped while waiting for a stream
 
-  // Fills `batch`'s arena with the carried bytes, then with what read_on() brings, and hands the
-  // `avail` bytes it holds to `parse(avail)`, which returns those its whole records take (setting
-  // `incomplete`). Reads on until parse takes some, `stopped()` says so or the input ends, growing
-  // the arena for a record larger than it; what follows the records taken is carried over.
-  template <typename Parse, typename Stopped>
-  void fill(Batch& batch, const Interrupt* interrupt, const std::string& name, Parse parse, Stopped stopped) {
-    batch.reserve_arena(carry.size());
-    std::memcpy(batch.data(), carry.data(), carry.size());
-    size_t filled = carry.size();
-    for (;;) {
-      if (!eof && filled < batch.capacity())
-        filled = read_on(fd, batch.data(), batch.capacity(), filled, stream, interrupt, name, eof, interrupted);
-      const size_t consumed = parse(filled);
-      if (consumed == 0 && !stopped() && !eof) {
-        if (incomplete > batch.capacity()) {
-          batch.used = filled;
-          batch.reserve_arena(incomplete);
-        }
-        continue;
-      }
-      carry.assign(batch.data() + consumed, batch.data() + filled);
-      offset += consumed;
-      return;
+  // Clears `raw` and reads the next bytes into its arena after a headroom (Batch::Raw) where
+  // parse() puts the carried bytes: a stream hands over what has arrived (its records flow on
+  // without waiting for a full arena), a regular file fills the arena.
+  void read(Batch& raw, const Interrupt* interrupt, const std::string& name);
+
+  // Puts the carried bytes in front of what read() brought into `batch` and hands the bytes from
+  // `begin` to `end` to `parse(begin, end)`, which returns those its whole records take (setting
+  // `incomplete`); what follows them is carried to the next batch. A record longer than a whole
+  // arena is carried on until a batch holds all of it.
+  template <typename Parse>
+  void parse(Batch& batch, Parse parse) {
+    size_t begin = batch.raw.begin;
+    if (carry.size() <= begin) {
+      begin -= carry.size();
+    } else {
+      // A record longer than the headroom: what was read moves up behind its first bytes.
+      const size_t got = batch.used - begin;
+      batch.reserve_arena(carry.size() + got);
+      std::memmove(batch.data() + carry.size(), batch.data() + begin, got);
+      batch.used = carry.size() + got;
+      begin = 0;
     }
+    std::memcpy(batch.data() + begin, carry.data(), carry.size());
+    const size_t end = batch.used;
+    batch.raw.pending = false;
+    const size_t consumed = parse(begin, end);
+    carry.assign(batch.data() + begin + consumed, batch.data() + end);
+    offset += consumed;
   }
 };
 

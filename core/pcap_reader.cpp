@@ -92,15 +92,15 @@ void PcapReader::truncated(size_t size) {
                              record, in_.offset, in_.incomplete - header_size, size - header_size, record));
 }
 
-size_t PcapReader::parse(Batch& batch, size_t avail) {
+size_t PcapReader::parse(Batch& batch, size_t begin, size_t end) {
   // The layout of nearly every file (16-byte record headers, lengths in order) has a loop of its own,
   // without the older layouts' tests in it.
   const bool classic = header_.lengths == pcap::Lengths::in_order && header_.record_header_size == record_header_size;
-  return classic ? parse_as<true>(batch, avail) : parse_as<false>(batch, avail);
+  return classic ? parse_as<true>(batch, begin, end) : parse_as<false>(batch, begin, end);
 }
 
 template <bool Classic>
-size_t PcapReader::parse_as(Batch& batch, size_t avail) {
+size_t PcapReader::parse_as(Batch& batch, size_t begin, size_t end) {
   const bool swapped = header_.swapped;
   const auto precision = header_.precision;
   const auto lengths = header_.lengths;
@@ -111,9 +111,9 @@ size_t PcapReader::parse_as(Batch& batch, size_t avail) {
   // Headers can go out as they are when nothing about them changes on the way.
   bool time_kept = Classic && !swapped && precision == output_precision_ && offset_ == 0;
   size_t parsed = 0;
-  size_t pos = 0;
+  size_t pos = begin;
   in_.incomplete = 0;
-  while (avail - pos >= header_size) {
+  while (end - pos >= header_size) {
     const std::byte* h = batch.data() + pos;
     uint32_t caplen = pcap::load32(h + 8, swapped);
     uint32_t len = pcap::load32(h + 12, swapped);
@@ -123,11 +123,11 @@ size_t PcapReader::parse_as(Batch& batch, size_t avail) {
       stop_damaged(fmt::format(
           "record {} at byte offset {}: corrupt record header (caplen {} exceeds the limit {}, snaplen {}); "
           "the {} record(s) before it are kept, the rest of the file is ignored",
-          records_seen(), in_.offset + pos, caplen, max_caplen_, header_.snaplen, records_seen()));
+          records_seen(), in_.offset + pos - begin, caplen, max_caplen_, header_.snaplen, records_seen()));
       break;
     }
     const size_t size = header_size + caplen;
-    if (avail - pos < size) {
+    if (end - pos < size) {
       in_.incomplete = size;
       break;
     }
@@ -144,26 +144,28 @@ size_t PcapReader::parse_as(Batch& batch, size_t avail) {
   }
   batch.used = pos;
   batch.raw_is_output = time_kept && parsed == batch.records.size();
-  return pos;
+  return pos - begin;
 }
 
 void PcapReader::fill(Batch& batch) {
-  batch.clear();
-  batch.source = options_.rank;
-  if (!done_) read_batch(batch);
-  if (done_) {
-    batch.last = true;
-    finish();
-  }
+  read_raw(batch);
+  parse_raw(batch);
 }
 
-void PcapReader::read_batch(Batch& batch) {
-  in_.fill(batch, options_.interrupt, options_.name, [&](size_t avail) { return parse(batch, avail); },
-           [&] { return done_; });
-  if (in_.eof && !done_) {
+void PcapReader::read_raw(Batch& raw) { in_.read(raw, options_.interrupt, options_.name); }
+
+void PcapReader::parse_raw(Batch& batch) {
+  batch.source = options_.rank;
+  if (!done_) in_.parse(batch, [&](size_t begin, size_t end) { return parse(batch, begin, end); });
+  if (batch.raw.ended && !done_) {
     // Stopped while a stream was still to deliver: what did not come is not damage.
-    if (!in_.carry.empty() && !in_.interrupted) truncated(in_.carry.size());
+    if (!in_.carry.empty() && !batch.raw.interrupted) truncated(in_.carry.size());
     done_ = true;
+  }
+  if (done_) {
+    end_reading();
+    batch.last = true;
+    finish();
   }
 }
 

@@ -21,14 +21,17 @@ class PcapReader final : public TimelineSource {
   ~PcapReader() override;
 
   void fill(Batch& batch) override;
+  bool splits_reading() const override { return true; }
+  void read_raw(Batch& raw) override;
+  void parse_raw(Batch& batch) override;
+  void end_reading() override { in_.ended = true; }
 
  private:
-  void read_batch(Batch& batch);
-  // Appends the whole records found in the `avail` bytes at batch.base; returns the bytes they
-  // take. Sets `in_.incomplete` to the size of the record cut off at the end, if any.
-  size_t parse(Batch& batch, size_t avail);
+  // Appends the whole records found in [begin, end) of batch's arena; returns the bytes they take.
+  // Sets `in_.incomplete` to the size of the record cut off at the end, if any.
+  size_t parse(Batch& batch, size_t begin, size_t end);
   template <bool Classic>
-  size_t parse_as(Batch& batch, size_t avail);
+  size_t parse_as(Batch& batch, size_t begin, size_t end);
   // The input ended `size` bytes into a record (parse() left its full size in `in_.incomplete`).
   void truncated(size_t size);
   void stop_damaged(std::string message);

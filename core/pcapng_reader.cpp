@@ -140,6 +140,10 @@ class PcapngReader final : public TimelineSource {
   }
 
   void fill(Batch& batch) override;
+  bool splits_reading() const override { return true; }
+  void read_raw(Batch& raw) override { in_.read(raw, options_.interrupt, options_.name); }
+  void parse_raw(Batch& batch) override;
+  void end_reading() override { in_.ended = true; }
 
  private:
   // What a walk through the blocks does: list the interfaces described before the first packet
@@ -147,12 +151,14 @@ class PcapngReader final : public TimelineSource {
   enum class Pass { interfaces, read };
 
   void list_interfaces(std::vector<std::byte> prefix);
-  void read_batch(Batch& batch, Pass pass);
-  // Walks the whole blocks in the `avail` bytes at batch.data(), which start at in_.offset;
-  // returns the bytes they take. Stops at damage (damage_ set, naming the block), at a packet in
-  // Pass::interfaces, or once the window closes. Sets `in_.incomplete` to the size of the block cut off
-  // at the end, when its header says it.
-  size_t parse(Batch& batch, size_t avail, Pass pass);
+  // Parses what read_raw() brought into `batch`; at the end of the input, or of what may be read,
+  // sets done_ (and damage_ when the input is cut short).
+  void parse_batch(Batch& batch, Pass pass);
+  // Walks the whole blocks in [begin, end) of batch's arena (in_.offset is begin's place in the
+  // input); returns the bytes they take. Stops at damage (damage_ set, naming the block), at a
+  // packet in Pass::interfaces, or once the window closes. Sets `in_.incomplete` to the size of
+  // the block cut off at the end, when its header says it.
+  size_t parse(Batch& batch, size_t begin, size_t end, Pass pass);
   std::string section_header(const std::byte* b, uint32_t length, bool swapped);
   std::string interface_description(const std::byte* b, uint32_t length, Pass pass);
   // Why a new interface cannot join those before it, or nothing.
@@ -197,7 +203,10 @@ void PcapngReader::list_interfaces(std::vector<std::byte> prefix) {
   in_.carry = std::move(prefix);
   Batch scratch;
   scratch.reserve_arena(std::min<size_t>(default_arena_size, 64 * 1024));
-  while (!done_ && !at_packet_) read_batch(scratch, Pass::interfaces);
+  while (!done_ && !at_packet_) {
+    read_raw(scratch);
+    parse_batch(scratch, Pass::interfaces);
+  }
   at_packet_ = false;
   if (info_.interfaces.empty()) {
     const std::string why = damage_.empty() ? "no Interface Description Block: no packet can be read" : damage_;
@@ -306,19 +315,19 @@ std::string PcapngReader::packet_fields(uint32_t type, const std::byte* b, uint3
   return {};
 }
 
-size_t PcapngReader::parse(Batch& batch, size_t avail, Pass pass) {
+size_t PcapngReader::parse(Batch& batch, size_t begin, size_t end, Pass pass) {
   std::byte* data = batch.data();
-  size_t pos = 0;
-  size_t out = 0;  // where the next delivered record goes: at or before `pos`, so never over unread bytes
+  size_t pos = begin;
+  size_t out = begin;  // where the next delivered record goes: at or before `pos`, so never over unread bytes
   in_.incomplete = 0;
-  while (avail - pos >= pcapng::block_header) {
+  while (end - pos >= pcapng::block_header) {
     std::byte* b = data + pos;
-    const uint64_t offset = in_.offset + pos;
+    const uint64_t offset = in_.offset + (pos - begin);
     const uint32_t raw_type = load32(b, false);
     bool swapped = swapped_;
     if (raw_type == pcapng::block::section_header) {
       // The section's byte order decides how its own length reads.
-      if (avail - pos < 12) break;
+      if (end - pos < 12) break;
       const uint32_t magic = load32(b + 8, false);
       if (magic != pcapng::byte_order_magic && magic != pcap::bswap(pcapng::byte_order_magic)) {
         damage_ = damage_at(offset, fmt::format("Section Header Block with byte-order magic {:#010x}", magic));
@@ -333,7 +342,7 @@ size_t PcapngReader::parse(Batch& batch, size_t avail, Pass pass) {
                                               length, type, pcapng::smallest_block, pcapng::max_block_size));
       break;
     }
-    if (avail - pos < length) {
+    if (end - pos < length) {
       in_.incomplete = length;
       break;
     }
@@ -391,30 +400,33 @@ size_t PcapngReader::parse(Batch& batch, size_t avail, Pass pass) {
     }
   }
   if (pass == Pass::read) batch.used = out;
-  return pos;
+  return pos - begin;
 }
 
-void PcapngReader::read_batch(Batch& batch, Pass pass) {
-  batch.used = 0;
-  const auto stopped = [&] { return done_ || at_packet_ || !damage_.empty(); };
-  in_.fill(batch, options_.interrupt, options_.name, [&](size_t avail) { return parse(batch, avail, pass); }, stopped);
+void PcapngReader::parse_batch(Batch& batch, Pass pass) {
+  if (!done_) in_.parse(batch, [&](size_t begin, size_t end) { return parse(batch, begin, end, pass); });
   if (!damage_.empty()) {
     done_ = true;
-  } else if (in_.eof && !stopped()) {
+  } else if (batch.raw.ended && !done_ && !at_packet_) {
     // Stopped while a stream was still to deliver: what did not come is not damage.
-    if (!in_.carry.empty() && !in_.interrupted) damage_ = truncated();
+    if (!in_.carry.empty() && !batch.raw.interrupted) damage_ = truncated();
     done_ = true;
   }
 }
 
 void PcapngReader::fill(Batch& batch) {
-  batch.clear();
+  read_raw(batch);
+  parse_raw(batch);
+}
+
+void PcapngReader::parse_raw(Batch& batch) {
   batch.source = options_.rank;
-  if (!done_) read_batch(batch, Pass::read);
+  parse_batch(batch, Pass::read);
   batch.raw_is_output = true;
   if (done_) {
     if (!damage_.empty()) options_.report->damaged(fmt::format("{}: {}", options_.name, damage_));
     damage_.clear();
+    end_reading();
     batch.last = true;
     finish();
   }

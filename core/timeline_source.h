@@ -2,7 +2,8 @@
 // headers are already in the output format, with timestamps mapped onto the output timeline.
 //
 // Threads: not thread-safe. Opened, mapped and filtered on the configuring thread; then fill() is
-// called by one thread at a time (the engine's input node for its rank, a TBB worker). stats() are
+// called by one thread at a time (the engine's input node for its rank, a TBB worker), or
+// read_raw() and parse_raw() by two (splits_reading). stats() are
 // plain counters of the filling thread: another thread reads them once the run is over.
 // Ownership: the engine owns its sources; a batch handed to fill() is the caller's.
 #pragma once
@@ -131,6 +132,16 @@ class TimelineSource {
 
   // Clears `batch` and fills it with the next records; sets batch.last when nothing follows.
   virtual void fill(Batch& batch) = 0;
+
+  // A reader whose fill() is a read then a parse may have them run apart, so that reading a batch
+  // overlaps parsing the one before: read_raw() on one thread at a time, parse_raw() on another
+  // (one at a time too), both in the input's order. read_raw() takes the input's next bytes into
+  // `raw` (Batch::Raw); parse_raw() turns them into records as fill() would, setting batch.last
+  // when nothing follows; end_reading() (any thread) makes read_raw() end the input at once.
+  virtual bool splits_reading() const { return false; }
+  virtual void read_raw(Batch& /*raw*/) {}
+  virtual void parse_raw(Batch& /*batch*/) {}
+  virtual void end_reading() {}
 
   // A source that waits for packets as they come (a live capture) has no end of its own: stop()
   // (any thread) tells it to end, and fill() is still called after the run is stopped, so that

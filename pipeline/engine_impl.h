@@ -1,13 +1,13 @@
 // The engine's state, shared by the files that each do one of its jobs:
 //   configure.cpp  a resolved description -> open sources, timeline mapping, transforms, sink set-up
-//   graph.cpp      the oneTBB flow graph: timeline sources -> limiters -> the merge node
+//   graph.cpp      the oneTBB flow graph: timeline sources -> limiters -> (parse nodes) -> the merge node
 //   output.cpp     the output thread: the merged stream (and, while pacing, events) to the sink
 //   events.cpp     injection (API, control lines) and captured frames, stamped on the timeline
 //   engine.cpp     the public facade: lifecycle and statistics
 // Nothing here is public API (pipeline/engine.h is).
 //
-// Threads: TBB's workers run the input nodes (one per timeline source at a time) and the serial
-// merge node; the output thread owns the sink and, while pacing, the pacer's wait and the last
+// Threads: TBB's workers run the input nodes (one per timeline source at a time), the serial parse
+// nodes of the readers that split reading from parsing, and the serial merge node; the output thread owns the sink and, while pacing, the pacer's wait and the last
 // merge; injecting threads (API callers, control sockets, live captures) only fill event batches
 // and hand them over through submit_event().
 #pragma once
@@ -110,12 +110,20 @@ struct Engine::Impl final : EventInjector {
   flow::graph graph;
   std::vector<std::unique_ptr<flow::input_node<Batch*>>> input_nodes;
   std::vector<std::unique_ptr<flow::limiter_node<Batch*>>> limiters;
+  // A reader that splits reading from parsing (TimelineSource::splits_reading) has its parse node
+  // between its limiter and the merge node; the others have none.
+  using ParseNode = flow::multifunction_node<Batch*, std::tuple<Batch*>>;
+  std::vector<std::unique_ptr<ParseNode>> parse_nodes;
   std::unique_ptr<flow::function_node<Batch*, flow::continue_msg>> merge_node;
-  std::vector<char> source_done;
+  std::vector<char> source_done;  // the input node's: it has read its last batch
+  std::vector<char> parse_done;   // the parse node's: it has passed its source's last batch on
   int64_t origin = 0;  // the timeline's now before its first packet
 
   void build_graph();
   Batch* next_batch(size_t rank, tbb::flow_control& fc);
+  // The parse node's body: the batch to pass on to the merge node, or null for one read after the
+  // source's end, which goes back to its pool.
+  Batch* parse_batch(size_t rank, Batch* b);
   void maybe_finish();
 
   // ---- the output thread (output.cpp) ----

@@ -1,5 +1,7 @@
 // The flow graph: each timeline source is an input_node behind a limiter_node, all feeding one
-// serial function_node that runs the merger. Event batches are put to the same merge node from the
+// serial function_node that runs the merger. A reader that splits reading from parsing
+// (TimelineSource::splits_reading) has a serial parse node after its limiter: its input node only
+// reads, so the next batch is read while the one before is parsed. Event batches are put to the same merge node from the
 // injecting threads (unpaced output). Memory stays bounded: a source reads a batch only when one of
 // its pool's is free, and the limiter admits no more than the pool holds.
 #include <fmt/format.h>
@@ -72,8 +74,19 @@ void Engine::Impl::build_graph() {
     auto& input = input_nodes.emplace_back(std::make_unique<flow::input_node<Batch*>>(
         graph, [this, rank](tbb::flow_control& fc) { return next_batch(rank, fc); }));
     flow::make_edge(*input, *limiter);
-    flow::make_edge(*limiter, *merge_node);
+    if (sources[rank]->splits_reading()) {
+      auto& parse = parse_nodes.emplace_back(std::make_unique<ParseNode>(
+          graph, flow::serial, [this, rank](Batch* b, ParseNode::output_ports_type& ports) {
+            if (Batch* out = parse_batch(rank, b)) std::get<0>(ports).try_put(out);
+          }));
+      flow::make_edge(*limiter, *parse);
+      flow::make_edge(flow::output_port<0>(*parse), *merge_node);
+    } else {
+      parse_nodes.emplace_back();
+      flow::make_edge(*limiter, *merge_node);
+    }
   }
+  parse_done.assign(n, 0);
 }
 
 Batch* Engine::Impl::next_batch(size_t rank, tbb::flow_control& fc) {
@@ -95,6 +108,8 @@ Batch* Engine::Impl::next_batch(size_t rank, tbb::flow_control& fc) {
       take_records(*background_head, *b);
       background_head.reset();
       run_transforms(*b, rank, own_transforms[rank]);
+    } else if (!end && parse_nodes[rank]) {
+      sources[rank]->read_raw(*b);
     } else if (!end) {
       sources[rank]->fill(*b);
       run_transforms(*b, rank);
@@ -109,7 +124,30 @@ Batch* Engine::Impl::next_batch(size_t rank, tbb::flow_control& fc) {
     b->source = static_cast<uint16_t>(rank);
     b->last = true;
   }
-  source_done[rank] = b->last;
+  // A reader that splits reading ends with its input (the parse may end it sooner: end_reading).
+  source_done[rank] = b->last || (parse_nodes[rank] && b->raw.ended);
+  return b;
+}
+
+Batch* Engine::Impl::parse_batch(size_t rank, Batch* b) {
+  // Batches read before the parse found the source's end (a closed window, damage) are not wanted.
+  if (parse_done[rank]) {
+    b->pool->release(b);
+    return nullptr;
+  }
+  if (b->raw.pending) {
+    try {
+      sources[rank]->parse_raw(*b);
+      run_transforms(*b, rank);
+    } catch (const std::exception& e) {
+      fail(e.what());
+      sources[rank]->end_reading();
+      b->clear();
+      b->source = static_cast<uint16_t>(rank);
+      b->last = true;
+    }
+  }
+  parse_done[rank] = b->last;
   return b;
 }
 

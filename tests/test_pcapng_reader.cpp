@@ -122,13 +122,19 @@ Read read(const std::string& bytes, bool pipe = false, const std::string& filter
   source->compile_filter();
   source->set_mapping(0, pcap::Precision::ns);
   Read r{source->info(), {}, {}, source->options().interfaces};
-  Batch batch;
-  batch.reserve_arena(4096);
-  do {
-    source->fill(batch);
+  // As the engine's graph does (TimelineSource::splits_reading): the next batch is read before the
+  // one before it is parsed. The small arenas' headroom is shorter than most blocks.
+  REQUIRE(source->splits_reading());
+  Batch batches[2];
+  for (Batch& b : batches) b.reserve_arena(4096);
+  source->read_raw(batches[0]);
+  for (size_t k = 0;; ++k) {
+    Batch& batch = batches[k % 2];
+    if (!batch.raw.ended) source->read_raw(batches[(k + 1) % 2]);
+    source->parse_raw(batch);
     CHECK(batch.raw_is_output);
     const size_t first = r.records.size();  // of the batch's first record
-    size_t next = 0;
+    size_t next = batch.records.empty() ? 0 : batch.records.front().offset;
     for (const Record& rec : batch.records) {
       CHECK(rec.offset == next);  // back to back, headers in the output format
       const std::byte* h = batch.data() + rec.offset;
@@ -142,7 +148,8 @@ Read read(const std::string& bytes, bool pipe = false, const std::string& filter
         carried.assign(reinterpret_cast<const char*>(batch.annotation_bytes.data() + a.at), a.size);
       r.records.push_back({rec.ts_ns, rec.iface, rec.caplen, rec.len, {data, rec.caplen}, carried});
     }
-  } while (!batch.last);
+    if (batch.last) break;
+  }
   r.messages = report.messages();
   return r;
 }

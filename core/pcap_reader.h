@@ -21,7 +21,8 @@ class PcapReader final : public TimelineSource {
   ~PcapReader() override;
 
   void fill(Batch& batch) override;
-  bool splits_reading() const override { return true; }
+  // Not a stream: a read ahead could wait there for bytes the run no longer wants.
+  bool splits_reading() const override { return !in_.stream; }
   void read_raw(Batch& raw) override;
   void parse_raw(Batch& batch) override;
   void end_reading() override { in_.ended = true; }

@@ -140,7 +140,8 @@ class PcapngReader final : public TimelineSource {
   }
 
   void fill(Batch& batch) override;
-  bool splits_reading() const override { return true; }
+  // Not a stream: a read ahead could wait there for bytes the run no longer wants.
+  bool splits_reading() const override { return !in_.stream; }
   void read_raw(Batch& raw) override { in_.read(raw, options_.interrupt, options_.name); }
   void parse_raw(Batch& batch) override;
   void end_reading() override { in_.ended = true; }

@@ -3,8 +3,8 @@
 //
 // Threads: not thread-safe. Opened, mapped and filtered on the configuring thread; then fill() is
 // called by one thread at a time (the engine's input node for its rank, a TBB worker), or
-// read_raw() and parse_raw() by two (splits_reading). stats() are
-// plain counters of the filling thread: another thread reads them once the run is over.
+// read_raw() and parse_raw() by two (splits_reading). stats() are plain counters of the filling
+// (or parsing) thread: another thread reads them once the run is over.
 // Ownership: the engine owns its sources; a batch handed to fill() is the caller's.
 #pragma once
 

@@ -1,5 +1,6 @@
 // The unit that moves through the graph: one arena of raw pcap records back to back (16-byte
-// record header + bytes, from the first record's offset on), plus a small descriptor per record. Batches belong to a pool and go back to it, so the
+// record header + bytes, from the first record's offset on), plus a small descriptor per record.
+// Batches belong to a pool and go back to it, so the
 // pool's size bounds memory whatever the trace size.
 #pragma once
 

@@ -71,6 +71,23 @@ std::string why_not_rereadable(const std::string& path) {
   return fmt::format("{} is {}: what it delivers can be read only once", path, what);
 }
 
+namespace {
+
+// Reads on into an arena of `capacity` bytes whose first `filled` are taken, for a reader that
+// parses what it holds in place: a stream hands over what has arrived (its records flow on without
+// waiting for a full arena), a regular file fills the arena. Returns the bytes now held; sets `eof`
+// once the input has no more, and `interrupted` as read_input does.
+size_t read_on(int fd, std::byte* arena, size_t capacity, size_t filled, bool stream, const Interrupt* interrupt,
+               const std::string& name, bool& eof, bool& interrupted) {
+  const size_t want = capacity - filled;
+  const auto read = read_input(fd, arena + filled, want, stream ? 1 : want, stream, interrupt, name);
+  interrupted = read.interrupted;
+  eof = read.got == 0 || (!stream && read.got < want);
+  return filled + read.got;
+}
+
+}  // namespace
+
 void InPlaceInput::read(Batch& raw, const Interrupt* interrupt, const std::string& name) {
   raw.clear();
   // An eighth of the arena, at most 64 KiB: room for the part of a record that the batch before
@@ -115,13 +132,5 @@ ReadResult read_input(int fd, std::byte* p, size_t n, size_t min, bool stream, c
   return result;
 }
 
-size_t read_on(int fd, std::byte* arena, size_t capacity, size_t filled, bool stream, const Interrupt* interrupt,
-               const std::string& name, bool& eof, bool& interrupted) {
-  const size_t want = capacity - filled;
-  const auto read = read_input(fd, arena + filled, want, stream ? 1 : want, stream, interrupt, name);
-  interrupted = read.interrupted;
-  eof = read.got == 0 || (!stream && read.got < want);
-  return filled + read.got;
-}
 
 }  // namespace vei

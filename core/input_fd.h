@@ -49,13 +49,6 @@ struct ReadResult {
 ReadResult read_input(int fd, std::byte* p, size_t n, size_t min, bool stream, const Interrupt* interrupt,
                       const std::string& name);
 
-// Reads on into an arena of `capacity` bytes whose first `filled` are taken, for a reader that
-// parses what it holds in place: a stream hands over what has arrived (its records flow on without
-// waiting for a full arena), a regular file fills the arena. Returns the bytes now held; sets `eof`
-// once the input has no more, and `interrupted` as read_input does.
-size_t read_on(int fd, std::byte* arena, size_t capacity, size_t filled, bool stream, const Interrupt* interrupt,
-               const std::string& name, bool& eof, bool& interrupted);
-
 // Whether `fd` is a stream rather than a regular file (a failed fstat counts as a stream).
 bool is_stream(int fd);
 

@@ -7,7 +7,8 @@
 // Nothing here is public API (pipeline/engine.h is).
 //
 // Threads: TBB's workers run the input nodes (one per timeline source at a time), the serial parse
-// nodes of the readers that split reading from parsing, and the serial merge node; the output thread owns the sink and, while pacing, the pacer's wait and the last
+// nodes of the readers that split reading from parsing, and the serial merge node; the output
+// thread owns the sink and, while pacing, the pacer's wait and the last
 // merge; injecting threads (API callers, control sockets, live captures) only fill event batches
 // and hand them over through submit_event().
 #pragma once

@@ -1,7 +1,8 @@
 // The flow graph: each timeline source is an input_node behind a limiter_node, all feeding one
 // serial function_node that runs the merger. A reader that splits reading from parsing
 // (TimelineSource::splits_reading) has a serial parse node after its limiter: its input node only
-// reads, so the next batch is read while the one before is parsed. Event batches are put to the same merge node from the
+// reads, so the next batch is read while the one before is parsed. Event batches are put to the
+// same merge node from the
 // injecting threads (unpaced output). Memory stays bounded: a source reads a batch only when one of
 // its pool's is free, and the limiter admits no more than the pool holds.
 #include <fmt/format.h>

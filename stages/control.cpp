@@ -332,11 +332,16 @@ std::string control_request(const std::string& path, std::string_view line, std:
     if (now >= deadline) fail(path, fmt::format("the server's backlog stayed full for {} ms", timeout.count()));
     std::this_thread::sleep_for(std::min<std::chrono::steady_clock::duration>(std::chrono::milliseconds(10), deadline - now));
   }
+  // A server that ends (its pipeline finished) while this client waits in its backlog resets the
+  // connection: to the user that is the same as a close without a reply.
+  constexpr std::string_view closed_without_reply =
+      "the server closed the connection without replying (has its pipeline ended?)";
   std::string request(line);
   request += '\n';
   for (std::string_view rest = request; !rest.empty();) {
     wait_for(fd.get(), POLLOUT, deadline, path, timeout);
     const ssize_t n = ::send(fd.get(), rest.data(), rest.size(), MSG_NOSIGNAL);
+    if (n < 0 && (errno == EPIPE || errno == ECONNRESET)) fail(path, closed_without_reply);
     if (n < 0 && errno != EAGAIN && errno != EINTR) fail_errno(path);
     if (n > 0) rest.remove_prefix(static_cast<size_t>(n));
   }
@@ -349,7 +354,7 @@ std::string control_request(const std::string& path, std::string_view line, std:
     wait_for(fd.get(), POLLIN, deadline, path, timeout);
     char buffer[4096];
     const ssize_t n = ::recv(fd.get(), buffer, sizeof buffer, 0);
-    if (n == 0) fail(path, "the server closed the connection without replying");
+    if (n == 0 || (n < 0 && errno == ECONNRESET)) fail(path, closed_without_reply);
     if (n < 0 && errno != EAGAIN && errno != EINTR) fail_errno(path);
     if (n > 0) reply.append(buffer, static_cast<size_t>(n));
   }

@@ -83,4 +83,25 @@ check "SIGTERM: tcpdump reads the output to its end" tcpdump -r term.pcap -w /de
 got=$(capinfos -c -M term.pcap 2>/dev/null | awk '/Number of packets/ {print $NF}')
 check "SIGTERM: part of the background was written (got ${got:-none} of 3000)" test "${got:-0}" -gt 0 -a "${got:-0}" -lt 3000
 
+# --timeout: a listener that never accepts (a server busy past its limit) gets its reply no sooner.
+python3 - mute.sock <<'PY' &
+import socket, sys, time
+s = socket.socket(socket.AF_UNIX); s.bind(sys.argv[1]); s.listen(4); open("mute.ready", "w").close(); time.sleep(30)
+PY
+mute_pid=$!
+for _ in $(seq 100); do [[ -e mute.ready ]] && break; sleep 0.05; done
+start=$EPOCHREALTIME
+reply=$(timeout 10 "$veipipe" inject --timeout 0.4 mute.sock 'icmp(dst=10.0.0.5)' 2>&1)
+status=$?
+elapsed=$(awk -v a="$start" -v b="$EPOCHREALTIME" 'BEGIN { printf "%.1f", b - a }')
+kill "$mute_pid" 2>/dev/null
+check "--timeout 0.4: status 1 after 0.4 to 3 s (got $status after $elapsed s)" \
+  awk -v s="$status" -v t="$elapsed" 'BEGIN { exit !(s == 1 && t >= 0.4 && t < 3) }'
+check "--timeout 0.4: the error names the socket and the wait (got '$reply')" \
+  test "$reply" = "veipipe: error: mute.sock: no reply within 400 ms"
+reply=$("$veipipe" inject --timeout 0 mute.sock 'icmp(dst=10.0.0.5)' 2>&1)
+status=$?
+check "--timeout 0 is refused with status 2 (got $status: '$reply')" \
+  bash -c '[[ $1 == 2 ]] && grep -q -- "--timeout: seconds from more than 0 to 86400" <<<"$2"' _ "$status" "$reply"
+
 summary control_test

@@ -473,6 +473,20 @@ TEST_CASE("control socket: control_request failures name the path") {
   CHECK(std::chrono::steady_clock::now() - start < 2s);
   ::close(fd);
 
+  // A server that ends while the client waits in its backlog (a pipeline that finished).
+  const std::string ending = (tmp / "ending").string();
+  const int listener = ::socket(AF_UNIX, SOCK_STREAM, 0);
+  std::memcpy(addr.sun_path, ending.data(), ending.size());
+  REQUIRE(::bind(listener, reinterpret_cast<const sockaddr*>(&addr), sizeof addr) == 0);
+  REQUIRE(::listen(listener, 4) == 0);
+  std::string said;
+  std::thread client([&] { said = message([&] { control_request(ending, "icmp 1", 5s); }); });
+  pollfd queued{listener, POLLIN, 0};
+  REQUIRE(::poll(&queued, 1, 5000) == 1);  // the client is in the backlog
+  ::close(listener);
+  client.join();
+  CHECK(said == ending + ": the server closed the connection without replying (has its pipeline ended?)");
+
   CHECK(message([&] { control_request(missing, "icmp 1\nicmp 2", 1s); }).starts_with(missing + ": "));
 }
 

@@ -10,9 +10,11 @@
 
 #include <algorithm>
 #include <atomic>
+#include <cmath>
 #include <cerrno>
 #include <csignal>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
@@ -420,6 +422,16 @@ int main(int argc, char** argv) {
                             vei::control::max_line >> 10, vei::max_injection_bytes >> 20));
   inject_cmd->add_option("socket", socket_path, "the control socket")->required();
   inject_cmd->add_option("stage", stage_line, "a source stage, e.g. 'icmp(dst=10.0.0.9, count=3)'")->required();
+  double inject_timeout = 30;
+  inject_cmd->add_option("-t,--timeout", inject_timeout, "seconds to wait for the reply, a place in a full backlog included")
+      ->default_val(30)
+      ->check(CLI::Validator(
+          [](const std::string& text) {
+            const double seconds = std::strtod(text.c_str(), nullptr);
+            return seconds > 0 && seconds <= 86400 ? std::string() : "seconds from more than 0 to 86400";
+          },
+          "", "timeout"))
+      ->type_name("SECONDS");
   stages_cmd->add_option("name", stage_name, "one stage");
   std::string plot_json, plot_png;
   auto* plot_cmd = app.add_subcommand("plot", "draw a --stats-json file's packet rates and injections as a PNG");
@@ -434,7 +446,8 @@ int main(int argc, char** argv) {
 
   try {
     if (*inject_cmd) {
-      const auto reply = vei::control_request(socket_path, resolve_inject_paths(stage_line), std::chrono::seconds(30));
+      const auto reply = vei::control_request(socket_path, resolve_inject_paths(stage_line),
+                                              std::chrono::milliseconds(std::llround(inject_timeout * 1000)));
       fmt::print("{}\n", reply);
       return reply.starts_with("ok") ? 0 : vei::exit_failure;
     }

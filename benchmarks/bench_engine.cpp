@@ -198,9 +198,9 @@ void BM_MergerPush(benchmark::State& state) {
   MergeWorkload work(inputs, dominant, frame, size_t{32} << 20);
   vei::BatchPool output_pool(4, vei::default_arena_size);
   uint64_t emitted = 0;
-  const auto emit = [&emitted](vei::Batch* b) {
-    emitted += b->records.size();
-    b->pool->release(b);
+  const auto emit = [&emitted](std::unique_ptr<vei::Sheet> sheet) {
+    for (const vei::Piece& p : sheet->pieces) emitted += p.count;
+    sheet->release();
   };
 
   for (auto _ : state) {

@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cstring>
+#include <utility>
 
 namespace vei {
 
@@ -14,8 +15,13 @@ bool in_turn(size_t turn, size_t input) { return turn == SIZE_MAX || input == tu
 }  // namespace
 
 TimestampMerger::TimestampMerger(size_t inputs, End end, pcap::Precision precision, BatchPool& output_pool,
-                                 std::function<void(Batch*)> emit)
-    : inputs_(inputs), end_(end), precision_(precision), output_pool_(output_pool), emit_(std::move(emit)) {}
+                                 std::function<void(std::unique_ptr<Sheet>)> emit)
+    : inputs_(inputs),
+      end_(end),
+      precision_(precision),
+      output_pool_(output_pool),
+      emit_(std::move(emit)),
+      sheet_(std::make_unique<Sheet>()) {}
 
 void TimestampMerger::push(Batch* batch) {
   if (finished_) {
@@ -33,6 +39,9 @@ void TimestampMerger::push(Batch* batch) {
   }
   stamp_events();
   merge();
+  // Whatever this push merged goes out now: a source whose batches all wait in an unsent sheet
+  // could read no more, and the merge would wait for it.
+  flush();
 }
 
 bool TimestampMerger::now_known() const {
@@ -75,7 +84,7 @@ void TimestampMerger::settle(Input& in) {
     in.queue.pop_front();
     in.next = nullptr;
     in.ended = front->last;
-    front->pool->release(front);
+    sheet_->done.push_back(front);  // its pieces, if any, are in this sheet
   }
 }
 
@@ -147,86 +156,62 @@ void TimestampMerger::emit_due_events() {
 }
 
 void TimestampMerger::take_run(Input& in, const Record* run_end) {
-  Batch* batch = in.queue.front();
+  const Batch& batch = *in.queue.front();
   const Record* r = in.next;
-  const auto count = static_cast<uint64_t>(run_end - r);
+  const auto count = static_cast<size_t>(run_end - r);
   stats_.packets += count;
-  if (r == batch->records.data() && run_end == in.end && batch->raw_is_output) {
-    // The whole batch goes out as it is: no copy at all.
-    if (out_ && out_->used) {
-      emit_(out_);
-      out_ = nullptr;
-    }
-    in.queue.pop_front();
-    in.next = nullptr;
-    in.ended = batch->last;
-    batch->last = false;
-    for (const auto& rec : batch->records) stats_.bytes += rec.caplen;
-    ++stats_.forwarded_batches;
-    emit_(batch);
-    settle(in);
-    return;
+  if (batch.raw_is_output) {
+    // Back to back, headers ready: the run goes out where it lies.
+    const Record& back = run_end[-1];
+    stats_.bytes += back.offset + back.caplen - r->offset - record_header_size * (count - 1);
+    stats_.packets_in_place += count;
+    sheet_->add(batch, static_cast<size_t>(r - batch.records.data()), count);
+  } else {
+    copy_run(batch, r, run_end);
   }
+  in.next = run_end;
+  if (run_end == in.end) settle(in);
+}
+
+void TimestampMerger::copy_run(const Batch& batch, const Record* r, const Record* run_end) {
   // pcapng comments and flags (Batch::annotations) go with their records.
-  const auto notes = batch->annotations_of(static_cast<size_t>(r - batch->records.data()), count);
+  const auto notes = batch.annotations_of(static_cast<size_t>(r - batch.records.data()), static_cast<size_t>(run_end - r));
   size_t note = 0;
-  const auto carry = [&](const Record* from, const Record* to, Batch& out, size_t out_index) {
-    for (; note < notes.size() && notes[note].index < static_cast<size_t>(to - batch->records.data()); ++note) {
-      const Annotation& a = notes[note];
-      out.annotate(out_index + (a.index - static_cast<size_t>(from - batch->records.data())),
-                   {batch->annotation_bytes.data() + a.at, a.size});
-    }
-  };
-  while (r != run_end) {
+  stats_.packets_copied += static_cast<uint64_t>(run_end - r);
+  for (; r != run_end; ++r) {
     Batch& out = output_with_room(record_header_size + r->caplen);
     std::byte* to = out.data() + out.used;
-    const size_t room = out.capacity() - out.used;
-    if (batch->raw_is_output) {
-      // As many records as fit, with one memcpy: they lie back to back, headers ready.
-      const Record* fits = r;
-      size_t bytes = 0;
-      while (fits != run_end && bytes + record_header_size + fits->caplen <= room) {
-        bytes += record_header_size + fits->caplen;
-        ++fits;
-      }
-      std::memcpy(to, batch->data() + r->offset, bytes);
-      const auto delta = static_cast<uint32_t>(out.used) - r->offset;  // modulo 2^32, exact once added
-      const size_t first = out.records.size();
-      if (!notes.empty()) carry(r, fits, out, first);
-      out.records.insert(out.records.end(), r, fits);
-      for (auto it = out.records.begin() + static_cast<ptrdiff_t>(first); it != out.records.end(); ++it) it->offset += delta;
-      stats_.bytes += bytes - record_header_size * static_cast<size_t>(fits - r);
-      r = fits;
-      out.used += bytes;
-      continue;
-    }
     pcap::write_record_header(to, r->ts_ns, precision_, r->caplen, r->len);
-    std::memcpy(to + record_header_size, batch->data() + r->offset + record_header_size, r->caplen);
+    std::memcpy(to + record_header_size, batch.data() + r->offset + record_header_size, r->caplen);
     Record copy = *r;
     copy.offset = static_cast<uint32_t>(out.used);
-    if (!notes.empty()) carry(r, r + 1, out, out.records.size());
+    const auto index = static_cast<size_t>(r - batch.records.data());
+    for (; note < notes.size() && notes[note].index <= index; ++note)
+      out.annotate(out.records.size(), {batch.annotation_bytes.data() + notes[note].at, notes[note].size});
     out.records.push_back(copy);
     out.used += record_header_size + r->caplen;
     stats_.bytes += r->caplen;
-    ++r;
-  }
-  in.next = run_end;
-  if (run_end == in.end) {
-    ++stats_.copied_batches;
-    settle(in);
+    sheet_->add(out, out.records.size() - 1, 1);
   }
 }
 
 Batch& TimestampMerger::output_with_room(size_t bytes) {
-  if (out_ && out_->used + bytes > out_->capacity()) {
-    emit_(out_);
-    out_ = nullptr;
-  }
+  // A full output batch goes out with its sheet before the next is taken: the pool's batches held by
+  // a sheet not sent yet could never come back.
+  if (out_ && out_->used + bytes > out_->capacity()) flush();
   if (!out_) {
     out_ = output_pool_.acquire();
     out_->reserve_arena(bytes);
+    sheet_->done.push_back(out_);
   }
   return *out_;
+}
+
+void TimestampMerger::flush(bool last) {
+  if (!last && sheet_->pieces.empty() && sheet_->done.empty()) return;
+  out_ = nullptr;
+  sheet_->last = last;
+  emit_(std::exchange(sheet_, std::make_unique<Sheet>()));
 }
 
 void TimestampMerger::finish() {
@@ -240,7 +225,7 @@ void TimestampMerger::finish() {
     for (Batch* b : in.queue) {
       const Record* from = b == in.queue.front() && in.next ? in.next : b->records.data();
       stats_.dropped_after_end += static_cast<uint64_t>(b->records.data() + b->records.size() - from);
-      b->pool->release(b);
+      sheet_->done.push_back(b);  // the front one may have pieces in this sheet
     }
     in.queue.clear();
     in.next = in.end = nullptr;
@@ -251,10 +236,7 @@ void TimestampMerger::finish() {
     b->pool->release(b);
   }
   deferred_.clear();
-  if (!out_) out_ = output_pool_.acquire();
-  out_->last = true;
-  emit_(out_);
-  out_ = nullptr;
+  flush(true);
 }
 
 }  // namespace vei

@@ -7,32 +7,38 @@
 // With End::concat the timeline inputs go whole, one after another (mergecap -a): only the first
 // that has not ended takes part in the rule.
 //
-// Input port: batches tagged with their source rank, each timeline source's in order. Output: full
-// batches handed to `emit`; the last one (from finish()) has `last` set. Input batches go back to
-// their pools as soon as their records are copied, or travel on unchanged when a whole batch can be
-// forwarded. The rule itself (ties, event stamps) is core/ordering.h's.
+// Input port: batches tagged with their source rank, each timeline source's in order. Output:
+// sheets (core/sheet.h) handed to `emit`, one at the end of each push() that merged something; the
+// last one (from finish()) has `last` set. A run of records whose headers are already the output's
+// (Batch::raw_is_output) goes out where it lies, as a piece of its batch; others (events, times
+// moved, precision converted) are copied into output batches with their headers rewritten. An input
+// batch travels on in the `done` list of the sheet that holds its last piece. The rule itself (ties,
+// event stamps) is core/ordering.h's.
 //
 // Threads: not thread-safe. One thread at a time calls push() and finish() (the engine's serial
 // merge node); `emit` runs on that thread. stats() is read by others only after the run.
-// Ownership: a pushed batch belongs to the merger until it is released to its pool or emitted.
+// Ownership: a pushed batch belongs to the merger until it is released to its pool or handed on in
+// an emitted sheet; an emitted sheet belongs to whoever `emit` gives it to.
 #pragma once
 
 #include <cstdint>
 #include <deque>
 #include <functional>
+#include <memory>
 #include <optional>
 #include <vector>
 
 #include "core/batch.h"
 #include "core/pcap_format.h"
+#include "core/sheet.h"
 
 namespace vei {
 
 struct MergerStats {
   uint64_t packets = 0;
   uint64_t bytes = 0;  // captured bytes
-  uint64_t forwarded_batches = 0;
-  uint64_t copied_batches = 0;
+  uint64_t packets_in_place = 0;  // written from the batch their source filled
+  uint64_t packets_copied = 0;    // copied into an output batch, their headers rewritten
   uint64_t dropped_after_end = 0;  // records of other inputs later than the first input's end
   uint64_t events = 0;
   uint64_t late_events = 0;  // asked for a time already past, written at "now" instead
@@ -47,7 +53,7 @@ class TimestampMerger {
 
   // Headers that must be rewritten are written in `precision`.
   TimestampMerger(size_t inputs, End end, pcap::Precision precision, BatchPool& output_pool,
-                  std::function<void(Batch*)> emit);
+                  std::function<void(std::unique_ptr<Sheet>)> emit);
 
   // "Now" before anything is written when the background shows no packet (stopped at once, or
   // filtered empty): where its first packet would be.
@@ -83,15 +89,19 @@ class TimestampMerger {
   // Moves past finished batches: releases them, marks the input ended after its last one.
   void settle(Input& in);
   void take_run(Input& in, const Record* run_end);
+  void copy_run(const Batch& batch, const Record* r, const Record* run_end);
   Batch& output_with_room(size_t bytes);
+  // Hands the sheet on (if it holds anything), the output batch being filled with it.
+  void flush(bool last = false);
 
   std::vector<Input> inputs_;  // timeline inputs by rank, then one per pending event batch
   std::vector<Batch*> deferred_;  // event batches waiting for "now" to be known
   End end_;
   pcap::Precision precision_;
   BatchPool& output_pool_;
-  std::function<void(Batch*)> emit_;
-  Batch* out_ = nullptr;
+  std::function<void(std::unique_ptr<Sheet>)> emit_;
+  std::unique_ptr<Sheet> sheet_;
+  Batch* out_ = nullptr;  // being filled by copies; in sheet_->done once it has a piece
   int64_t last_background_ts_ = INT64_MIN;
   int64_t last_ts_ = 0;
   int64_t origin_ = 0;

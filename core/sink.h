@@ -3,8 +3,10 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <span>
 
 #include "core/batch.h"
+#include "core/sheet.h"
 #include "core/stats.h"
 
 namespace vei {
@@ -23,6 +25,11 @@ class Sink {
   // failing call included: the run's statistics report them.
   virtual void consume(const Batch& batch, size_t first, size_t count) = 0;
   void consume(const Batch& batch) { consume(batch, 0, batch.records.size()); }
+  // The same for the pieces of a sheet, in order. A sink that can write many ranges at once
+  // (writev) overrides it; failures as above.
+  virtual void consume(std::span<const Piece> pieces) {
+    for (const Piece& p : pieces) consume(*p.batch, p.first, p.count);
+  }
   virtual void close() = 0;
   virtual const SinkStats& stats() const = 0;
   // Adds what only this kind of sink counts to the run's statistics. Called while consume() may

@@ -165,8 +165,8 @@ struct Stats {
   uint64_t bytes = 0;          // written to the sink, file framing included
   uint64_t captured_bytes = 0;  // packet bytes merged
   uint64_t dropped_after_end = 0;
-  uint64_t forwarded_batches = 0;
-  uint64_t copied_batches = 0;
+  uint64_t packets_in_place = 0;  // written from the batches their sources filled
+  uint64_t packets_copied = 0;    // copied by the merger to rewrite their headers (events, times moved)
   uint64_t accepted_events = 0;  // frames inject() accepted
   uint64_t refused_events = 0;   // event packets handed over after the pipeline stopped taking them
   uint64_t events = 0;           // injected frames merged into the output

@@ -105,8 +105,8 @@ Stats Engine::stats() const {
     const auto& m = d.merger->stats();
     s.captured_bytes = m.bytes;
     s.dropped_after_end = m.dropped_after_end;
-    s.forwarded_batches = m.forwarded_batches;
-    s.copied_batches = m.copied_batches;
+    s.packets_in_place = m.packets_in_place;
+    s.packets_copied = m.packets_copied;
     s.events = m.events;
     s.late_events = m.late_events;
   }

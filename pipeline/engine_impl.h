@@ -140,8 +140,8 @@ struct Engine::Impl final : EventInjector {
 
   void output_loop();
   void paced_output_loop();
-  // Writes records [first, first + count) of b; false once the sink has failed.
-  bool send(const Batch& b, size_t first, size_t count);
+  // Writes the records of `pieces`; false once the sink has failed.
+  bool send(std::span<const Piece> pieces);
 
   // ---- events (events.cpp) ----
   std::unique_ptr<BatchPool> event_pool;

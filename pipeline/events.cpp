@@ -41,7 +41,7 @@ bool Engine::Impl::submit_event(Batch* b, std::string_view stage) {
   for (auto& r : b->records) r.seq = id++;
   accepted_events.fetch_add(b->records.size());
   if (paced()) {
-    output.push(b);
+    output.push({nullptr, b});
   } else {
     events_in_flight.fetch_add(1);
     merge_node->try_put(b);

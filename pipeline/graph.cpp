@@ -50,7 +50,7 @@ void Engine::Impl::build_graph() {
   const auto end = merge.concat    ? TimestampMerger::End::concat
                    : merge.end_all ? TimestampMerger::End::all
                                    : TimestampMerger::End::first;
-  merger = std::make_unique<TimestampMerger>(n, end, precision, *output_pool, [this](Batch* b) { output.push(b); });
+  merger = std::make_unique<TimestampMerger>(n, end, precision, *output_pool, [this](std::unique_ptr<Sheet> sheet) { output.push({std::move(sheet)}); });
   const auto& bg = *sources[0];
   origin = std::max<int64_t>(0, background_start.value_or(bg.info().first_ts_ns.value_or(0) + bg.offset()));
   merger->set_origin(origin);

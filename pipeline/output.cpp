@@ -6,12 +6,12 @@
 
 namespace vei {
 
-bool Engine::Impl::send(const Batch& b, size_t first, size_t count) {
+bool Engine::Impl::send(std::span<const Piece> pieces) {
   std::lock_guard lock(sink_mutex);
   const uint64_t before = sink->stats().packets;
   bool ok = true;
   try {
-    sink->consume(b, first, count);
+    sink->consume(pieces);
   } catch (const std::exception& e) {
     fail(e.what());
     ok = false;
@@ -20,12 +20,15 @@ bool Engine::Impl::send(const Batch& b, size_t first, size_t count) {
   written_packets.store(sink->stats().packets, std::memory_order_relaxed);
   written_bytes.store(sink->stats().bytes, std::memory_order_relaxed);
   // The series (--stats-json) counts the records handed over, or those written before a failure.
-  const size_t taken = ok ? count : static_cast<size_t>(sink->stats().packets - before);
+  uint64_t left = ok ? UINT64_MAX : sink->stats().packets - before;
   const uint16_t first_event_rank = api_rank();
-  for (size_t i = first; i < first + taken; ++i) {
-    const Record& r = b.records[i];
-    series.add(r.source, r.ts_ns, r.caplen);
-    if (r.source >= first_event_rank) injections.written(r.seq, r.ts_ns);
+  for (const Piece& p : pieces) {
+    const auto taken = static_cast<uint32_t>(std::min<uint64_t>(p.count, left));
+    for (const Record& r : std::span(p.batch->records).subspan(p.first, taken)) {
+      series.add(r.source, r.ts_ns, r.caplen);
+      if (r.source >= first_event_rank) injections.written(r.seq, r.ts_ns);
+    }
+    if ((left -= taken) == 0) break;
   }
   return ok;
 }
@@ -36,11 +39,10 @@ void Engine::Impl::output_loop() {
   } else {
     bool failed = false;
     for (;;) {
-      Batch* b = output.pop();
-      const bool last = b->last;
-      if (!failed) failed = !send(*b, 0, b->records.size());
-      b->pool->release(b);
-      if (last) break;
+      const std::unique_ptr<Sheet> sheet = output.pop().sheet;
+      if (!failed) failed = !send(sheet->pieces);
+      sheet->release();
+      if (sheet->last) break;
     }
   }
   try {
@@ -62,9 +64,9 @@ void Engine::Impl::paced_output_loop() {
     Batch* batch;
     size_t next;
   };
-  std::deque<Batch*> timeline;
-  std::deque<Batch*> incoming;
-  size_t next = 0;  // in timeline.front()
+  std::deque<std::unique_ptr<Sheet>> timeline;
+  std::deque<Delivery> incoming;
+  size_t piece = 0, next = 0;  // in timeline.front(): the piece, and the record within it
   std::vector<Cursor> events;
   bool timeline_ended = false;
   bool closed = false;
@@ -78,20 +80,26 @@ void Engine::Impl::paced_output_loop() {
     }
     // An event never overtakes a timeline record not yet known, so events wait for the timeline.
     output.drain(incoming, timeline.empty() && !timeline_ended);
-    for (Batch* b : incoming) {
-      if (b->event) {
-        stamp_paced_event(*b);
-        events.push_back({b, 0});
+    for (Delivery& d : incoming) {
+      if (d.event) {
+        stamp_paced_event(*d.event);
+        events.push_back({d.event, 0});
       } else {
-        timeline.push_back(b);
+        timeline.push_back(std::move(d.sheet));
       }
     }
     incoming.clear();
-    while (!timeline.empty() && next == timeline.front()->records.size()) {
-      timeline_ended |= timeline.front()->last;
-      timeline.front()->pool->release(timeline.front());
+    while (!timeline.empty()) {
+      Sheet& sheet = *timeline.front();
+      while (piece < sheet.pieces.size() && next == sheet.pieces[piece].count) {
+        ++piece;
+        next = 0;
+      }
+      if (piece < sheet.pieces.size()) break;
+      timeline_ended |= sheet.last;
+      sheet.release();
       timeline.pop_front();
-      next = 0;
+      piece = 0;
     }
     std::erase_if(events, [](const Cursor& c) {
       if (c.next < c.batch->records.size()) return false;
@@ -102,18 +110,24 @@ void Engine::Impl::paced_output_loop() {
     // Stream 0 is the merged timeline, then the events in the order they were stamped. An event
     // never overtakes a timeline record not yet known, so events wait for the timeline.
     const bool timeline_known = !timeline.empty() || timeline_ended;
+    const auto head = [&](size_t i) -> std::pair<const Batch*, size_t> {
+      if (i > 0) return {events[i - 1].batch, events[i - 1].next};
+      const Piece& p = timeline.front()->pieces[piece];
+      return {p.batch, p.first + next};
+    };
     const auto choice = choose(1 + events.size(), [&](size_t i) -> const Record* {
-      if (i == 0) return timeline.empty() ? nullptr : &timeline.front()->records[next];
-      return timeline_known ? &events[i - 1].batch->records[events[i - 1].next] : nullptr;
+      if (i == 0 ? timeline.empty() : !timeline_known) return nullptr;
+      const auto [batch, index] = head(i);
+      return &batch->records[index];
     });
     if (!choice) continue;
-    Batch* from = choice->stream == 0 ? timeline.front() : events[choice->stream - 1].batch;
-    size_t* index = choice->stream == 0 ? &next : &events[choice->stream - 1].next;
-    const Record& r = from->records[*index];
+    const auto [from, index] = head(choice->stream);
+    const Record& r = from->records[index];
     if (!failed && !halted && !pacer->wait(r.ts_ns, r.len, &output.arrived())) continue;
-    if (!failed) failed = !send(*from, *index, 1);
+    const Piece one{from, static_cast<uint32_t>(index), 1};
+    if (!failed) failed = !send({&one, 1});
     last_out_ts = r.ts_ns;
-    ++*index;
+    ++(choice->stream == 0 ? next : events[choice->stream - 1].next);
   }
 }
 

@@ -54,7 +54,7 @@ py::dict to_dict(const vei::Stats& s) {
   // The keys of `veipipe run --stats-json`.
   py::dict d(py::arg("packets") = s.packets, py::arg("bytes") = s.bytes, py::arg("captured_bytes") = s.captured_bytes,
              py::arg("seconds") = s.seconds, py::arg("dropped_after_end") = s.dropped_after_end,
-             py::arg("forwarded_batches") = s.forwarded_batches, py::arg("copied_batches") = s.copied_batches,
+             py::arg("packets_in_place") = s.packets_in_place, py::arg("packets_copied") = s.packets_copied,
              py::arg("accepted_events") = s.accepted_events, py::arg("refused_events") = s.refused_events,
              py::arg("events") = s.events, py::arg("late_events") = s.late_events, py::arg("sources") = sources,
              py::arg("live") = live, py::arg("transforms") = transforms, py::arg("warnings") = s.warnings,

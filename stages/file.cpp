@@ -142,6 +142,41 @@ void FileWriter::consume(const Batch& batch, size_t first, size_t count) {
   if (error) fail(error);
 }
 
+void FileWriter::consume(std::span<const Piece> pieces) {
+  if (pieces.size() == 1 || cut_ || encoder_) return Sink::consume(pieces);
+  const auto begin_of = [](const Piece& p) { return size_t{p.batch->records[p.first].offset}; };
+  const auto end_of = [](const Piece& p, size_t count) {
+    const Record& r = p.batch->records[p.first + count - 1];
+    return size_t{r.offset} + record_header_size + r.caplen;
+  };
+  pieces_iov_.clear();
+  size_t size = 0, count = 0;
+  for (const Piece& p : pieces) {
+    const size_t begin = begin_of(p), end = end_of(p, p.count);
+    pieces_iov_.push_back({const_cast<std::byte*>(p.batch->data() + begin), end - begin});
+    size += end - begin;
+    count += p.count;
+  }
+  // Where record i ends in the write: asked for i = 0, 1, ... in order, and only after a failure.
+  size_t piece = 0, piece_first = 0, piece_start = 0;
+  const auto record_end = [&](size_t i) {
+    for (; i >= piece_first + pieces[piece].count; ++piece) {
+      piece_first += pieces[piece].count;
+      piece_start += pieces_iov_[piece].iov_len;
+    }
+    return piece_start + end_of(pieces[piece], i - piece_first + 1) - begin_of(pieces[piece]);
+  };
+  size_t kept = 0, kept_bytes = 0;
+  const int error = write_all(pieces_iov_, size, count, record_end, kept, kept_bytes);
+  for (const Piece& p : pieces) {
+    const size_t n = std::min<size_t>(p.count, kept);
+    if (n == 0) break;
+    written(p.batch->data(), std::span(p.batch->records).subspan(p.first, n), end_of(p, n) - begin_of(p));
+    kept -= n;
+  }
+  if (error) fail(error);
+}
+
 void FileWriter::write_pcapng(const std::byte* arena, std::span<const Record> records, CarriedOptions carried) {
   if (comments_) {
     comment_texts_.resize(records.size());

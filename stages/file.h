@@ -1,7 +1,10 @@
-// The `file` sink: a classic pcap, or a pcapng (core/pcapng_writer.h), written one write() per
-// batch (a pcapng's writev() may take several calls past IOV_MAX iovecs). The file always ends on a whole record: a failed write is cut back to the last record that
-// fully made it, and the statistics and labels count exactly the records the file keeps.
+// The `file` sink: a classic pcap, or a pcapng (core/pcapng_writer.h). A pcap takes a sheet's
+// pieces where they lie, in one writev() per IOV_MAX ranges; a pcapng one writev() per batch of
+// blocks. The file always ends on a whole record: a failed write is cut back to the last record
+// that fully made it, and the statistics and labels count exactly the records the file keeps.
 #pragma once
+
+#include <sys/uio.h>
 
 #include <memory>
 #include <optional>
@@ -45,8 +48,9 @@ class FileWriter final : public Sink {
              LabelsOptions labels = {}, bool cut = false, std::optional<PcapngOptions> pcapng = {});
   ~FileWriter() override;
 
-  using Sink::consume;
   void consume(const Batch& batch, size_t first, size_t count) override;
+  // A classic pcap file takes all the pieces in one writev (IOV_MAX ranges a call).
+  void consume(std::span<const Piece> pieces) override;
   void close() override;
   const SinkStats& stats() const override { return stats_; }
 
@@ -80,6 +84,7 @@ class FileWriter final : public Sink {
   uint32_t snaplen_;
   uint32_t linktype_;
   bool cut_;
+  std::vector<iovec> pieces_iov_;  // reused by consume(pieces)
   std::vector<std::byte> cut_bytes_;
   std::vector<Record> cut_records_;
   int fd_ = -1;

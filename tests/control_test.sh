@@ -75,7 +75,9 @@ check "tcpdump reads the output" tcpdump -r out.pcap -w /dev/null 2>/dev/null
 # SIGTERM mid-run: reading stops, everything merged is written, the file stays a valid capture.
 python3 feed.py bg.pcap | timeout 60 "$veipipe" run -q -e "pcap(-) -> file(term.pcap)" 2>term.err &
 run_pid=$!
-sleep 0.8
+# Some packets written first (a file header alone is 24 bytes): a sanitizer build under load can
+# take longer than the feed's first second to get there.
+for _ in $(seq 200); do (($(stat -c %s term.pcap 2>/dev/null || echo 0) > 24)) && break; sleep 0.05; done
 kill -TERM "$run_pid"
 wait "$run_pid"
 check "SIGTERM: exit status 143 (got $?)" test $? -eq 143

@@ -4,6 +4,8 @@
 #include <fmt/format.h>
 
 #include <cstring>
+#include <memory>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -43,20 +45,24 @@ Batch* batch(BatchPool& pool, uint16_t source, std::vector<std::pair<int64_t, ui
 struct Harness {
   explicit Harness(size_t inputs, TimestampMerger::End end = TimestampMerger::End::first)
       : out_pool(64, 4096), in_pool(64, 4096),
-        merger(inputs, end, pcap::Precision::ns, out_pool, [this](Batch* b) { take(b); }) {}
+        merger(inputs, end, pcap::Precision::ns, out_pool, [this](std::unique_ptr<Sheet> s) { take(*s); }) {}
 
-  void take(Batch* b) {
-    for (const auto& r : b->records) {
-      const auto index = static_cast<unsigned>(b->data()[r.offset + record_header_size]);
-      written += fmt::format("{}{}.{}@{}", written.empty() ? "" : " ", r.source, index, r.ts_ns);
-      // The header the sink will write carries the record's time.
-      uint32_t sec = 0, ns = 0;
-      std::memcpy(&sec, b->data() + r.offset, 4);
-      std::memcpy(&ns, b->data() + r.offset + 4, 4);
-      CHECK(int64_t{sec} * 1'000'000'000 + ns == r.ts_ns);
+  void take(Sheet& sheet) {
+    for (const Piece& p : sheet.pieces) {
+      const Batch& b = *p.batch;
+      for (const auto& r : std::span(b.records).subspan(p.first, p.count)) {
+        const auto index = static_cast<unsigned>(b.data()[r.offset + record_header_size]);
+        written += fmt::format("{}{}.{}@{}", written.empty() ? "" : " ", r.source, index, r.ts_ns);
+        // The header the sink will write carries the record's time.
+        uint32_t sec = 0, ns = 0;
+        std::memcpy(&sec, b.data() + r.offset, 4);
+        std::memcpy(&ns, b.data() + r.offset + 4, 4);
+        CHECK(int64_t{sec} * 1'000'000'000 + ns == r.ts_ns);
+      }
     }
-    ended |= b->last;
-    b->pool->release(b);
+    CHECK_FALSE(ended);  // nothing after the last sheet
+    ended |= sheet.last;
+    sheet.release();
   }
 
   BatchPool out_pool, in_pool;

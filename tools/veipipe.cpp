@@ -177,11 +177,11 @@ void write_stats_json(const std::string& path, const vei::Stats& s, int status) 
   for (const auto& w : s.warnings) warnings += fmt::format("{}\"{}\"", warnings.empty() ? "" : ",", json_escape(w));
   const std::string text = fmt::format(
       "{{\"status\":{},\"packets\":{},\"bytes\":{},\"captured_bytes\":{},\"seconds\":{:.6f},"
-      "\"dropped_after_end\":{},\"forwarded_batches\":{},\"copied_batches\":{},\"accepted_events\":{},"
+      "\"dropped_after_end\":{},\"packets_in_place\":{},\"packets_copied\":{},\"accepted_events\":{},"
       "\"refused_events\":{},\"events\":{},\"late_events\":{},\"sources\":[{}],\"live\":[{}],\"transforms\":[{}]{},"
       "\"warnings\":[{}],\"error\":\"{}\",{}}}\n",
-      status, s.packets, s.bytes, s.captured_bytes, s.seconds, s.dropped_after_end, s.forwarded_batches,
-      s.copied_batches, s.accepted_events, s.refused_events, s.events, s.late_events, sources, live, transforms, extra, warnings, json_escape(s.error),
+      status, s.packets, s.bytes, s.captured_bytes, s.seconds, s.dropped_after_end, s.packets_in_place,
+      s.packets_copied, s.accepted_events, s.refused_events, s.events, s.late_events, sources, live, transforms, extra, warnings, json_escape(s.error),
       series_json(s));
   // Every step can fail (a full disk shows only at the flush): each is checked, and errno is kept
   // before the next call can change it.

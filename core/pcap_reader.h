@@ -21,8 +21,10 @@ class PcapReader final : public TimelineSource {
   ~PcapReader() override;
 
   void fill(Batch& batch) override;
-  // Not a stream: a read ahead could wait there for bytes the run no longer wants.
-  bool splits_reading() const override { return !in_.stream; }
+  // Reads and parses on one thread (splits_reading() stays false): each record header is read
+  // just after the kernel copied it, from this core's cache. Parsed on the other core, every header
+  // missed it: a 2 GiB pass-through took 0.48 s instead of 0.26 s on a 2-core VM. (The pcapng
+  // reader does more per record, which hides the misses; it splits.)
   void read_raw(Batch& raw) override;
   void parse_raw(Batch& batch) override;
   void end_reading() override { in_.ended = true; }

@@ -21,6 +21,9 @@ constexpr size_t batches_per_source = 3;
 // (down to min_source_arena), so that memory stays bounded whatever their number.
 constexpr size_t source_memory_budget = size_t{48} << 20;
 constexpr size_t min_source_arena = size_t{16} << 10;
+// Larger arenas cost fewer trips through the graph per byte: a 4 GiB pass-through takes 0.55 s with
+// 1 MiB, 0.47 s with 2 MiB and no less with 4 MiB (2 cores, to /dev/null).
+constexpr size_t max_source_arena = size_t{2} << 20;
 constexpr size_t output_batches = 4;
 // Injected frames travel in small batches, one per inject() call.
 constexpr size_t event_batches = 64;
@@ -64,7 +67,7 @@ void Engine::Impl::build_graph() {
   source_done.assign(n, 0);
   captured_last_stamp.assign(n + 1 + plan.events.size(), INT64_MIN);
   const size_t arena =
-      std::clamp(source_memory_budget / (n * (batches_per_source + 1)) / 4096 * 4096, min_source_arena, default_arena_size);
+      std::clamp(source_memory_budget / (n * (batches_per_source + 1)) / 4096 * 4096, min_source_arena, max_source_arena);
   for (size_t rank = 0; rank < n; ++rank) {
     // One batch more than the limiter admits: an input_node runs its body ahead and holds the
     // result while the limiter is full.

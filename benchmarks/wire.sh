@@ -12,7 +12,10 @@
 #     (inject = pcap_inject, the default; mmsg; ring = PACKET_TX_RING), no capture;
 #     pps = packets / wall-clock time of the command, median of the runs; the receiver's rx_packets
 #     counter gives the loss.
-#  3. The issue's bars, PASS or FAIL.
+#  3. Pacing under load: the Poisson trace again, while a busy loop holds CPU 0 (`taskset -c 0`),
+#     by tcpreplay, by veipipe as it is and by veipipe with `pace(realtime, priority=50)`
+#     (SCHED_FIFO, memory locked, the output thread on the last CPU).
+#  4. The issues' bars, PASS or FAIL.
 #
 #   benchmarks/wire.sh [--quick] [--out DIR] [--build DIR] [--runs N]
 #
@@ -39,7 +42,7 @@ build_dir=$here/build
 quick=0
 runs=3
 
-usage() { sed -n '2,32s/^# \{0,1\}//p' "${BASH_SOURCE[0]}"; }
+usage() { sed -n '2,35s/^# \{0,1\}//p' "${BASH_SOURCE[0]}"; }
 
 # shellcheck source=benchmarks/common.sh
 source "$here/benchmarks/common.sh"
@@ -65,8 +68,8 @@ gap_stats=$build_dir/benchmarks/gap_stats
 for b in "$veigen" "$gap_stats"; do
   [[ -x $b ]] || die "$b not found: build first (cmake --build $build_dir) or pass --build DIR"
 done
-for t in tcpreplay tcpdump ip sysctl; do
-  command -v "$t" >/dev/null || die "$t not found (apt-get install -y tcpreplay tcpdump iproute2 procps)"
+for t in tcpreplay tcpdump ip sysctl taskset; do
+  command -v "$t" >/dev/null || die "$t not found (apt-get install -y tcpreplay tcpdump iproute2 procps util-linux)"
 done
 
 have_veipipe=1
@@ -118,9 +121,11 @@ done
 tag=vb$$
 tx=${tag}a rx=${tag}b ns=${tag}ns
 tcpdump_pid=
+hog_pid=
 cleanup() {
   local rc=$?
   if [[ -n $tcpdump_pid ]]; then kill "$tcpdump_pid" 2>/dev/null || true; wait "$tcpdump_pid" 2>/dev/null || true; fi
+  if [[ -n $hog_pid ]]; then kill "$hog_pid" 2>/dev/null || true; fi
   ip link del "$tx" 2>/dev/null || true  # removes the peer too
   ip netns del "$ns" 2>/dev/null || true
   exit "$rc"
@@ -194,20 +199,27 @@ own_pps() {  # LOG STATS-JSON
 # 1. Pacing accuracy.
 declare -A result  # "tool|trace|field" -> value
 pacing_rows=()
-pace_one() {  # TOOL TRACE
-  local tool=$1 trace=$2 file=$out_dir/$2.pcap cap=$out_dir/cap-$1-$2.pcap
+pace_one() {  # TOOL TRACE [hog]: with `hog`, a busy loop holds CPU 0 meanwhile (results as TRACE+hog)
+  local tool=$1 file=$out_dir/$2.pcap trace=$2${3:++hog}
+  local cap=$out_dir/cap-$tool-$trace.pcap stats=$out_dir/stats-$tool-$trace.json
   local -a cmd
   case $tool in
     tcpreplay) cmd=(tcpreplay -i "$tx" "$file") ;;
-    veipipe) cmd=("$veipipe" run -q --stats-json "$out_dir/stats-veipipe-$trace.json" -e "pcap($file) -> pace(realtime) -> nic($tx)") ;;
+    veipipe) cmd=("$veipipe" run -q --stats-json "$stats" -e "pcap($file) -> pace(realtime) -> nic($tx)") ;;
+    veipipe-rt) cmd=("$veipipe" run -q --stats-json "$stats" -e "pcap($file) -> pace(realtime, priority=50) -> nic($tx)") ;;
   esac
   log "pacing: $tool / $trace: ${cmd[*]}"
   capture_start "$cap"
+  if [[ -n ${3:-} ]]; then
+    taskset -c 0 bash -c 'while :; do :; done' &
+    hog_pid=$!
+  fi
   local tx0 rx0 t0 t1 rc=0
   tx0=$(tx_count) rx0=$(rx_count)
   t0=$(date +%s%N)
   "${cmd[@]}" >"$out_dir/log-$tool-$trace.txt" 2>&1 || rc=$?
   t1=$(date +%s%N)
+  if [[ -n $hog_pid ]]; then kill "$hog_pid"; wait "$hog_pid" 2>/dev/null || true; hog_pid=; fi
   capture_stop "$cap"
   local sent=$(($(tx_count) - tx0)) received=$(($(rx_count) - rx0))
   if ((rc != 0)); then
@@ -226,10 +238,11 @@ pace_one() {  # TOOL TRACE
   result[$tool|$trace|wall_s]=$(awk -v n=$((t1 - t0)) 'BEGIN { printf "%.3f", n / 1e9 }')
   result[$tool|$trace|rc]=$rc
   result[$tool|$trace|own]=
-  if [[ $tool == veipipe && -s $out_dir/stats-veipipe-$trace.json ]]; then
-    local j=$out_dir/stats-veipipe-$trace.json
-    result[$tool|$trace|own]=$(awk -v a="$(jnum p50_ns "$j")" -v b="$(jnum p99_ns "$j")" -v c="$(jnum max_ns "$j")" \
+  if [[ $tool == veipipe* && -s $stats ]]; then
+    result[$tool|$trace|own]=$(awk -v a="$(jnum p50_ns "$stats")" -v b="$(jnum p99_ns "$stats")" -v c="$(jnum max_ns "$stats")" \
       'BEGIN { printf "lateness p50 %.1f, p99 %.1f, max %.1f µs", a / 1e3, b / 1e3, c / 1e3 }')
+    result[$tool|$trace|lateness_p99_us]=$(awk -v b="$(jnum p99_ns "$stats")" 'BEGIN { printf "%.1f", b / 1e3 }')
+    grep -q 'priority=.*not permitted' "$stats" && result[$tool|$trace|own]+=" (real-time scheduling refused)"
   elif [[ $tool == tcpreplay ]]; then
     result[$tool|$trace|own]=$(sed -n 's/^Actual: .* sent in \([0-9.]*\) seconds.*/sent in \1 s/p' "$out_dir/log-$tool-$trace.txt" | head -n 1)
   fi
@@ -241,6 +254,9 @@ pace_tools=(tcpreplay)
 for trace in poisson constant; do
   for tool in "${pace_tools[@]}"; do pace_one "$tool" "$trace"; done
 done
+hog_tools=(tcpreplay)
+((have_veipipe)) && hog_tools+=(veipipe veipipe-rt)
+for tool in "${hog_tools[@]}"; do pace_one "$tool" poisson hog; done
 
 # ---------------------------------------------------------------------------------------------------
 # 2. Throughput. Runs alternate between the commands so that a slow patch of the machine hits all.
@@ -294,7 +310,8 @@ done
     tool=${row%%|*} trace=${row#*|}
     g() { echo "${result[$tool|$trace|$1]}"; }
     desc=$trace
-    [[ $trace == poisson ]] && desc="Poisson 10 kpps, $(awk -v n="$poisson_count" 'BEGIN { print n / 10000 }') s"
+    [[ $trace == poisson* ]] && desc="Poisson 10 kpps, $(awk -v n="$poisson_count" 'BEGIN { print n / 10000 }') s"
+    [[ $trace == *+hog ]] && desc+=", CPU 0 busy"
     [[ $trace == constant ]] && desc="constant 50 kpps, $(awk -v n="$constant_count" 'BEGIN { print n / 50000 }') s"
     note=
     [[ $(g rc) == 0 ]] || note=" (exit $(g rc))"
@@ -316,7 +333,7 @@ done
   done
   ((have_veipipe)) || echo "| veipipe | skipped: $why_no_veipipe | | | | |"
   echo
-  echo "### Bars (issue 4)"
+  echo "### Bars (issues 4 and 15)"
   echo
   bar() {  # TEXT VERDICT
     echo "- $2: $1"
@@ -331,6 +348,15 @@ done
     m=$(median <<<"${tp_pps[3]}")
     v=$(awk -v a="$m" -v b="$base" 'BEGIN { print (b > 0 && a >= 1.3 * b) ? "PASS" : "FAIL" }')
     bar "veipipe pace(topspeed) -> nic(method=ring) $m pps ≥ 1.3 × tcpreplay --topspeed $base pps ($(awk -v a="$m" -v b="$base" 'BEGIN { printf "%.2f", (b > 0) ? a / b : 0 }')×)" "$v"
+    a=${result[veipipe-rt|poisson+hog|p99_us]} b=${result[tcpreplay|poisson+hog|p99_us]}
+    v=$(awk -v a="$a" -v b="$b" 'BEGIN { print (a != "" && b != "" && a <= 0.5 * b) ? "PASS" : "FAIL" }')
+    bar "CPU 0 busy: veipipe priority=50 p99 |gap error| $a µs ≤ 0.5 × tcpreplay's $b µs" "$v"
+    a=${result[veipipe-rt|poisson+hog|lateness_p99_us]}
+    v=$(awk -v a="$a" 'BEGIN { print (a != "" && a <= 100) ? "PASS" : "FAIL" }')
+    bar "CPU 0 busy: veipipe priority=50 pacer lateness p99 $a µs ≤ 100 µs" "$v"
+    d=${result[veipipe-rt|poisson+hog|drift_ms]}
+    v=$(awk -v d="$d" 'BEGIN { print (d != "" && d >= -1 && d <= 1) ? "PASS" : "FAIL" }')
+    bar "CPU 0 busy: veipipe priority=50 end drift $d ms (|drift| ≤ 1 ms)" "$v"
   else
     bar "veipipe end drift ≤ 1 ms on the Poisson trace" SKIP
     bar "veipipe p99 |gap error| ≤ tcpreplay's p99 (Poisson trace)" SKIP

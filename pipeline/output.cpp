@@ -2,6 +2,7 @@
 // and writes them to the sink. It never runs graph tasks, so a sink that waits on the disk, or a
 // pacer that sleeps, cannot starve the graph's workers.
 #include "core/ordering.h"
+#include "core/realtime.h"
 #include "pipeline/engine_impl.h"
 
 namespace vei {
@@ -35,6 +36,8 @@ bool Engine::Impl::send(std::span<const Piece> pieces) {
 
 void Engine::Impl::output_loop() {
   if (paced()) {
+    if (pace.priority > 0)
+      if (std::string refused = make_realtime(pace.priority); !refused.empty()) report.warn(std::move(refused));
     paced_output_loop();
   } else {
     bool failed = false;

@@ -191,6 +191,7 @@ class MergerStage : public Stage {
 struct PaceOptions {
   PaceMode mode{PaceMode::multiplier, 0};  // a value of 0: top speed, nothing waits
   uint64_t loop = 1;                        // passes over the timeline sources; 0: until stopped
+  int priority = 0;                         // SCHED_FIFO priority of the output thread; 0: normal
 };
 
 class PacerStage : public Stage {

@@ -19,6 +19,10 @@ PaceStage::PaceStage()
                        "file whole); the timeline continues (each pass starts one average packet gap after the previous "
                        "pass's last packet of the first source; a source that lasts longer overlaps its next pass, whose "
                        "records before the previous pass's last are clamped to its time, as disorder=clamp does)"},
+                      {"priority", ParamType::integer, "0",
+                       "`1`..`99`: the output thread runs SCHED_FIFO at this priority, with the process's memory "
+                       "locked and the thread pinned to the last CPU (as root; a step that is not permitted is named "
+                       "in the run's warnings and skipped); `0` keeps normal scheduling"},
                   }}) {}
 
 // One way of timing at a time: a rate replaces the capture's timing, so it excludes a speed.
@@ -31,6 +35,8 @@ void PaceStage::check(const Node& node) const {
     throw ParamError(speed, "a speed cannot be combined with `pps` or `mbps`", "a rate replaces the capture's own timing");
   if (const Value& loop = param(node, "loop"); loop.integer < 0)
     throw ParamError(loop, "loop must be 0 (until stopped) or a number of passes");
+  if (const Value& priority = param(node, "priority"); priority.integer < 0 || priority.integer > 99)
+    throw ParamError(priority, "priority must be 1..99 (SCHED_FIFO), or 0 for normal scheduling");
 }
 
 PaceOptions PaceStage::options(const Node& node) const {
@@ -40,7 +46,7 @@ PaceOptions PaceStage::options(const Node& node) const {
   if (pps.given) mode = {PaceMode::pps, pps.real};
   else if (mbps.given) mode = {PaceMode::mbps, mbps.real / 1e6};
   else if (mode.value == 1) mode.kind = PaceMode::realtime;
-  return {mode, static_cast<uint64_t>(param(node, "loop").integer)};
+  return {mode, static_cast<uint64_t>(param(node, "loop").integer), static_cast<int>(param(node, "priority").integer)};
 }
 
 }  // namespace vei

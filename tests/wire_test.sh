@@ -7,7 +7,7 @@ set -uo pipefail
 veipipe=$(realpath "$1") veigen=$(realpath "$2")
 # shellcheck source=checks.sh
 source "$tests_dir/checks.sh"
-require wire_test tcpdump tshark ip
+require wire_test tcpdump tshark ip setpriv
 a=vw$$a b=vw$$b
 tmp=$(mktemp -d)
 capture_pid=
@@ -84,6 +84,30 @@ if awk -v s="$span" 'BEGIN { exit !(s > 1.949 && s < 2.049) }'; then pass; else 
 if awk -v p="$p50" -v q="$p99" 'BEGIN { exit !(p < 500 && q < 10000) }'; then pass
 else fail "|gap error| p50 under 500 us, p99 under 10 ms" "p50 $p50 us, p99 $p99 us"; fi
 if grep -q "pacing lateness: p50" "$tmp/err"; then pass; else fail "the run reports its lateness" "$(cat "$tmp/err")"; fi
+
+# --- pace(priority=): SCHED_FIFO, memory locked and the output thread pinned, as root -----------
+start_capture "$tmp/rt.pcap" "$b"
+"$veipipe" run -q --stats-json "$tmp/rt.json" -e "pcap($tmp/1k.pcap) -> pace(realtime, priority=50) -> nic($a)" 2>"$tmp/err"
+rc=$?
+stop_capture
+read -r p50 p99 max span < <(gaps "$tmp/rt.pcap" 1000000)
+echo "wire_test: realtime priority=50 2000 x 1 ms: |gap error| p50 ${p50} us, p99 ${p99} us, max ${max} us; span ${span} s"
+if ((rc == 0)) && [[ $(count "$tmp/rt.pcap") == 2000 ]]; then pass; else fail "priority=50: 2000 frames arrive, exit 0" "rc $rc: $(cat "$tmp/err")"; fi
+if awk -v s="$span" 'BEGIN { exit !(s > 1.949 && s < 2.049) }'; then pass; else fail "priority=50: 2 s replay spans 1.999 s +- 50 ms" "span $span"; fi
+if grep -q '"warnings":\[\]' "$tmp/rt.json"; then pass; else fail "priority=50 as root: nothing refused" "$(cat "$tmp/rt.json")"; fi
+# Without the privilege (user nobody) each refused step is named in the warnings and the run is whole.
+mkdir "$tmp/nobody"
+cp "$veipipe" "$tmp/1k.pcap" "$tmp/nobody/"
+chmod 711 "$tmp"
+chmod 777 "$tmp/nobody"
+setpriv --reuid=65534 --regid=65534 --clear-groups "$tmp/nobody/veipipe" run -q --stats-json "$tmp/nobody/rt.json" \
+  -e "pcap($tmp/nobody/1k.pcap) -> pace(pps=10000, priority=50) -> file($tmp/nobody/out.pcap)" 2>"$tmp/nobody/err"
+rc=$?
+if ((rc == 0)) && cmp -s "$tmp/nobody/1k.pcap" "$tmp/nobody/out.pcap"; then pass
+else fail "priority=50 refused: the run still writes every packet, exit 0" "rc $rc: $(cat "$tmp/nobody/err")"; fi
+refusal="pace(priority=50): not permitted: SCHED_FIFO 50 (Operation not permitted)"
+if grep -qF "warning: $refusal" "$tmp/nobody/err" && grep -qF "\"$refusal" "$tmp/nobody/rt.json"; then pass
+else fail "priority=50 refused: said on stderr and in the stats' warnings" "$(cat "$tmp/nobody/err" "$tmp/nobody/rt.json")"; fi
 
 # pps replaces the capture's timing: 2000 frames at 2000 pps take 1 s.
 start_capture "$tmp/pps.pcap" "$b"

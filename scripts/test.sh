@@ -6,15 +6,21 @@
 # Last, a one-minute fuzz smoke run of the libFuzzer targets (fuzz/), built with clang in build-fuzz/.
 set -euo pipefail
 here=$(cd "$(dirname "$0")/.." && pwd)
+# Each stage's start in the log, so that CI's 40 minutes can be accounted for stage by stage.
+stage() { echo "=== test.sh: $1 at $(date -u +%H:%M:%S) (${SECONDS} s in)"; }
+stage "plain build"
 bash "$here/scripts/build.sh"
+stage "plain tests"
 build=${VEIPIPE_BUILD_DIR:-$here/build}
 ctest --test-dir "$build" --output-on-failure -j2 "$@"
 asan=${VEIPIPE_ASAN_BUILD_DIR:-$here/build-asan}
+stage "ASan build"
 VEIPIPE_BUILD_DIR=$asan bash "$here/scripts/build.sh" -DVEIPIPE_SANITIZE=address,undefined -DVEIPIPE_BUILD_BENCHMARKS=OFF
 # The conversation tests' thousands of conversations are the plain run's; 500 suffice here. The
 # linktype_* tests compare the transforms' output on every corpus file with tcpdump's, editcap's
 # and tcprewrite's (290 s under ASan, CI has 40 minutes in all): ASan reads the same files through
 # the same parsers in the corpus unit test and the golden tests, and the fuzzers go further.
+stage "ASan tests"
 VEIPIPE_CONVERSATIONS_MAX=500 ctest --test-dir "$asan" --output-on-failure -j2 -E 'large_file_test|linktype_' "$@"
 tsan=${VEIPIPE_TSAN_BUILD_DIR:-$here/build-tsan}
 # TSan needs a libtbb built with it (Debian's own source, scripts/tsan-tbb.sh), or it reports TBB's
@@ -32,10 +38,12 @@ tsan=${VEIPIPE_TSAN_BUILD_DIR:-$here/build-tsan}
 tsan_out='large_file_test|limits_test|control_burst_test|golden_test|linktype_|cli_test|transform_test|paths_test'
 tsan_out+='|examples_test|compress_test|pcapng_out_test|veigen_check|labels_test|man_test|completion_test'
 tsan_out+='|registry_test|plot_test'
+stage "TSan build"
 tbb_config=$(bash "$here/scripts/tsan-tbb.sh" "$tsan-tbb")
 cmake -S "$here" -B "$tsan" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DVEIPIPE_SANITIZE=thread \
   -DVEIPIPE_BUILD_BENCHMARKS=OFF -DTBB_DIR="$tbb_config" >/dev/null
 ninja -C "$tsan"
+stage "TSan tests"
 TSAN_OPTIONS="halt_on_error=1 atexit_sleep_ms=100" VEIPIPE_CONVERSATIONS_MAX=500 \
   ctest --test-dir "$tsan" --output-on-failure -j2 -E "$tsan_out" "$@"
 
@@ -43,9 +51,11 @@ TSAN_OPTIONS="halt_on_error=1 atexit_sleep_ms=100" VEIPIPE_CONVERSATIONS_MAX=500
 # build in a directory of their own (build-fuzz/). It runs when the whole suite does (no ctest
 # arguments), or with VEIPIPE_FUZZ_SMOKE=1; VEIPIPE_FUZZ_SMOKE=0 skips it.
 if [[ ${VEIPIPE_FUZZ_SMOKE:-$(($# == 0))} == 1 ]]; then
+  stage "fuzz build and smoke"
   fuzz=${VEIPIPE_FUZZ_BUILD_DIR:-$here/build-fuzz}
   CC=clang CXX=clang++ cmake -S "$here" -B "$fuzz" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo \
     -DVEIPIPE_FUZZ=ON -DVEIPIPE_BUILD_BENCHMARKS=OFF >/dev/null
   ninja -C "$fuzz" fuzzers
   ctest --test-dir "$fuzz" --output-on-failure -R '^fuzz_smoke$'
 fi
+stage "done"

@@ -29,13 +29,13 @@ tsan=${VEIPIPE_TSAN_BUILD_DIR:-$here/build-tsan}
 # it bounds RSS, which TSan's shadow memory multiplies; the plain and ASan runs check it. So does the
 # control burst test: 500 TSan-instrumented client processes at once would need tens of GiB; the
 # server's side of a burst is run under TSan by the control socket's unit tests. The checks of
-# formats, transforms and the command line (golden, linktype_*, cli, transform, paths, examples,
+# formats, transforms and the command line (golden_*, linktype_*, cli, transform, paths, examples,
 # compress, pcapng_out, veigen_check, labels, and the generated documents) stay out too: they run
 # the same engine on the same threads as every other test, whose thread work the tests kept here
 # exercise harder (injection from many threads, control sockets, live capture, the wire, signals,
 # the soak test, the conversations), and they would take a third of CI's 40 minutes under TSan.
 # The plain and ASan stages run them.
-tsan_out='large_file_test|limits_test|control_burst_test|golden_test|linktype_|cli_test|transform_test|paths_test'
+tsan_out='large_file_test|limits_test|control_burst_test|golden_|linktype_|cli_test|transform_test|paths_test'
 tsan_out+='|examples_test|compress_test|pcapng_out_test|veigen_check|labels_test|man_test|completion_test'
 tsan_out+='|registry_test|plot_test'
 stage "TSan build"

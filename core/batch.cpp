@@ -13,6 +13,7 @@ void Batch::clear() {
   records.clear();
   last = false;
   raw_is_output = false;
+  sorted = false;
   event = false;
   event_at.reset();
   captured = false;

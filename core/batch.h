@@ -50,6 +50,9 @@ struct Batch {
   // the records lie back to back: the batch may be written or copied as one block.
   // Otherwise a consumer writes each header from its Record.
   bool raw_is_output = false;
+  // No record's time is earlier than the one before it (TimelineSource::admit sets it): the merger
+  // may look for the end of a run by bisection.
+  bool sorted = false;
   // Records injected while the pipeline runs: their ts_ns are offsets from the output timeline's
   // "now", or from event_at when the injector gave a time.
   bool event = false;

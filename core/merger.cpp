@@ -122,8 +122,7 @@ void TimestampMerger::merge() {
     if (!choice) return;
     Input& best = inputs_[choice->stream];
     const RunLimit limit = run_limit(*choice, best.event ? INT64_MAX : horizon);
-    const Record* run_end = best.next + 1;
-    while (run_end != best.end && limit.admits(run_end->ts_ns)) ++run_end;
+    const Record* run_end = vei::run_end(best.next + 1, best.end, limit, best.queue.front()->sorted);
     if (&best == &inputs_[0]) last_background_ts_ = run_end[-1].ts_ns;
     emitted_any_ = true;
     last_ts_ = run_end[-1].ts_ns;

@@ -60,6 +60,25 @@ struct RunLimit {
   bool admits(int64_t t) const { return t < ts || (t == ts && ties); }
 };
 
+// Where the run from `first` ends: at the first record in [first, end) the limit does not admit.
+// In a batch whose times never go back (Batch::sorted) that is found by galloping, then a binary
+// search: a dense background's run of thousands of records between two sparse injections costs a
+// few dozen comparisons, a run of one costs two. Otherwise record by record, so that a record out of
+// order ends the run where it stands.
+inline const Record* run_end(const Record* first, const Record* end, RunLimit limit, bool sorted) {
+  if (!sorted) {
+    while (first != end && limit.admits(first->ts_ns)) ++first;
+    return first;
+  }
+  size_t step = 1;
+  while (step <= static_cast<size_t>(end - first) && limit.admits(first[step - 1].ts_ns)) {
+    first += step;
+    step *= 2;
+  }
+  const Record* last = first + std::min(step, static_cast<size_t>(end - first));
+  return std::partition_point(first, last, [limit](const Record& r) { return limit.admits(r.ts_ns); });
+}
+
 inline RunLimit run_limit(const Choice& choice, int64_t limit) {
   if (choice.second && choice.second->ts_ns <= limit) return {choice.second->ts_ns, choice.stream < choice.second_stream};
   return {limit, true};

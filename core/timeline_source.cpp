@@ -20,9 +20,10 @@ std::optional<Interface> InterfaceList::at(size_t index) const {
 void TimelineSource::compile_filter() {
   if (!options_.filter.empty())
     filter_ = std::make_unique<BpfFilter>(options_.filter, info_.linktype, info_.snaplen, info_.swapped);
+  plain_ = !windowed_ && !filter_;
 }
 
-bool TimelineSource::admit(Batch& batch, uint32_t offset, int64_t file_ts_ns, uint32_t caplen, uint32_t len,
+bool TimelineSource::admit_checked(Batch& batch, uint32_t offset, int64_t file_ts_ns, uint32_t caplen, uint32_t len,
                            bool& time_kept) {
   const uint64_t seq = next_seq_++;
   // (The saturated times INT64_MIN and INT64_MAX are dropped below, whatever the window.)
@@ -40,6 +41,7 @@ bool TimelineSource::admit(Batch& batch, uint32_t offset, int64_t file_ts_ns, ui
   // A file time its reader saturated, or one the mapping pushes out of int64 nanoseconds, cannot
   // be placed on the timeline at all.
   int64_t ts = 0;
+  if (batch.records.empty()) batch.sorted = true;
   const bool out_of_range = file_ts_ns == INT64_MIN || file_ts_ns == INT64_MAX ||
                             __builtin_add_overflow(file_ts_ns, offset_, &ts);
   if (out_of_range) [[unlikely]] {
@@ -54,6 +56,8 @@ bool TimelineSource::admit(Batch& batch, uint32_t offset, int64_t file_ts_ns, ui
     if (options_.clamp_disorder) {
       ts = last_ts_;
       time_kept = false;
+    } else {
+      batch.sorted = false;
     }
   }
   if (!pcap::representable(ts)) [[unlikely]] {

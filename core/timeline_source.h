@@ -128,6 +128,7 @@ class TimelineSource {
   void set_window(const Window& window) {
     window_ = window;
     windowed_ = window.from_ns != INT64_MIN || window.until_ns != INT64_MAX || window.count != UINT64_MAX;
+    plain_ = !windowed_ && !filter_;
   }
 
   // Clears `batch` and fills it with the next records; sets batch.last when nothing follows.
@@ -154,7 +155,23 @@ class TimelineSource {
   // appends it to the batch. Returns false when the record is dropped; clears `time_kept` when
   // its output time differs from what the file says. A `file_ts_ns` of INT64_MIN or INT64_MAX
   // stands for a file time beyond what int64 nanoseconds hold: such a record is dropped.
-  bool admit(Batch& batch, uint32_t offset, int64_t file_ts_ns, uint32_t caplen, uint32_t len, bool& time_kept);
+  // The common case (no window, no filter, in order, a time a pcap holds) is inlined into the
+  // readers' loops, which GCC does not do by itself: 1 GiB of 64-byte frames passes through in
+  // 0.31 s inlined, 0.37 s called (medians of 9, to /dev/null).
+  [[gnu::always_inline]] bool admit(Batch& batch, uint32_t offset, int64_t file_ts_ns, uint32_t caplen, uint32_t len,
+                                    bool& time_kept) {
+    int64_t ts = 0;
+    if (plain_ && !__builtin_add_overflow(file_ts_ns, offset_, &ts) && ts >= last_ts_ && file_ts_ns != INT64_MIN &&
+        file_ts_ns != INT64_MAX && pcap::representable(ts)) [[likely]] {
+      if (batch.records.empty()) batch.sorted = true;
+      last_ts_ = ts;
+      batch.records.push_back({ts, next_seq_++, offset, caplen, len, options_.rank, 0});
+      ++stats_.packets;
+      stats_.bytes += caplen;
+      return true;
+    }
+    return admit_checked(batch, offset, file_ts_ns, caplen, len, time_kept);
+  }
   // Appends a generated frame at `own_ts_ns` (on the source's own timeline), its record header
   // written in the output format, so a generator's batches are raw_is_output. False, appending
   // nothing, when it does not fit a batch that already holds records (the next fill takes it); a
@@ -179,6 +196,8 @@ class TimelineSource {
   std::unique_ptr<BpfFilter> filter_;
   Window window_;
   bool windowed_ = false;  // whether admit() tests the window at all: most sources have none
+  bool plain_ = true;      // neither a window nor a filter: admit()'s inline path may take a record
+  bool admit_checked(Batch& batch, uint32_t offset, int64_t file_ts_ns, uint32_t caplen, uint32_t len, bool& time_kept);
   bool window_closed_ = false;
   uint64_t next_seq_ = 0;
   int64_t last_ts_ = INT64_MIN;

@@ -39,6 +39,7 @@ void take_records(const Batch& from, Batch& to) {
   to.source = from.source;
   to.last = from.last;
   to.raw_is_output = from.raw_is_output;
+  to.sorted = from.sorted;
   to.reached_ts = from.reached_ts;
   to.annotations = from.annotations;
   to.annotation_bytes = from.annotation_bytes;

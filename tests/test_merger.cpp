@@ -99,6 +99,34 @@ TEST_CASE("ordering: choose takes the earliest head, the stream listed first on 
   CHECK_FALSE(run_limit(Choice{0, &heads[3], 3}, 25).admits(26));
 }
 
+TEST_CASE("ordering: run_end gallops through a sorted batch to where a record by record walk stops") {
+  // Times with long equal stretches and gaps, so that ties and both kinds of limit are met.
+  std::vector<Record> records;
+  int64_t t = 0;
+  for (int i = 0; i < 700; ++i) {
+    t += (i * 7919) % 5 == 0 ? 3 : 0;
+    records.push_back(Record{t, static_cast<uint64_t>(i), 0, 0, 0, 0, 0});
+  }
+  const Record* end = records.data() + records.size();
+  const auto walk = [&](const Record* r, RunLimit limit) {
+    while (r != end && limit.admits(r->ts_ns)) ++r;
+    return r;
+  };
+  size_t checked = 0;
+  for (size_t from : {size_t{0}, size_t{1}, size_t{250}, size_t{699}, size_t{700}})
+    for (int64_t at = -1; at <= t + 1; ++at)
+      for (bool ties : {false, true}) {
+        const RunLimit limit{at, ties};
+        const Record* first = records.data() + from;
+        CHECK(run_end(first, end, limit, true) == walk(first, limit));
+        ++checked;
+      }
+  CHECK(checked > 1000);
+  // A batch out of order ends its run at the first record the limit refuses, as it stands.
+  std::vector<Record> unsorted{{1, 0}, {9, 1}, {2, 2}, {3, 3}};
+  CHECK(run_end(unsorted.data(), unsorted.data() + 4, {5, false}, false) == unsorted.data() + 1);
+}
+
 TEST_CASE("ordering: the output waits the merge's lateness only when the description has an event source") {
   // merge(lateness=2s) with nothing but timeline sources: no event can come, so nothing is held back.
   CHECK(output_delay(2'000'000'000, false) == 0);

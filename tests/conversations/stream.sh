@@ -9,15 +9,14 @@ call() {
 default_count=2000 # per IP version, to keep CI short; 5,000 (the driver's default) pass as well
 proto='data'
 own_checks() {
-  local v=$1 flow="flow$1" n=0 bad=0 f
+  local v=$1 flow="flow$1" n bad request response
   mkdir -p "$flow" && tcpflow -r "out$v.pcap" -o "$flow" >/dev/null 2>&1
-  for f in "$flow"/*; do
-    case $f in
-      *.00009-*) cmp -s "$f" "$data/response.bin" || bad=$((bad + 1)) ;;
-      *-*.00009) cmp -s "$f" "$data/request.bin" || bad=$((bad + 1)) ;;
-      *) continue ;;
-    esac
-    n=$((n + 1))
-  done
+  request=$(md5sum <"$data/request.bin") response=$(md5sum <"$data/response.bin")
+  # One md5sum over thousands of files, not a cmp each: forking per file took half this test's time.
+  read -r n bad < <(cd "$flow" && find . -maxdepth 1 -type f -name '*00009*' -print0 | xargs -0r md5sum |
+    awk -v request="${request%% *}" -v response="${response%% *}" '
+      $2 ~ /\.00009-/ { n++; bad += $1 != response; next }
+      $2 ~ /-.*\.00009$/ { n++; bad += $1 != request }
+      END { print n + 0, bad + 0 }')
   if [[ $n -gt 0 && $bad == 0 ]]; then pass; else fail "IPv$v: $bad of $n reassembled directions differ from their files"; fi
 }

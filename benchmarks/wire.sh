@@ -239,9 +239,9 @@ pace_one() {  # TOOL TRACE [hog]: with `hog`, a busy loop holds CPU 0 meanwhile 
   result[$tool|$trace|rc]=$rc
   result[$tool|$trace|own]=
   if [[ $tool == veipipe* && -s $stats ]]; then
-    result[$tool|$trace|own]=$(awk -v a="$(jnum p50_ns "$stats")" -v b="$(jnum p99_ns "$stats")" -v c="$(jnum max_ns "$stats")" \
-      'BEGIN { printf "lateness p50 %.1f, p99 %.1f, max %.1f µs", a / 1e3, b / 1e3, c / 1e3 }')
     result[$tool|$trace|lateness_p99_us]=$(awk -v b="$(jnum p99_ns "$stats")" 'BEGIN { printf "%.1f", b / 1e3 }')
+    result[$tool|$trace|own]=$(awk -v a="$(jnum p50_ns "$stats")" -v c="$(jnum max_ns "$stats")" \
+      -v b="${result[$tool|$trace|lateness_p99_us]}" 'BEGIN { printf "lateness p50 %.1f, p99 %s, max %.1f µs", a / 1e3, b, c / 1e3 }')
     grep -q 'priority=.*not permitted' "$stats" && result[$tool|$trace|own]+=" (real-time scheduling refused)"
   elif [[ $tool == tcpreplay ]]; then
     result[$tool|$trace|own]=$(sed -n 's/^Actual: .* sent in \([0-9.]*\) seconds.*/sent in \1 s/p' "$out_dir/log-$tool-$trace.txt" | head -n 1)

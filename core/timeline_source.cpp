@@ -41,7 +41,6 @@ bool TimelineSource::admit_checked(Batch& batch, uint32_t offset, int64_t file_t
   // A file time its reader saturated, or one the mapping pushes out of int64 nanoseconds, cannot
   // be placed on the timeline at all.
   int64_t ts = 0;
-  if (batch.records.empty()) batch.sorted = true;
   const bool out_of_range = file_ts_ns == INT64_MIN || file_ts_ns == INT64_MAX ||
                             __builtin_add_overflow(file_ts_ns, offset_, &ts);
   if (out_of_range) [[unlikely]] {
@@ -66,9 +65,7 @@ bool TimelineSource::admit_checked(Batch& batch, uint32_t offset, int64_t file_t
     return false;
   }
   last_ts_ = std::max(last_ts_, ts);
-  batch.records.push_back({ts, seq, offset, caplen, len, options_.rank, 0});
-  ++stats_.packets;
-  stats_.bytes += caplen;
+  append(batch, ts, seq, offset, caplen, len);
   if (windowed_) [[unlikely]] window_closed_ = stats_.packets >= window_.count;
   return true;
 }

@@ -163,11 +163,8 @@ class TimelineSource {
     int64_t ts = 0;
     if (plain_ && !__builtin_add_overflow(file_ts_ns, offset_, &ts) && ts >= last_ts_ && file_ts_ns != INT64_MIN &&
         file_ts_ns != INT64_MAX && pcap::representable(ts)) [[likely]] {
-      if (batch.records.empty()) batch.sorted = true;
       last_ts_ = ts;
-      batch.records.push_back({ts, next_seq_++, offset, caplen, len, options_.rank, 0});
-      ++stats_.packets;
-      stats_.bytes += caplen;
+      append(batch, ts, next_seq_++, offset, caplen, len);
       return true;
     }
     return admit_checked(batch, offset, file_ts_ns, caplen, len, time_kept);
@@ -196,8 +193,18 @@ class TimelineSource {
   std::unique_ptr<BpfFilter> filter_;
   Window window_;
   bool windowed_ = false;  // whether admit() tests the window at all: most sources have none
-  bool plain_ = true;      // neither a window nor a filter: admit()'s inline path may take a record
+  // Neither a window nor a filter: admit()'s inline path may take a record. One flag, not the two
+  // tests in the loop: 64-byte frames took 0.39 s with those, 0.35 s with this (medians of 9).
+  bool plain_ = true;
   bool admit_checked(Batch& batch, uint32_t offset, int64_t file_ts_ns, uint32_t caplen, uint32_t len, bool& time_kept);
+  // Appends a record admit() took (last_ts_ is the caller's), inlined like admit's common case. A batch's first record starts
+  // it sorted (Batch::sorted): one record is in order whatever came before it.
+  [[gnu::always_inline]] void append(Batch& batch, int64_t ts, uint64_t seq, uint32_t offset, uint32_t caplen, uint32_t len) {
+    if (batch.records.empty()) batch.sorted = true;
+    batch.records.push_back({ts, seq, offset, caplen, len, options_.rank, 0});
+    ++stats_.packets;
+    stats_.bytes += caplen;
+  }
   bool window_closed_ = false;
   uint64_t next_seq_ = 0;
   int64_t last_ts_ = INT64_MIN;

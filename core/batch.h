@@ -75,6 +75,11 @@ struct Batch {
     size_t begin = 0;          // after a headroom for the bytes the batch before left over
     bool ended = false;        // the input has nothing after these bytes
     bool interrupted = false;  // it ended because the run stopped the wait for a stream
+    // A batch read in lanes (TimelineSource::reads_in_lanes): where its bytes lie in the input, how
+    // many are wanted, and its number among its source's batches (pipeline/lanes.h).
+    uint64_t at = 0;
+    size_t want = 0;
+    uint64_t index = 0;
   } raw;
   // Appends an annotation of record `index` (greater than any before).
   void annotate(size_t index, std::span<const std::byte> options);

@@ -86,15 +86,52 @@ size_t read_on(int fd, std::byte* arena, size_t capacity, size_t filled, bool st
   return filled + read.got;
 }
 
-}  // namespace
-
-void InPlaceInput::read(Batch& raw, const Interrupt* interrupt, const std::string& name) {
+// Clears `raw` for bytes to be read after its headroom: an eighth of the arena, at most 64 KiB,
+// room for the part of a record that the batch before left over, for all but the longest records
+// (InPlaceInput::parse moves the bytes read for those).
+void clear_for_reading(Batch& raw) {
   raw.clear();
-  // An eighth of the arena, at most 64 KiB: room for the part of a record that the batch before
-  // left over, for all but the longest records (InPlaceInput::parse moves the bytes read for those).
   const size_t headroom = std::min<size_t>(size_t{64} << 10, raw.capacity() / 8) / 64 * 64;
   raw.raw = {.pending = true, .begin = headroom};
   raw.used = headroom;
+}
+
+}  // namespace
+
+void InPlaceInput::plan(Batch& raw, const std::string& name) {
+  clear_for_reading(raw);
+  if (planned == UINT64_MAX) {
+    const off_t at = ::lseek(fd, 0, SEEK_CUR);
+    if (at < 0) fail(name, std::strerror(errno));
+    planned = static_cast<uint64_t>(at);
+  }
+  struct stat st {};
+  if (::fstat(fd, &st) != 0) fail(name, std::strerror(errno));
+  if (eof || ended.load(std::memory_order_relaxed) || planned >= static_cast<uint64_t>(st.st_size)) {
+    eof = true;
+    raw.raw.ended = true;
+    return;
+  }
+  raw.raw.at = planned;
+  raw.raw.want = raw.capacity() - raw.used;
+  planned += raw.raw.want;
+}
+
+void InPlaceInput::read_planned(Batch& raw, const std::string& name) const {
+  size_t got = 0;
+  while (!raw.raw.ended && got < raw.raw.want) {
+    const ssize_t r = ::pread(fd, raw.data() + raw.used + got, raw.raw.want - got, static_cast<off_t>(raw.raw.at + got));
+    if (r < 0 && errno == EINTR) continue;
+    if (r < 0) fail(name, std::strerror(errno));
+    if (r == 0) raw.raw.ended = true;
+    got += static_cast<size_t>(r);
+  }
+  raw.used += got;
+}
+
+void InPlaceInput::read(Batch& raw, const Interrupt* interrupt, const std::string& name) {
+  clear_for_reading(raw);
+  const size_t headroom = raw.used;
   if (!eof && !ended.load(std::memory_order_relaxed))
     raw.used = read_on(fd, raw.data(), raw.capacity(), headroom, stream, interrupt, name, eof, interrupted);
   raw.raw.ended = eof || ended.load(std::memory_order_relaxed);

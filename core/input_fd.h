@@ -75,6 +75,15 @@ struct InPlaceInput {
   // without waiting for a full arena), a regular file fills the arena.
   void read(Batch& raw, const Interrupt* interrupt, const std::string& name);
 
+  // Reading a regular file in lanes (TimelineSource::reads_in_lanes), from where read() left it.
+  // plan() (the reading side, in order) clears `raw` and gives it the next part of the file, as
+  // much as its arena holds after the headroom, or ends the input there: at the file's end as fstat
+  // sees it, or once the parsing side wants no more. read_planned() (any thread) reads that part;
+  // fewer bytes than wanted end the input.
+  void plan(Batch& raw, const std::string& name);
+  void read_planned(Batch& raw, const std::string& name) const;
+  uint64_t planned = UINT64_MAX;  // the reading side's: where the next part starts (UINT64_MAX: not yet known)
+
   // Puts the carried bytes in front of what read() brought into `batch` and hands the bytes from
   // `begin` to `end` to `parse(begin, end)`, which returns those its whole records take (setting
   // `incomplete`); what follows them is carried to the next batch. A record longer than a whole

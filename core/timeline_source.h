@@ -144,6 +144,15 @@ class TimelineSource {
   virtual void parse_raw(Batch& /*batch*/) {}
   virtual void end_reading() {}
 
+  // A reader of a regular file may read it in lanes (pipeline/lanes.h): plan_raw(), on one thread
+  // in the input's order, gives each batch its part of the file (or ends the input, Batch::Raw);
+  // read_planned() reads a part, on several threads at once; parse_raw() parses the batches in
+  // order, one at a time. Two parts are copied from the page cache at once, each parsed where its
+  // bytes are still in cache. Not with splits_reading().
+  virtual bool reads_in_lanes() const { return false; }
+  virtual void plan_raw(Batch& /*raw*/) {}
+  virtual void read_planned(Batch& /*raw*/) const {}
+
   // A source that waits for packets as they come (a live capture) has no end of its own: stop()
   // (any thread) tells it to end, and fill() is still called after the run is stopped, so that
   // what it already holds is delivered before its last batch. Other sources simply stop being read.

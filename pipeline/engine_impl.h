@@ -7,7 +7,8 @@
 // Nothing here is public API (pipeline/engine.h is).
 //
 // Threads: TBB's workers run the input nodes (one per timeline source at a time), the serial parse
-// nodes of the readers that split reading from parsing, and the serial merge node; the output
+// nodes of the readers that split reading from parsing, the lane nodes of those read in lanes (two
+// batches read at once, parsed in order: pipeline/lanes.h), and the serial merge node; the output
 // thread owns the sink and, while pacing, the pacer's wait and the last
 // merge; injecting threads (API callers, control sockets, live captures) only fill event batches
 // and hand them over through submit_event().
@@ -36,6 +37,7 @@
 #include "core/timeline_source.h"
 #include "core/transform.h"
 #include "pipeline/engine.h"
+#include "pipeline/lanes.h"
 #include "pipeline/output_queue.h"
 #include "pipeline/plan.h"
 #include "pipeline/stage.h"
@@ -112,9 +114,12 @@ struct Engine::Impl final : EventInjector {
   std::vector<std::unique_ptr<flow::input_node<Batch*>>> input_nodes;
   std::vector<std::unique_ptr<flow::limiter_node<Batch*>>> limiters;
   // A reader that splits reading from parsing (TimelineSource::splits_reading) has its parse node
-  // between its limiter and the merge node; the others have none.
+  // between its limiter and the merge node, and one read in lanes (TimelineSource::reads_in_lanes)
+  // its lane node there, which reads and parses; the others have none.
   using ParseNode = flow::multifunction_node<Batch*, std::tuple<Batch*>>;
   std::vector<std::unique_ptr<ParseNode>> parse_nodes;
+  std::vector<std::unique_ptr<Lanes<Batch*>>> lanes;  // by rank, for the sources read in lanes
+  std::vector<uint64_t> lanes_posted;                 // the input node's: batches it has posted
   std::unique_ptr<flow::function_node<Batch*, flow::continue_msg>> merge_node;
   std::vector<char> source_done;  // the input node's: it has read its last batch
   std::vector<char> parse_done;   // the parse node's: it has passed its source's last batch on
@@ -125,6 +130,8 @@ struct Engine::Impl final : EventInjector {
   // The parse node's body: the batch to pass on to the merge node, or null for one read after the
   // source's end, which goes back to its pool.
   Batch* parse_batch(size_t rank, Batch* b);
+  // The lane node's reading: a failure ends the source with `b` as its last batch.
+  void read_planned(size_t rank, Batch& b);
   void maybe_finish();
 
   // ---- the output thread (output.cpp) ----

@@ -123,7 +123,8 @@ TEST_CASE("ordering: run_end gallops through a sorted batch to where a record by
       }
   CHECK(checked > 1000);
   // A batch out of order ends its run at the first record the limit refuses, as it stands.
-  std::vector<Record> unsorted{{1, 0}, {9, 1}, {2, 2}, {3, 3}};
+  std::vector<Record> unsorted(4);
+  for (int64_t i = 0; const int64_t ts : {1, 9, 2, 3}) unsorted[i++].ts_ns = ts;
   CHECK(run_end(unsorted.data(), unsorted.data() + 4, {5, false}, false) == unsorted.data() + 1);
 }
 

@@ -1,4 +1,5 @@
-// Classic pcap, read with large read()s into the batch's arena and parsed in place. Record
+// Classic pcap, read with large read()s (or, from a regular file, pread()s in lanes) into the
+// batch's arena and parsed in place. Record
 // headers are validated where they lie and never rewritten: a consumer that needs other header
 // bytes (another precision, a shifted time) writes them from the batch's records.
 //

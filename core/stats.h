@@ -9,6 +9,8 @@
 #include <string>
 #include <vector>
 
+#include "core/batch.h"
+
 namespace vei {
 
 // Two sources read from one file (or two unnamed generators) would share a name: the second and
@@ -99,6 +101,23 @@ class SeriesCounter {
     Cell& c = cells_[row_ * sources_ + source];
     ++c.packets;
     c.bytes += caplen;
+  }
+
+  // Adds records [first, last) of `source`, in time order and back to back in their arena (a
+  // Piece, core/sheet.h, of a sorted batch): a search per bucket they span, their bytes from the
+  // offsets of the bucket's first and last, instead of a look at each record. On the output
+  // thread, that look cost 18% of a 64-byte-frame pass-through's samples, each record a cache miss
+  // (the reader wrote it on another core).
+  void add_sorted(uint16_t source, const Record* first, const Record* last) {
+    while (first != last) {
+      if (first->ts_ns < begin_ || first->ts_ns >= end_) enter(first->ts_ns);
+      const Record* to = std::partition_point(first, last, [this](const Record& r) { return r.ts_ns < end_; });
+      const Record& back = to[-1];
+      Cell& c = cells_[row_ * sources_ + source];
+      c.packets += static_cast<uint64_t>(to - first);
+      c.bytes += back.offset + back.caplen - first->offset - record_header_size * static_cast<uint64_t>(to - first - 1);
+      first = to;
+    }
   }
 
   // names[rank] names each column.

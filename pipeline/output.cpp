@@ -25,9 +25,15 @@ bool Engine::Impl::send(std::span<const Piece> pieces) {
   const uint16_t first_event_rank = api_rank();
   for (const Piece& p : pieces) {
     const auto taken = static_cast<uint32_t>(std::min<uint64_t>(p.count, left));
-    for (const Record& r : std::span(p.batch->records).subspan(p.first, taken)) {
-      series.add(r.source, r.ts_ns, r.caplen);
-      if (r.source >= first_event_rank) injections.written(r.seq, r.ts_ns);
+    const auto records = std::span(p.batch->records).subspan(p.first, taken);
+    // A timeline source's own batch holds its records alone (the output's batches mix sources).
+    if (p.batch->sorted && p.batch->source < first_event_rank && p.batch->pool != output_pool.get()) {
+      series.add_sorted(p.batch->source, records.data(), records.data() + records.size());
+    } else {
+      for (const Record& r : records) {
+        series.add(r.source, r.ts_ns, r.caplen);
+        if (r.source >= first_event_rank) injections.written(r.seq, r.ts_ns);
+      }
     }
     if ((left -= taken) == 0) break;
   }

@@ -4,6 +4,7 @@
 #include <doctest/doctest.h>
 
 #include <numeric>
+#include <random>
 
 #include "core/report.h"
 #include "core/stats.h"
@@ -71,6 +72,35 @@ TEST_CASE("series: past the bound, buckets double as often as needed and keep ev
   CHECK(series.sources[0].packets == std::vector<uint64_t>{5, 0, 1});
   CHECK(series.sources[1].packets == std::vector<uint64_t>{1, 0, 0});
   CHECK(sum(series.sources[0].bytes) + sum(series.sources[1].bytes) == 40 + 3 + 5 + 1);
+}
+
+TEST_CASE("series: a sorted run counted by its buckets' ends equals counting each record") {
+  // Runs of two sources in turn, back to back in their arenas, spanning many buckets and, with at
+  // most 8 of them, widening; a run of the second source starts before the first's last bucket.
+  std::mt19937_64 rng(7);
+  SeriesCounter each(2, 8), runs(2, 8);
+  int64_t ts[2] = {5 * s / 2, s};
+  for (int round = 0; round < 60; ++round) {
+    const auto source = static_cast<uint16_t>(round % 2);
+    std::vector<Record> records(1 + rng() % 40);
+    uint32_t at = 100;
+    for (Record& r : records) {
+      ts[source] += static_cast<int64_t>(rng() % (s / 3));
+      r.ts_ns = ts[source];
+      r.caplen = static_cast<uint32_t>(rng() % 1500);
+      r.offset = at;
+      at += static_cast<uint32_t>(record_header_size) + r.caplen;
+      each.add(source, r.ts_ns, r.caplen);
+    }
+    runs.add_sorted(source, records.data(), records.data() + records.size());
+  }
+  const Series a = each.series({"bg", "x"}), b = runs.series({"bg", "x"});
+  CHECK(a.bucket_ns > s);  // it widened
+  CHECK(a.bucket_ns == b.bucket_ns);
+  for (size_t i = 0; i < 2; ++i) {
+    CHECK(a.sources[i].packets == b.sources[i].packets);
+    CHECK(a.sources[i].bytes == b.sources[i].bytes);
+  }
 }
 
 TEST_CASE("series: ten hours at the default bound stay in seconds, eleven become 2 s buckets") {

@@ -12,6 +12,15 @@ namespace {
 
 bool in_turn(size_t turn, size_t input) { return turn == SIZE_MAX || input == turn; }
 
+// A sheet with room for a batch's runs of an interleaved merge. Grown from empty, its pieces were
+// copied at each doubling into memory fresh from the kernel, faulted in page by page: 5% of an
+// 8-way merge's samples. Memory of one size, freed by the output thread, comes back from malloc.
+std::unique_ptr<Sheet> fresh_sheet() {
+  auto sheet = std::make_unique<Sheet>();
+  sheet->pieces.reserve(4096);
+  return sheet;
+}
+
 }  // namespace
 
 TimestampMerger::TimestampMerger(size_t inputs, End end, pcap::Precision precision, BatchPool& output_pool,
@@ -21,7 +30,7 @@ TimestampMerger::TimestampMerger(size_t inputs, End end, pcap::Precision precisi
       precision_(precision),
       output_pool_(output_pool),
       emit_(std::move(emit)),
-      sheet_(std::make_unique<Sheet>()) {}
+      sheet_(fresh_sheet()) {}
 
 void TimestampMerger::push(Batch* batch) {
   if (finished_) {
@@ -210,7 +219,7 @@ void TimestampMerger::flush(bool last) {
   if (!last && sheet_->pieces.empty() && sheet_->done.empty()) return;
   out_ = nullptr;
   sheet_->last = last;
-  emit_(std::exchange(sheet_, std::make_unique<Sheet>()));
+  emit_(std::exchange(sheet_, fresh_sheet()));
 }
 
 void TimestampMerger::finish() {

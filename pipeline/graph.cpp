@@ -30,6 +30,8 @@ constexpr size_t max_source_arena = size_t{2} << 20;
 // Two threads copying a file from the page cache at once take half the time of one: a 4 GiB
 // pass-through to /dev/null took 0.32 s read in two lanes, 0.49 s in one (2-core VM, prototype).
 constexpr size_t lanes_per_source = 2;
+// A source's batches out at once are its pool's: the lanes' ring must hold them all.
+static_assert(Lanes<Batch*>::ring > batches_per_source + 1);
 constexpr size_t output_batches = 4;
 // Injected frames travel in small batches, one per inject() call.
 constexpr size_t event_batches = 64;

@@ -1,5 +1,6 @@
 #include "core/pacer.h"
 
+#include <sched.h>
 #include <sys/prctl.h>
 #include <time.h>
 
@@ -21,16 +22,14 @@ namespace {
 __extension__ typedef __int128 i128;
 
 constexpr int64_t ns_per_sec = 1'000'000'000;
-constexpr int64_t min_spin_ns = 50'000;  // sleep until at least this long before the deadline
-constexpr int64_t max_spin_ns = 500'000;
 constexpr int64_t interrupt_slice_ns = 1'000'000;
-// A late pacer shortens each gap by at most max(4 µs, gap / 64): gap errors no larger than the
-// jitter of a send. A lag over 5 ms (frequent sleeps that wake late on a busy VM would otherwise
-// pile up) also shrinks by lag / 32 per gap, geometrically.
+// A late pacer shortens each gap by max(4 µs, gap / 2): a stall of L is made up within the next
+// ~2L of the trace (a 1 ms stall at 10 kpps: 20 records), each shortened gap off by at most half
+// its length. The old max(4 µs, gap / 64) left ~250 records late after a 1 ms stall, which alone
+// put the pacer's lateness p99 at 1.6-6 ms in benchmarks/wire.sh. tcpreplay sends late packets
+// at once (catch-up of the whole gap); half the gap keeps each shortened gap's error half as big.
 constexpr int64_t catch_up_min_ns = 4'000;
-constexpr int64_t catch_up_gap_divisor = 64;
-constexpr int64_t standing_lag_ns = 5'000'000;
-constexpr int64_t catch_up_lag_divisor = 32;
+constexpr int64_t catch_up_gap_divisor = 2;
 
 int64_t monotonic_ns() {
   timespec t{};
@@ -46,42 +45,34 @@ inline void cpu_relax() {
 #endif
 }
 
-// Sleeps until `margin` before the deadline, then spins. The margin adapts to the wake-up
-// latency of clock_nanosleep seen on this machine (on a VM it is often 50-150 µs even with 1 ns
-// timer slack): `wake_late` tracks its ~99.9th percentile (up by half the excess, down by 1/1024
-// of the gap), ignoring outliers over 1 ms (preemption, which no margin would fix), and the margin
-// is clamp(wake_late + 20 µs, 50 µs, 500 µs), so that the spin, not the sleep, ends the wait.
-// A p99 margin left 1 % of packets ~50 µs late on this VM: spinning longer is the cheaper fix.
-// With `interrupt`, sleeps in slices of at most 1 ms and returns false once it is set.
-bool real_wait_until(int64_t deadline, int64_t& wake_late, const std::atomic<bool>* interrupt) {
-  thread_local bool slack_set = false;
-  if (!slack_set) {
-    prctl(PR_SET_TIMERSLACK, 1UL, 0UL, 0UL, 0UL);
-    slack_set = true;
-  }
+// Sleeps until the spin margin (WakeEstimate::margin) before the deadline, then spins. With
+// `interrupt`, sleeps in slices of at most 1 ms and returns false once it is set. Whether the
+// thread is real-time is read at its first wait (pipeline/output.cpp sets the priority before).
+bool real_wait_until(int64_t deadline, WakeEstimate& wake, const std::atomic<bool>* interrupt) {
+  struct ThreadSetup {
+    bool realtime;
+    ThreadSetup() {
+      prctl(PR_SET_TIMERSLACK, 1UL, 0UL, 0UL, 0UL);
+      const int policy = sched_getscheduler(0);
+      realtime = policy == SCHED_FIFO || policy == SCHED_RR;
+    }
+  };
+  thread_local const ThreadSetup setup;
   const auto interrupted = [interrupt] { return interrupt && interrupt->load(std::memory_order_acquire); };
   for (;;) {
     const int64_t t = monotonic_ns();
     if (t >= deadline) return true;
     if (interrupted()) return false;
-    const int64_t margin = std::clamp(wake_late + 20'000, min_spin_ns, max_spin_ns);
+    const int64_t margin = wake.margin(setup.realtime);
     if (deadline - t <= margin) break;
-    const int64_t wake = deadline - margin;
-    const int64_t until = interrupt ? std::min(wake, t + interrupt_slice_ns) : wake;
+    const int64_t until = interrupt ? std::min(deadline - margin, t + interrupt_slice_ns) : deadline - margin;
     timespec ts{};
     ts.tv_sec = static_cast<time_t>(until / ns_per_sec);
     ts.tv_nsec = static_cast<long>(until % ns_per_sec);
     while (clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &ts, nullptr) == EINTR) {
     }
-    if (until != wake) continue;
-    const int64_t late = monotonic_ns() - wake;
-    if (late >= 0 && late < 1'000'000) {
-      if (late > wake_late) {
-        wake_late += (late - wake_late) / 2;
-      } else {
-        wake_late -= (wake_late - late) / 1024;
-      }
-    }
+    const int64_t woke = monotonic_ns();
+    wake.sample(woke - until, woke);
   }
   while (monotonic_ns() < deadline) {
     if (interrupted()) return false;
@@ -155,6 +146,23 @@ int64_t LatencyHistogram::percentile(double q) const {
   return max();
 }
 
+// --- WakeEstimate ---------------------------------------------------------------------------
+
+void WakeEstimate::sample(int64_t late_ns, int64_t now_ns) {
+  if (late_ns < 0 || late_ns >= max_sample_ns) return;
+  if (late_ns > late_) {
+    late_ += (late_ns - late_) / 2;
+  } else {
+    const int64_t dt = std::min(now_ns - at_, forget_ns);
+    late_ -= static_cast<int64_t>(i128{late_ - late_ns} * dt / forget_ns);
+  }
+  at_ = now_ns;
+}
+
+int64_t WakeEstimate::margin(bool realtime) const {
+  return std::clamp(late_ + headroom_ns, min_margin_ns, realtime ? max_margin_rt_ns : max_margin_ns);
+}
+
 // --- Pacer ----------------------------------------------------------------------------------
 
 Pacer::Pacer(PaceMode mode) : Pacer(mode, PaceClock{}) {}
@@ -223,14 +231,12 @@ bool Pacer::wait(int64_t ts_ns, uint32_t wire_len, const std::atomic<bool>* inte
   const int64_t nominal = deadline;
   if (index_ > 0 && last_release_ > last_nominal_) {
     const int64_t gap = nominal - last_nominal_;
-    const int64_t lag = last_release_ - last_nominal_;
-    int64_t catch_up = std::max(catch_up_min_ns, gap / catch_up_gap_divisor);
-    if (lag > standing_lag_ns) catch_up = std::max(catch_up, lag / catch_up_lag_divisor);
+    const int64_t catch_up = std::max(catch_up_min_ns, gap / catch_up_gap_divisor);
     deadline = std::max(nominal, last_release_ + gap - catch_up);
   }
   if (clock_.wait_until) {
     clock_.wait_until(deadline);
-  } else if (!real_wait_until(deadline, wake_late_, interrupt)) {
+  } else if (!real_wait_until(deadline, wake_, interrupt)) {
     return false;
   }
   ++index_;

@@ -4,14 +4,13 @@
 //   realtime / Nx:  start + (ts + offset - first_ts) / speed
 //   pps:            start + i / pps                 (i: records before this one)
 //   mbps:           start + bits_before / rate      (bits_before: 8 * wire_len of earlier records)
-// Waiting sleeps with clock_nanosleep(TIMER_ABSTIME) to shortly before the deadline (timer slack
-// 1 ns; 50 µs, widened up to 500 µs when the machine's observed wake-up latency is larger) and
-// spins on clock_gettime for the rest. topspeed never waits.
+// Waiting sleeps with clock_nanosleep(TIMER_ABSTIME) (timer slack 1 ns) to shortly before the
+// deadline and spins on clock_gettime for the rest (WakeEstimate: the margin follows the observed
+// wake-up latency, at most 500 µs, and at most 80 µs for a real-time thread). topspeed never waits.
 //
 // A record released late does not make the next ones leave at once: the pacer catches up on the
-// absolute schedule by at most max(4 µs, gap / 64) per gap (and lag / 32 while over 5 ms behind),
-// so a hiccup costs one large gap error (not two: the late gap and a shortened next one), and
-// still no drift.
+// absolute schedule by max(4 µs, gap / 2) per gap, so a stall of L is made up within ~2L of the
+// trace, each shortened gap off by at most half its length, and there is no drift.
 //
 // Threads: wait() belongs to one thread (the output thread). timeline_now() and
 // lateness() may be called from any thread at any time.
@@ -63,6 +62,38 @@ class LatencyHistogram {
   std::array<std::atomic<uint64_t>, bucket_count> counts_{};
   std::atomic<uint64_t> samples_{0};
   std::atomic<int64_t> max_{0};
+};
+
+// How long before a deadline the real clock stops sleeping and spins: clamp(late + 20 µs, 50 µs,
+// 500 µs), with `late` a high percentile of clock_nanosleep's recent wake-up lateness. Measured on
+// this 2-CPU VM (random 20-300 µs sleeps, timer slack 1 ns, CPU 0 busy or not): normal priority
+// p50 24-29, p99 230-370 µs, p99.9 1.4-1.6 ms; SCHED_FIFO on its own CPU p50 26, p99 62, p99.9
+// 106-190 µs. A real-time thread's margin is capped at 80 µs: it spins until the kernel's RT
+// throttling (sched_rt_runtime_us, 95 % of each second) stops it for 30-40 ms at a time, and with
+// the margin near 500 µs a 10 kpps Poisson replay spun ~99 % of the time; with 80 µs, at most
+// 1 - e^-0.8 = 55 % (the gaps shorter than the margin; measured: the output thread at 54 % of a
+// CPU, file(/dev/null) output, CPU 0 busy), and ~1 % of its sleeps end past the margin.
+// `late` rises by half of any excess and falls toward smaller samples in proportion to the time
+// since the last sample (fully after 1 s), so a spike is forgotten within about a second however
+// rarely the thread sleeps (decaying per sleep held the margin near 500 µs). Samples of 1 ms or
+// more (preemption, which no margin would fix) are ignored. Single thread.
+class WakeEstimate {
+ public:
+  static constexpr int64_t headroom_ns = 20'000;
+  static constexpr int64_t min_margin_ns = 50'000;
+  static constexpr int64_t max_margin_ns = 500'000;
+  static constexpr int64_t max_margin_rt_ns = 80'000;
+  static constexpr int64_t forget_ns = 1'000'000'000;
+  static constexpr int64_t max_sample_ns = 1'000'000;
+
+  // A sleep that was to end at some time ended `late_ns` after it, at monotonic `now_ns`.
+  void sample(int64_t late_ns, int64_t now_ns);
+  int64_t margin(bool realtime) const;
+  int64_t late() const { return late_; }
+
+ private:
+  int64_t late_ = 0;
+  int64_t at_ = 0;  // when the last sample came
 };
 
 class Pacer {
@@ -124,7 +155,7 @@ class Pacer {
   uint64_t bits_ = 0;
   int64_t last_deadline_ = 0;
   std::atomic<int64_t> last_ts_{0};
-  int64_t wake_late_ = 0;  // estimate of clock_nanosleep's wake-up latency (real clock only)
+  WakeEstimate wake_;  // real clock only
   LatencyHistogram lateness_;
 };
 

@@ -9,8 +9,6 @@
 #include <string>
 #include <vector>
 
-#include "core/batch.h"
-
 namespace vei {
 
 // Two sources read from one file (or two unnamed generators) would share a name: the second and
@@ -108,14 +106,17 @@ class SeriesCounter {
   // offsets of the bucket's first and last, instead of a look at each record. On the output
   // thread, that look cost 18% of a 64-byte-frame pass-through's samples, each record a cache miss
   // (the reader wrote it on another core).
-  void add_sorted(uint16_t source, const Record* first, const Record* last) {
+  // A template, so that this installed header needs no core/batch.h: Rec is vei::Record (ts_ns,
+  // offset, caplen), each record's header `header_size` bytes.
+  template <typename Rec>
+  void add_sorted(uint16_t source, const Rec* first, const Rec* last, uint64_t header_size) {
     while (first != last) {
       if (first->ts_ns < begin_ || first->ts_ns >= end_) enter(first->ts_ns);
-      const Record* to = std::partition_point(first, last, [this](const Record& r) { return r.ts_ns < end_; });
-      const Record& back = to[-1];
+      const Rec* to = std::partition_point(first, last, [this](const Rec& r) { return r.ts_ns < end_; });
+      const Rec& back = to[-1];
       Cell& c = cells_[row_ * sources_ + source];
       c.packets += static_cast<uint64_t>(to - first);
-      c.bytes += back.offset + back.caplen - first->offset - record_header_size * static_cast<uint64_t>(to - first - 1);
+      c.bytes += back.offset + back.caplen - first->offset - header_size * static_cast<uint64_t>(to - first - 1);
       first = to;
     }
   }

@@ -39,6 +39,14 @@ struct Annotation {
   uint32_t size;
 };
 
+// The captured bytes of records [first, last) (not empty) that lie back to back in one arena, as a
+// sheet's pieces do (core/sheet.h): from the offsets of the first and the last, without a look at
+// the records between.
+inline uint64_t captured_bytes(const Record* first, const Record* last) {
+  const Record& back = last[-1];
+  return back.offset + back.caplen - first->offset - record_header_size * static_cast<uint64_t>(last - first - 1);
+}
+
 class BatchPool;
 
 struct Batch {
@@ -75,10 +83,10 @@ struct Batch {
     size_t begin = 0;          // after a headroom for the bytes the batch before left over
     bool ended = false;        // the input has nothing after these bytes
     bool interrupted = false;  // it ended because the run stopped the wait for a stream
-    // A batch read in lanes (TimelineSource::reads_in_lanes): where its bytes lie in the input, how
-    // many are wanted, and its number among its source's batches (pipeline/lanes.h).
+    // A batch read in lanes (TimelineSource::reads_in_lanes): where its bytes lie in the input (as
+    // many as the arena holds after `begin`), and its number among its source's batches
+    // (pipeline/lanes.h).
     uint64_t at = 0;
-    size_t want = 0;
     uint64_t index = 0;
   } raw;
   // Appends an annotation of record `index` (greater than any before).

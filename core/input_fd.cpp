@@ -113,14 +113,14 @@ void InPlaceInput::plan(Batch& raw, const std::string& name) {
     return;
   }
   raw.raw.at = planned;
-  raw.raw.want = raw.capacity() - raw.used;
-  planned += raw.raw.want;
+  planned += raw.capacity() - raw.used;
 }
 
 void InPlaceInput::read_planned(Batch& raw, const std::string& name) const {
+  const size_t want = raw.capacity() - raw.used;
   size_t got = 0;
-  while (!raw.raw.ended && got < raw.raw.want) {
-    const ssize_t r = ::pread(fd, raw.data() + raw.used + got, raw.raw.want - got, static_cast<off_t>(raw.raw.at + got));
+  while (!raw.raw.ended && got < want) {
+    const ssize_t r = ::pread(fd, raw.data() + raw.used + got, want - got, static_cast<off_t>(raw.raw.at + got));
     if (r < 0 && errno == EINTR) continue;
     if (r < 0) fail(name, std::strerror(errno));
     if (r == 0) raw.raw.ended = true;

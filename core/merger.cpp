@@ -170,8 +170,7 @@ void TimestampMerger::take_run(Input& in, const Record* run_end) {
   stats_.packets += count;
   if (batch.raw_is_output) {
     // Back to back, headers ready: the run goes out where it lies.
-    const Record& back = run_end[-1];
-    stats_.bytes += back.offset + back.caplen - r->offset - record_header_size * (count - 1);
+    stats_.bytes += captured_bytes(r, run_end);
     stats_.packets_in_place += count;
     sheet_->add(batch, static_cast<size_t>(r - batch.records.data()), count);
   } else {

@@ -119,7 +119,6 @@ struct Engine::Impl final : EventInjector {
   using ParseNode = flow::multifunction_node<Batch*, std::tuple<Batch*>>;
   std::vector<std::unique_ptr<ParseNode>> parse_nodes;
   std::vector<std::unique_ptr<Lanes<Batch*>>> lanes;  // by rank, for the sources read in lanes
-  std::vector<uint64_t> lanes_posted;                 // the input node's: batches it has posted
   std::unique_ptr<flow::function_node<Batch*, flow::continue_msg>> merge_node;
   std::vector<char> source_done;  // the input node's: it has read its last batch
   std::vector<char> parse_done;   // the parse node's: it has passed its source's last batch on

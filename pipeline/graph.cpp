@@ -77,7 +77,6 @@ void Engine::Impl::build_graph() {
   });
   source_done.assign(n, 0);
   lanes.resize(n);
-  lanes_posted.assign(n, 0);
   captured_last_stamp.assign(n + 1 + plan.events.size(), INT64_MIN);
   const size_t arena =
       std::clamp(source_memory_budget / (n * (batches_per_source + 1)) / 4096 * 4096, min_source_arena, max_source_arena);
@@ -151,10 +150,7 @@ Batch* Engine::Impl::next_batch(size_t rank, tbb::flow_control& fc) {
   }
   // A reader that splits reading ends with its input (the parse may end it sooner: end_reading).
   source_done[rank] = b->last || (parse_nodes[rank] && b->raw.ended);
-  if (lanes[rank]) {
-    b->raw.index = lanes_posted[rank]++;
-    lanes[rank]->post(b->raw.index, b);
-  }
+  if (lanes[rank]) b->raw.index = lanes[rank]->post(b);
   return b;
 }
 

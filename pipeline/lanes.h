@@ -26,10 +26,12 @@ class Lanes {
  public:
   static constexpr uint64_t ring = 16;
 
-  // Item `index` (the one after the last posted) may run.
-  void post(uint64_t index, Item item) {
+  // Posts the next item; returns its number, which run() is given.
+  uint64_t post(Item item) {
+    const uint64_t index = posted_++;
     items_[index % ring] = item;
     slot(index).store(index * phases + posted);
+    return index;
   }
 
   // Runs item `index` (posted): read(), then, in its turn, finish(item). Returns once the item is
@@ -78,6 +80,7 @@ class Lanes {
     }
   }
 
+  uint64_t posted_ = 0;  // the producer's
   std::atomic<uint64_t> turn_{0};
   std::atomic<uint64_t> slots_[ring] = {};
   Item items_[ring] = {};

@@ -28,7 +28,7 @@ bool Engine::Impl::send(std::span<const Piece> pieces) {
     const auto records = std::span(p.batch->records).subspan(p.first, taken);
     // A timeline source's own batch holds its records alone (the output's batches mix sources).
     if (p.batch->sorted && p.batch->source < first_event_rank && p.batch->pool != output_pool.get()) {
-      series.add_sorted(p.batch->source, records.data(), records.data() + records.size(), record_header_size);
+      series.add_sorted(p.batch->source, records.data(), records.data() + records.size());
     } else {
       for (const Record& r : records) {
         series.add(r.source, r.ts_ns, r.caplen);

@@ -51,7 +51,7 @@ TEST_CASE("lanes: one thread running each window's items last first finishes the
     };
     for (size_t from = 0; from < n; from += window) {
       const size_t to = std::min(n, from + window);
-      for (size_t i = from; i < to; ++i) lanes.post(i, i);
+      for (size_t i = from; i < to; ++i) REQUIRE(lanes.post(i) == i);
       for (size_t i = to; i-- > from;) run(i);
     }
     check(log, n);
@@ -99,7 +99,7 @@ TEST_CASE("lanes: items run by several threads in shuffled order are finished in
     // The producer keeps fewer than `ring` items unfinished, as a source's pool does.
     for (uint64_t i = 0; i < n; ++i) {
       while (i - done.load() >= Lanes<uint64_t>::ring - 1) std::this_thread::yield();
-      lanes.post(i, i);
+      REQUIRE(lanes.post(i) == i);
       std::lock_guard lock(queue_mutex);
       queue.push_back(i);
     }

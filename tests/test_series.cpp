@@ -93,7 +93,7 @@ TEST_CASE("series: a sorted run counted by its buckets' ends equals counting eac
       at += static_cast<uint32_t>(record_header_size) + r.caplen;
       each.add(source, r.ts_ns, r.caplen);
     }
-    runs.add_sorted(source, records.data(), records.data() + records.size(), record_header_size);
+    runs.add_sorted(source, records.data(), records.data() + records.size());
   }
   const Series a = each.series({"bg", "x"}), b = runs.series({"bg", "x"});
   CHECK(a.bucket_ns > s);  // it widened

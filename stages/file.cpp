@@ -168,10 +168,16 @@ void FileWriter::consume(std::span<const Piece> pieces) {
   };
   size_t kept = 0, kept_bytes = 0;
   const int error = write_all(pieces_iov_, size, count, record_end, kept, kept_bytes);
+  // Every record the file keeps is counted before any is labelled: labels that fail on the first
+  // piece must not leave the later pieces' records in the file but out of the statistics.
+  uint64_t index = stats_.packets;
+  stats_.packets += kept;
+  stats_.bytes += kept_bytes;
   for (const Piece& p : pieces) {
     const size_t n = std::min<size_t>(p.count, kept);
-    if (n == 0) break;
-    written(p.batch->data(), std::span(p.batch->records).subspan(p.first, n), end_of(p, n) - begin_of(p));
+    if (n == 0 || labels_fd_ < 0) break;
+    write_labels(p.batch->data(), std::span(p.batch->records).subspan(p.first, n), index);
+    index += n;
     kept -= n;
   }
   if (error) fail(error);

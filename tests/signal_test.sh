@@ -99,13 +99,15 @@ stalled() {
   # The exit status comes through a file: `wait` on a pipeline would wait for the silent feeder too.
   { $feed; sleep 30 & echo $! >"$tmp/$name.feeder"; wait; } |
     { "$veipipe" run -q -e "$description" 2>"$tmp/$name.err" & echo $! >"$tmp/$name.pid"; wait $!; echo $? >"$tmp/$name.rc"; } &
+  local job=$!
   sleep 0.5
   start=$(date +%s%N)
   kill "-$sig" "$(cat "$tmp/$name.pid")"
   while [[ ! -s $tmp/$name.rc ]] && (($(date +%s%N) - start < 3000000000)); do sleep 0.01; done
   took=$((($(date +%s%N) - start) / 1000000)) rc=$(cat "$tmp/$name.rc" 2>/dev/null)
   kill "$(cat "$tmp/$name.feeder")" 2>/dev/null
-  wait
+  # This run's pipeline only: a FIFO's writer started by the caller sleeps on (fifo-stalls).
+  wait "$job"
   echo "signal_test: $name: exit $rc ${took} ms after SIG$sig"
   if [[ $rc == "$status" ]] && ((took < 1000)); then pass; else fail "$name: one SIG$sig exits $status within 1 s" "rc $rc after $took ms: $(cat "$tmp/$name.err")"; fi
 }

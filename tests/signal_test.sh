@@ -131,7 +131,9 @@ for format in pcap pcapng; do
   else fail "stdin-stalls-$format: the 5 records that came are written, the file valid per capinfos"; fi
 done
 mkfifo "$tmp/stalls.fifo"
-{ cat "$tmp/head.pcap"; sleep 30; } >"$tmp/stalls.fifo" &
+# The sleep replaces the writer's shell (exec), so that killing $writer ends it: left running, it
+# would hold the test's standard error open, and CTest waits for that to close.
+{ cat "$tmp/head.pcap"; exec sleep 30; } >"$tmp/stalls.fifo" &
 writer=$!
 stalled fifo-stalls TERM 143 "pcap($tmp/10s.pcap) -> m: merge(end=all) -> file($tmp/fifo.pcap); pcap($tmp/stalls.fifo, shift=20s) -> m"
 kill "$writer" 2>/dev/null

@@ -3,7 +3,7 @@
 # then the same suite built with AddressSanitizer + UndefinedBehaviorSanitizer (the 4 GiB test
 # aside: it exercises nothing the others do not, and takes minutes under ASan), and once more under
 # ThreadSanitizer.
-# Last, a one-minute fuzz smoke run of the libFuzzer targets (fuzz/), built with clang in build-fuzz/.
+# Last, a half-minute fuzz smoke run of the libFuzzer targets (fuzz/), built with clang in build-fuzz/.
 set -euo pipefail
 here=$(cd "$(dirname "$0")/.." && pwd)
 # Each stage's start in the log, so that CI's 40 minutes can be accounted for stage by stage.
@@ -54,7 +54,7 @@ stage "TSan tests"
 TSAN_OPTIONS="halt_on_error=1 atexit_sleep_ms=100" VEIPIPE_CONVERSATIONS_MAX=500 \
   ctest --test-dir "$tsan" --output-on-failure -j2 -E "$tsan_out" "$@"
 
-# The fuzz smoke test (tests/fuzz_smoke.sh, about a minute): the libFuzzer targets need clang, so they
+# The fuzz smoke test (tests/fuzz_smoke.sh, about half a minute): the libFuzzer targets need clang, so they
 # build in a directory of their own (build-fuzz/). It runs when the whole suite does (no ctest
 # arguments), or with VEIPIPE_FUZZ_SMOKE=1; VEIPIPE_FUZZ_SMOKE=0 skips it.
 if [[ ${VEIPIPE_FUZZ_SMOKE:-$(($# == 0))} == 1 ]]; then

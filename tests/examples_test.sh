@@ -6,9 +6,11 @@
 # socket is also run and its output read by tcpdump. Fragments are completed the way the text uses
 # them: `… -> m` feeds a merge, `m -> …` follows one, a source chain is a control line (checked
 # beside a background) unless it ends in a sink, `pace(…) -> …` follows a source. Names the examples use are made here:
-# captures written by veigen, interfaces (eth1, A) read as `lo`.
+# captures written by veigen, interfaces (eth1, A) read as `lo`. The manual pages' EXAMPLES (their
+# templates, docs/man/*.in) are taken the same way from their literal displays, and each `veigen`
+# command line there is run as written (a pipe into tcpdump included) and must succeed.
 #
-# Usage: tests/examples_test.sh path/to/veipipe path/to/veigen path/to/README.md
+# Usage: tests/examples_test.sh path/to/veipipe path/to/veigen path/to/README.md [path/to/page.in ...]
 tests_dir=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 set -uo pipefail
 # shellcheck source=checks.sh
@@ -18,6 +20,8 @@ usage="usage: $0 path/to/veipipe path/to/veigen path/to/README.md"
 veipipe=$(realpath "${1:?$usage}") || exit 2
 veigen=$(realpath "${2:?$usage}") || exit 2
 readme=$(realpath "${3:?$usage}") || exit 2
+pages=()
+for page in "${@:4}"; do pages+=("$(realpath "$page")") || exit 2; done
 require examples_test timeout grep sed tcpdump python3 "$veipipe" "$veigen"
 
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/examples_test.XXXXXX") || exit 1
@@ -49,6 +53,27 @@ for m in re.finditer(r"`([^`\n]*\([^`\n]*->[^`\n]*)`", text):
     inject = re.fullmatch(r"veipipe inject \S+ '([^']*)'", span)
     print("run\t" + run.group(1) if run else "line\t" + inject.group(1) if inject else "text\t" + span)
 PY
+# The pages' literal displays (.Bd -literal … .Ed): their descriptions and control lines as above,
+# and their veigen command lines as `veigen<TAB>LINE`.
+python3 - "${pages[@]}" >man.examples <<'PY'
+import re, sys
+for page in sys.argv[1:]:
+    text = open(page, encoding="utf-8").read()
+    for block in re.findall(r"^\.Bd -literal[^\n]*\n(.*?)^\.Ed$", text, re.S | re.M):
+        for m in re.finditer(r"veipipe run [^']*-e '([^']*)'", block):
+            print("run\t" + " ; ".join(l.strip() for l in m.group(1).split("\n")))
+        for m in re.finditer(r"veipipe inject \S+ '([^']*)'", block):
+            print("line\t" + m.group(1))
+        for line in block.splitlines():
+            if line.startswith("veigen "):
+                print("veigen\t" + line)
+PY
+if ((${#pages[@]})); then
+  [[ $(grep -c "^run" man.examples) -gt 0 && $(grep -c "^veigen" man.examples) -gt 0 ]] && pass ||
+    fail "descriptions and veigen lines found in the pages' EXAMPLES" "$(cat man.examples)"
+fi
+# `veigen` in the pages' command lines is the one under test.
+mkdir bin && ln -s "$veigen" bin/veigen
 "$veipipe" stages >stages.txt 2>&1 || fail "veipipe stages runs"
 python3 - stages.txt >stages.examples <<'PY'
 import re, sys
@@ -91,6 +116,11 @@ while IFS=$'\t' read -r kind example; do
   example=${example//file(…)/file(out.pcap)}
   [[ $example == *…* ]] && continue # an elision, not an example
   n=$((n + 1))
+  if [[ $kind == veigen ]]; then
+    if PATH="$tmp/bin:$PATH" timeout "$limit" bash -o pipefail -c "$example" >"veigen.$n.out" 2>"veigen.$n.err"; then pass
+    else fail "as written: $example" "$(head -n 6 "veigen.$n.err")"; fi
+    continue
+  fi
   description=$(complete "$kind" "$example")
   # Standard input is a capture, for the examples that read one (`pcap(-)`).
   timeout "$limit" "$veipipe" check -e "$description" <capture-stream >"check.$n.out" 2>"check.$n.err" && ok=1 || ok=0
@@ -112,7 +142,7 @@ while IFS=$'\t' read -r kind example; do
       fail "veipipe run: $example" "as run: $description" "$(head -n 6 "run.$n.err")"
     fi
   fi
-done < <(cat readme.examples stages.examples)
+done < <(cat readme.examples stages.examples man.examples)
 ((n >= 10)) && pass || fail "at least 10 examples checked (got $n)"
 
 summary examples_test

@@ -173,12 +173,14 @@ void FileWriter::consume(std::span<const Piece> pieces) {
   uint64_t index = stats_.packets;
   stats_.packets += kept;
   stats_.bytes += kept_bytes;
-  for (const Piece& p : pieces) {
-    const size_t n = std::min<size_t>(p.count, kept);
-    if (n == 0 || labels_fd_ < 0) break;
-    write_labels(p.batch->data(), std::span(p.batch->records).subspan(p.first, n), index);
-    index += n;
-    kept -= n;
+  if (labels_fd_ >= 0) {
+    for (const Piece& p : pieces) {
+      const size_t n = std::min<size_t>(p.count, kept);
+      if (n == 0) break;
+      write_labels(p.batch->data(), std::span(p.batch->records).subspan(p.first, n), index);
+      index += n;
+      kept -= n;
+    }
   }
   if (error) fail(error);
 }

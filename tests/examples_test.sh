@@ -16,7 +16,7 @@ set -uo pipefail
 # shellcheck source=checks.sh
 source "$tests_dir/checks.sh"
 
-usage="usage: $0 path/to/veipipe path/to/veigen path/to/README.md"
+usage="usage: $0 path/to/veipipe path/to/veigen path/to/README.md [path/to/page.in ...]"
 veipipe=$(realpath "${1:?$usage}") || exit 2
 veigen=$(realpath "${2:?$usage}") || exit 2
 readme=$(realpath "${3:?$usage}") || exit 2
@@ -37,37 +37,35 @@ for f in campus.pcap exploit.pcap bg.pcap attack.pcap x.pcap F T capture-stream;
 done
 
 # The examples, one per line, as `KIND<TAB>TEXT`: KIND `run` for a whole description, `line` for a
-# control line, `text` for a description fragment from backquotes. Python keeps the extraction
-# readable: shell blocks (quotes spanning lines) and backquoted spans.
-python3 - "$readme" >readme.examples <<'PY'
+# control line, `text` for a description fragment from backquotes, `veigen` for a veigen command
+# line. Python keeps the extraction readable: the README's shell blocks (quotes spanning lines) and
+# backquoted spans; a page template's literal displays (.Bd -literal … .Ed), the same commands.
+cat >examples.py <<'PY'
 import re, sys
-text = open(sys.argv[1], encoding="utf-8").read()
-for block in re.findall(r"```sh\n(.*?)```", text, re.S):
+def commands(block):
     for m in re.finditer(r"veipipe run [^']*-e '([^']*)'", block):
         print("run\t" + " ; ".join(l.strip() for l in m.group(1).split("\n")))
     for m in re.finditer(r"veipipe inject \S+ '([^']*)'", block):
         print("line\t" + m.group(1))
-for m in re.finditer(r"`([^`\n]*\([^`\n]*->[^`\n]*)`", text):
-    span = m.group(1)
-    run = re.fullmatch(r"veipipe run [^']*-e '([^']*)'", span)
-    inject = re.fullmatch(r"veipipe inject \S+ '([^']*)'", span)
-    print("run\t" + run.group(1) if run else "line\t" + inject.group(1) if inject else "text\t" + span)
+for path in sys.argv[1:]:
+    text = open(path, encoding="utf-8").read()
+    if path.endswith(".in"):
+        for block in re.findall(r"^\.Bd -literal[^\n]*\n(.*?)^\.Ed$", text, re.S | re.M):
+            commands(block)
+            for line in block.splitlines():
+                if line.startswith("veigen "):
+                    print("veigen\t" + line)
+        continue
+    for block in re.findall(r"```sh\n(.*?)```", text, re.S):
+        commands(block)
+    for m in re.finditer(r"`([^`\n]*\([^`\n]*->[^`\n]*)`", text):
+        span = m.group(1)
+        run = re.fullmatch(r"veipipe run [^']*-e '([^']*)'", span)
+        inject = re.fullmatch(r"veipipe inject \S+ '([^']*)'", span)
+        print("run\t" + run.group(1) if run else "line\t" + inject.group(1) if inject else "text\t" + span)
 PY
-# The pages' literal displays (.Bd -literal … .Ed): their descriptions and control lines as above,
-# and their veigen command lines as `veigen<TAB>LINE`.
-python3 - "${pages[@]}" >man.examples <<'PY'
-import re, sys
-for page in sys.argv[1:]:
-    text = open(page, encoding="utf-8").read()
-    for block in re.findall(r"^\.Bd -literal[^\n]*\n(.*?)^\.Ed$", text, re.S | re.M):
-        for m in re.finditer(r"veipipe run [^']*-e '([^']*)'", block):
-            print("run\t" + " ; ".join(l.strip() for l in m.group(1).split("\n")))
-        for m in re.finditer(r"veipipe inject \S+ '([^']*)'", block):
-            print("line\t" + m.group(1))
-        for line in block.splitlines():
-            if line.startswith("veigen "):
-                print("veigen\t" + line)
-PY
+python3 examples.py "$readme" >readme.examples
+python3 examples.py "${pages[@]}" >man.examples
 if ((${#pages[@]})); then
   [[ $(grep -c "^run" man.examples) -gt 0 && $(grep -c "^veigen" man.examples) -gt 0 ]] && pass ||
     fail "descriptions and veigen lines found in the pages' EXAMPLES" "$(cat man.examples)"

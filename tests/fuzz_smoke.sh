@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Fuzz smoke run, about half a minute in all (two targets at a time, one per core): replays the
 # inputs kept in tests/fuzz_regressions/<target>/ through each libFuzzer target, then fuzzes each
-# target for a few seconds from its seeds (the test descriptions and control lines, shared/corpus). Any crash, sanitizer report, leak, timeout or
-# broken invariant fails; the input is left in the working directory as crash-*/leak-*/timeout-*.
+# target for a few seconds from its seeds (the test descriptions and control lines, shared/corpus).
+# Any crash, sanitizer report, leak, timeout or broken invariant fails; the input is left in the
+# working directory as crash-*/leak-*/timeout-*.
 #
 # usage: fuzz_smoke.sh FUZZ_BIN_DIR CORPUS_DIR
 #   FUZZ_SMOKE_SECONDS  seconds of fuzzing per target (default 7; CI has 40 minutes for everything)
